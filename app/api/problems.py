@@ -1,0 +1,141 @@
+"""Every error leaves as RFC 9457 problem+json with a stable ``type`` per kind.
+
+No body ever contains a submitted value: validation problems name the field and
+the kind of fault only, and unexpected errors become a bare 500 with a request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import (
+    Conflict,
+    CsrfFailed,
+    HsclinkError,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
+
+__all__ = ["PROBLEMS", "install_problem_handlers", "problem_response"]
+
+log = logging.getLogger("hsclink.errors")
+
+PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
+    NotAuthenticated: (401, "not-authenticated"),
+    PermissionDenied: (403, "forbidden"),
+    CsrfFailed: (403, "csrf-failed"),
+    NotFound: (404, "not-found"),
+    Conflict: (409, "conflict"),
+    InvalidRequest: (422, "invalid-request"),
+    RateLimited: (429, "rate-limited"),
+}
+_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "not-authenticated"}
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str = "",
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", "-"),
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _lookup(exc: HsclinkError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return 400, "bad-request"
+
+
+#: Renders an error as a page for browser routes (set by install_problem_handlers).
+HtmlRenderer = Callable[[Request, int, str, str], Response]
+
+
+def _is_browser_route(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/health"))
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HsclinkError)
+    status, slug = _lookup(exc)
+    renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
+    if renderer is not None and _is_browser_route(request):
+        return renderer(request, status, exc.title, exc.safe_detail)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, NotAuthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return problem_response(request, status, slug, exc.title, exc.safe_detail, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(part) for part in err.get("loc", ())], "type": err.get("type", "invalid")}
+        for err in exc.errors()
+    ]
+    return problem_response(
+        request,
+        422,
+        "invalid-request",
+        "Invalid request",
+        "some fields are missing or malformed; see errors",
+        extra={"errors": errors},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request failed")
+    renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
+    if renderer is not None and _is_browser_route(request):
+        return renderer(request, exc.status_code, title, "")
+    return problem_response(request, exc.status_code, slug, title, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The exception text may hold values; log its type only, with the request id.
+    log.error(
+        "unhandled error",
+        extra={"error_type": type(exc).__name__, "path_template": _template(request)},
+    )
+    return problem_response(request, 500, "internal-error", "Internal error", "")
+
+
+def _template(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "-")
+
+
+def install_problem_handlers(app: FastAPI, *, html_errors: HtmlRenderer | None = None) -> None:
+    app.state.html_errors = html_errors
+    app.add_exception_handler(HsclinkError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,81 @@
+"""The audit log for IG officers: entries, proofs, signed heads, verification."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.api import API_PREFIX
+from app.api.deps import Authorized, Ctx
+from app.api.schemas import (
+    AuditEventOut,
+    ConsistencyProofOut,
+    InclusionProofOut,
+    TreeHeadOut,
+    VerificationOut,
+)
+from app.auth.actor import Actor
+from app.services import audit
+from app.services.audit import MAX_PAGE, EventFilter
+
+router = APIRouter(prefix=API_PREFIX + "/audit")
+
+
+@router.get("/events", summary="List audit entries, newest first")
+def list_events(
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
+    actor_name: Annotated[str | None, Query(alias="actor", max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=64, description="Prefix, e.g. 'auth.'")] = None,
+    outcome: Literal["allowed", "refused", "failed"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> list[AuditEventOut]:
+    filters = EventFilter(actor_name, action, outcome, since, until, before_seq, limit)
+    return [AuditEventOut(**e) for e in audit.list_events(ctx, actor=actor, filters=filters)]
+
+
+@router.get("/events/{seq}/inclusion-proof", summary="RFC 9162 inclusion proof for one entry")
+def inclusion_proof(
+    seq: Annotated[int, Path(ge=1)],
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+) -> InclusionProofOut:
+    return InclusionProofOut(**audit.inclusion(ctx, actor=actor, seq=seq, tree_size=tree_size))
+
+
+@router.get("/heads", summary="Signed tree heads, oldest first")
+def list_heads(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))]
+) -> list[TreeHeadOut]:
+    return [TreeHeadOut(**h) for h in audit.list_heads(ctx, actor=actor)]
+
+
+@router.post("/heads", summary="Sign the current tree head now", responses={204: {}})
+def sign_head(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.sign", "audit-log"))]
+) -> TreeHeadOut | None:
+    head = audit.sign_head(ctx, actor=actor)
+    return TreeHeadOut(**head) if head else None
+
+
+@router.get("/consistency-proof", summary="RFC 9162 consistency proof between two signed heads")
+def consistency_proof(
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> ConsistencyProofOut:
+    return ConsistencyProofOut(**audit.consistency(ctx, actor=actor, first=first, second=second))
+
+
+@router.post("/verification", summary="Verify the whole log now against the pinned key")
+def verify(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.verify", "audit-log"))]
+) -> VerificationOut:
+    return VerificationOut(**audit.verify(ctx, actor=actor).as_dict())

@@ -1,0 +1,112 @@
+"""Who am I; organisations; users; API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from app.api import API_PREFIX
+from app.api.deps import Authorized, Ctx
+from app.api.schemas import (
+    IdentityOut,
+    OrganisationIn,
+    OrganisationOut,
+    TokenIn,
+    TokenIssuedOut,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
+from app.auth.actor import Actor
+from app.services import identity
+
+router = APIRouter(prefix=API_PREFIX)
+Username = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")]
+
+
+@router.get("/me", summary="The caller's identity")
+def whoami(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("session.whoami", "self"))]
+) -> IdentityOut:
+    return IdentityOut(username=actor.name, role=actor.role, organisation=actor.organisation)
+
+
+@router.get("/organisations", summary="List organisations")
+def list_organisations(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("organisation.list", "organisations"))]
+) -> list[OrganisationOut]:
+    return [OrganisationOut(**o) for o in identity.list_organisations(ctx, actor=actor)]
+
+
+@router.post("/organisations", status_code=201, summary="Register an organisation")
+def create_organisation(
+    body: OrganisationIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("organisation.create", "organisations"))],
+) -> OrganisationOut:
+    identity.create_organisation(ctx, actor=actor, code=body.code, name=body.name, kind=body.kind)
+    return OrganisationOut(code=body.code, name=body.name.strip(), kind=body.kind)
+
+
+@router.get("/users", summary="List users")
+def list_users(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("user.list", "users"))]
+) -> list[UserOut]:
+    return [UserOut(**asdict(u)) for u in identity.list_users(ctx, actor=actor)]
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def create_user(
+    body: UserIn, ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("user.create", "users"))]
+) -> UserOut:
+    user = identity.create_user(
+        ctx,
+        actor=actor,
+        username=body.username,
+        role=body.role,
+        organisation=body.organisation,
+        password=body.password,
+    )
+    return UserOut(**asdict(user))
+
+
+@router.post("/users/{username}/disable", summary="Disable a user, revoking tokens and sessions")
+def disable_user(
+    username: Username,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("user.disable", "users"))],
+) -> UserOut:
+    return UserOut(**asdict(identity.disable_user(ctx, actor=actor, username=username)))
+
+
+@router.post("/users/{username}/tokens", status_code=201, summary="Issue an API token (shown once)")
+def issue_token(
+    username: Username,
+    body: TokenIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("token.issue", "tokens"))],
+) -> TokenIssuedOut:
+    issued = identity.issue_token(
+        ctx, actor=actor, username=username, label=body.label, days=body.days
+    )
+    return TokenIssuedOut(
+        id=issued.id, user=issued.user, token=issued.token, expires_at=issued.expires_at
+    )
+
+
+@router.get("/tokens", summary="List API tokens (never their values)")
+def list_tokens(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("token.list", "tokens"))]
+) -> list[TokenOut]:
+    return [TokenOut(**asdict(t)) for t in identity.list_tokens(ctx, actor=actor)]
+
+
+@router.post("/tokens/{token_id}/revoke", status_code=204, summary="Revoke an API token")
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1)],
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("token.revoke", "tokens"))],
+) -> None:
+    identity.revoke_token(ctx, actor=actor, token_id=token_id)

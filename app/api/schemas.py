@@ -1,0 +1,142 @@
+"""Request and response bodies of the API (pydantic), converted from domain objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AuditEventOut",
+    "IdentityOut",
+    "OrganisationIn",
+    "OrganisationOut",
+    "TokenIn",
+    "TokenIssuedOut",
+    "TokenOut",
+    "UserIn",
+    "UserOut",
+]
+
+Role = Literal["analyst", "ig_officer", "submitter", "operator"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentityOut(BaseModel):
+    username: str
+    role: str
+    organisation: str
+
+
+class OrganisationIn(Strict):
+    code: str = Field(min_length=3, max_length=16, pattern=r"^[A-Z0-9]+$")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["trust", "council", "operator"]
+
+
+class OrganisationOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")
+    role: Role
+    organisation: str = Field(min_length=3, max_length=16)
+    password: str | None = Field(default=None, min_length=12, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    organisation: str
+    active: bool
+    created_at: datetime
+
+
+class TokenIn(Strict):
+    label: str = Field(default="api", min_length=1, max_length=100)
+    days: int | None = Field(default=None, ge=1, le=366)
+
+
+class TokenIssuedOut(BaseModel):
+    id: int
+    user: str
+    token: str = Field(description="Shown once. Only its hash is stored.")
+    expires_at: datetime
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    occurred_at: str
+    actor: str
+    role: str
+    organisation: str
+    action: str
+    target: str
+    outcome: str
+    request_id: str
+    details: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+
+class TreeHeadOut(BaseModel):
+    tree_size: int
+    root_hash: str
+    signed_at: str
+    key_version: int
+    signature: str
+
+
+class InclusionProofOut(BaseModel):
+    seq: int
+    leaf_index: int
+    entry_hash: str
+    tree_head: TreeHeadOut
+    audit_path: list[str]
+
+
+class ConsistencyProofOut(BaseModel):
+    first: TreeHeadOut
+    second: TreeHeadOut
+    proof: list[str]
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    entries_checked: int
+    heads_checked: int
+    largest_signed_size: int
+    first_bad_seq: int | None
+    problem: str | None
+    root_hash: str | None
+    notes: list[str]
+
+
+class PolicyOut(BaseModel):
+    sha256: str
+    files: list[str]
+    text: str
+
+
+class KeyOut(BaseModel):
+    purpose: str
+    version: int
+    status: str
+    public_key: str | None = Field(description="Base64 Ed25519 public key (signing keys only)")

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: hash chain, RFC 9162 Merkle tree, signed tree heads."""

@@ -1,0 +1,160 @@
+"""Recompute the chain, the Merkle tree and every signed head of an audit log.
+
+Pure: it reads rows and heads from iterables, so it verifies a live database and
+an export alike. It stops at the first bad entry and names it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from app.audit.entries import GENESIS_HASH, EntryBody, TreeHead, entry_hash, parse_time
+from app.audit.merkle import RootAccumulator
+
+__all__ = ["HeadRecord", "LogEntry", "VerificationReport", "read_witness", "verify_log"]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    body: EntryBody
+    prev_hash: bytes
+    entry_hash: bytes
+
+
+@dataclass(frozen=True)
+class HeadRecord:
+    tree_size: int
+    root_hash: bytes
+    signed_at: datetime
+    key_version: int
+    signature: bytes
+    source: str = "database"
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], source: str) -> HeadRecord:
+        return cls(
+            tree_size=int(doc["tree_size"]),
+            root_hash=bytes.fromhex(doc["root_hash"]),
+            signed_at=parse_time(doc["signed_at"]),
+            key_version=int(doc["key_version"]),
+            signature=bytes.fromhex(doc["signature"]),
+            source=source,
+        )
+
+
+@dataclass
+class VerificationReport:
+    entries_checked: int = 0
+    heads_checked: int = 0
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    root_hash: bytes | None = None
+    largest_signed_size: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def fail(self, seq: int | None, problem: str) -> VerificationReport:
+        self.first_bad_seq, self.problem = seq, problem
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries_checked": self.entries_checked,
+            "heads_checked": self.heads_checked,
+            "largest_signed_size": self.largest_signed_size,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+            "root_hash": self.root_hash.hex() if self.root_hash else None,
+            "notes": self.notes,
+        }
+
+
+def read_witness(path: Path) -> list[HeadRecord]:
+    if not path.exists():
+        return []
+    return [
+        HeadRecord.from_document(json.loads(line), source="witness")
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+
+
+def _check_signature(head: HeadRecord, keys: Mapping[int, Ed25519PublicKey]) -> str | None:
+    key = keys.get(head.key_version)
+    if key is None:
+        return (
+            f"signed head of size {head.tree_size} uses key version {head.key_version},"
+            " which is not pinned"
+        )
+    message = TreeHead(head.tree_size, head.root_hash, head.signed_at, head.key_version)
+    try:
+        key.verify(head.signature, message.signing_input())
+    except InvalidSignature:
+        return f"signed head of size {head.tree_size} ({head.source}) has an invalid signature"
+    return None
+
+
+def verify_log(
+    entries: Iterable[LogEntry],
+    heads: Iterable[HeadRecord],
+    public_keys: Mapping[int, Ed25519PublicKey],
+) -> VerificationReport:
+    """Check, in one pass: contiguous sequence from 1, each entry's hash, the chain,
+    every head's signature and root, and that no signed head is longer than the log."""
+    report = VerificationReport()
+    by_size: dict[int, list[HeadRecord]] = {}
+    for head in heads:
+        problem = _check_signature(head, public_keys)
+        if problem:
+            return report.fail(None, problem)
+        by_size.setdefault(head.tree_size, []).append(head)
+    report.largest_signed_size = max(by_size, default=0)
+
+    acc = RootAccumulator()
+    prev = GENESIS_HASH
+    expected_seq = 1
+    for entry in entries:
+        seq = entry.body.seq
+        if seq != expected_seq:
+            if seq > expected_seq:
+                return report.fail(expected_seq, f"entry {expected_seq} is missing")
+            return report.fail(seq, f"entry {seq} appears out of order")
+        if entry.prev_hash != prev:
+            return report.fail(seq, f"entry {seq} does not chain to entry {seq - 1}")
+        if entry_hash(entry.body, entry.prev_hash) != entry.entry_hash:
+            return report.fail(seq, f"entry {seq} does not match its recorded hash")
+        acc.append(entry.entry_hash)
+        prev = entry.entry_hash
+        for head in by_size.get(seq, ()):
+            report.heads_checked += 1
+            if head.root_hash != acc.root():
+                return report.fail(
+                    seq,
+                    f"the first {seq} entries do not match the signed head of size {seq}"
+                    f" ({head.source})",
+                )
+        expected_seq += 1
+    report.entries_checked = acc.size
+    report.root_hash = acc.root()
+    if report.largest_signed_size > acc.size:
+        return report.fail(
+            acc.size + 1,
+            f"log truncated: a signed head covers {report.largest_signed_size} entries"
+            f" but only {acc.size} remain",
+        )
+    unsigned = acc.size - report.largest_signed_size
+    if unsigned:
+        report.notes.append(f"{unsigned} entries after the last signed head are not yet signed")
+    return report

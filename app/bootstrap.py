@@ -1,0 +1,111 @@
+"""Builds the FastAPI app once: settings -> service context -> routes, pages, handlers.
+
+On start-up it records the policy set in force (audited with its SHA-256) and
+starts the periodic tree-head signer; on shutdown it stops the signer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from app import __version__
+from app.api import API_PREFIX
+from app.api.middleware import RequestContextMiddleware
+from app.api.problems import install_problem_handlers
+from app.api.routes import audit as audit_routes
+from app.api.routes import governance, identity
+from app.auth.actor import Actor
+from app.config import Settings
+from app.logs import configure_logging
+from app.services import audit, policy
+from app.services.context import ServiceContext
+from app.web import WEB_DIR
+from app.web import routes as web_routes
+
+__all__ = ["API_ROUTERS", "app_from_environment", "create_app"]
+
+log = logging.getLogger("hsclink.app")
+#: Every API router (each carries its own /api/v1 prefix) and its OpenAPI tag.
+API_ROUTERS = [
+    (identity.router, "identity"),
+    (audit_routes.router, "audit"),
+    (governance.router, "governance"),
+]
+
+
+def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> FastAPI:
+    settings.check_safe_for_environment()
+    ctx = ctx or ServiceContext.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        policy.record_policy_load(ctx, actor=Actor.service())
+        log.info("policy in force", extra={"policy_sha256": ctx.policy.sha256})
+        signer = None
+        if settings.audit_sign_interval_seconds > 0:
+            signer = asyncio.create_task(
+                _sign_periodically(ctx, settings.audit_sign_interval_seconds)
+            )
+        try:
+            yield
+        finally:
+            if signer is not None:
+                signer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await signer
+            await asyncio.to_thread(_sign_quietly, ctx)
+
+    app = FastAPI(
+        title="hsclink",
+        version=__version__,
+        summary="Privacy-preserving linkage of NHS and adult social care data",
+        lifespan=lifespan,
+        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_problem_handlers(app, html_errors=web_routes.render_error)
+    app.add_exception_handler(web_routes.LoginRequired, web_routes.login_required)
+
+    @app.get("/health", tags=["health"], summary="Liveness: answers without authentication")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for router, tag in API_ROUTERS:
+        app.include_router(router, tags=[tag])
+    app.include_router(web_routes.router, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.add_middleware(RequestContextMiddleware, hsts=settings.cookie_secure)
+    return app
+
+
+def _sign_quietly(ctx: ServiceContext) -> None:
+    try:
+        size = audit.sign_head_if_grown(ctx)
+    except Exception as error:
+        log.error("tree head signing failed", extra={"error_type": type(error).__name__})
+        return
+    if size is not None:
+        log.info("signed audit tree head", extra={"tree_size": size})
+
+
+async def _sign_periodically(ctx: ServiceContext, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(_sign_quietly, ctx)
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.bootstrap:app_from_environment``."""
+    from app.config import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,421 @@
+"""``hsclink``: one command for the host operator. ``--json`` wherever the output is data.
+
+The CLI acts with the service's own configuration and database access, so it is
+the host operator (audited as ``cli:<os user>``), not a policy-checked API user.
+Every command that changes state is audited like an API call.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from app.auth.actor import Actor
+from app.config import InsecureConfiguration, load_settings
+from app.db.models import ROLES
+from app.errors import Conflict, HsclinkError, InvalidRequest, NotFound, PermissionDenied
+from app.keys.master import MasterKeyMissing
+from app.policy.engine import PolicyError
+from app.services import audit, identity, keys, policy, setup
+from app.services.context import ServiceContext
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="hsclink",
+    help="Privacy-preserving linkage of NHS and adult social care data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations (NHS trusts, councils).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+policy_app = typer.Typer(help="The authorisation policy in force.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+key_app = typer.Typer(help="The key store (never prints key material).", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (user_app, "user"),
+    (org_app, "org"),
+    (token_app, "token"),
+    (policy_app, "policy"),
+    (audit_app, "audit"),
+    (key_app, "key"),
+):
+    app.add_typer(sub, name=name)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+OPERATOR_ORG = "HSCOPS"
+
+
+def _exit_code(error: Exception) -> int:
+    match error:
+        case InvalidRequest():
+            return 2
+        case NotFound():
+            return 3
+        case Conflict():
+            return 4
+        case PermissionDenied():
+            return 5
+        case MasterKeyMissing() | PolicyError() | InsecureConfiguration():
+            return 6
+        case _:
+            return 1
+
+
+def _fail(error: Exception) -> NoReturn:
+    message = error.safe_detail if isinstance(error, HsclinkError) else str(error)
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(_exit_code(error))
+
+
+@contextmanager
+def _context() -> Iterator[ServiceContext]:
+    try:
+        settings = load_settings()
+        ctx = ServiceContext.build(settings)
+    except (PolicyError, InsecureConfiguration) as error:
+        _fail(error)
+    try:
+        yield ctx
+    except (HsclinkError, MasterKeyMissing) as error:
+        _fail(error)
+    finally:
+        ctx.close()
+
+
+def _print(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=_json_default, indent=2))
+    else:
+        human()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+@app.command()
+def init(
+    demo: Annotated[
+        bool, typer.Option(help="Also create demo users, printing their secrets once.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create what is missing: schema, master key, audit signing key, operator organisation."""
+    cli = Actor.cli()
+    with _context() as ctx:
+        report = setup.initialise(ctx, actor=cli)
+        setup.ensure_operator_organisation(ctx, actor=cli, code=OPERATOR_ORG)
+        demo_users = setup.seed_demo(ctx, actor=cli) if demo else []
+        data = {
+            "data_dir": str(ctx.settings.data_dir),
+            "created_master_key": report.created_master_key,
+            "created_keys": report.created_keys,
+            "audit_public_key_file": str(ctx.settings.audit_public_key_path),
+            "demo_users": [asdict(u) for u in demo_users],
+        }
+
+    def human() -> None:
+        typer.echo(f"hsclink store ready in {data['data_dir']}")
+        if report.created_master_key:
+            typer.echo(
+                f"  created master key {ctx.settings.master_key_path} (keep it secret, back it up)"
+            )
+        for purpose in report.created_keys:
+            typer.echo(
+                f"  created {purpose} key; public key pinned in {data['audit_public_key_file']}"
+            )
+        if demo_users:
+            typer.echo(
+                "\nDemo users (shown once; passwords for the web pages, tokens for the API):"
+            )
+            for u in demo_users:
+                typer.echo(
+                    f"  {u.role:<11} {u.username:<15} password {u.password}  token {u.token}"
+                )
+        elif demo:
+            typer.echo("  users exist already; no demo users created (existing data kept)")
+
+    _print(data, as_json, human)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the web pages and the API."""
+    import uvicorn
+
+    from app.bootstrap import create_app
+    from app.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    try:
+        application = create_app(settings)
+    except (PolicyError, InsecureConfiguration) as error:
+        _fail(error)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (the only way the schema is made)."""
+    with _context() as ctx:
+        setup.migrate(ctx)
+        typer.echo("database schema is up to date")
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    org: Annotated[str, typer.Option(help="Organisation code (ODS or ONS).")] = OPERATOR_ORG,
+    password: Annotated[
+        bool, typer.Option("--password", help="Prompt for a web sign-in password.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user and print their API token once."""
+    secret = (
+        typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
+    )
+    with _context() as ctx:
+        cli = Actor.cli()
+        user = identity.create_user(
+            ctx, actor=cli, username=name, role=role, organisation=org, password=secret
+        )
+        token = identity.issue_token(ctx, actor=cli, username=user.username, label="initial")
+    _print(
+        {
+            "username": user.username,
+            "role": user.role,
+            "organisation": user.organisation,
+            "token": token.token,
+            "expires_at": token.expires_at,
+        },
+        as_json,
+        lambda: typer.echo(
+            f"created {user.role} {user.username} ({user.organisation})\n"
+            f"API token (shown once, expires {token.expires_at:%Y-%m-%d}): {token.token}"
+        ),
+    )
+
+
+@user_app.command("list")
+def user_list(as_json: JsonFlag = False) -> None:
+    """List users."""
+    with _context() as ctx:
+        users = identity.list_users(ctx, actor=Actor.cli())
+
+    def human() -> None:
+        for u in users:
+            state = "active" if u.active else "disabled"
+            typer.echo(f"{u.username:<24} {u.role:<11} {u.organisation:<10} {state}")
+
+    _print([asdict(u) for u in users], as_json, human)
+
+
+@user_app.command("disable")
+def user_disable(name: str) -> None:
+    """Disable a user: their tokens are revoked and their sessions end."""
+    with _context() as ctx:
+        identity.disable_user(ctx, actor=Actor.cli(), username=name)
+    typer.echo(f"disabled {name}")
+
+
+@user_app.command("password")
+def user_password(name: str) -> None:
+    """Set a user's web sign-in password (prompted, never echoed)."""
+    secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _context() as ctx:
+        identity.set_password(ctx, actor=Actor.cli(), username=name, password=secret)
+    typer.echo(f"password set for {name}")
+
+
+@org_app.command("add")
+def org_add(
+    code: str,
+    name: Annotated[str, typer.Option(help="Full name.")],
+    kind: Annotated[str, typer.Option(help="trust, council or operator.")],
+) -> None:
+    """Register an organisation by its ODS (trust) or ONS (council) code."""
+    with _context() as ctx:
+        identity.create_organisation(ctx, actor=Actor.cli(), code=code, name=name, kind=kind)
+    typer.echo(f"registered {code}")
+
+
+@org_app.command("list")
+def org_list(as_json: JsonFlag = False) -> None:
+    """List organisations."""
+    with _context() as ctx:
+        orgs = identity.list_organisations(ctx, actor=Actor.cli())
+    _print(
+        orgs,
+        as_json,
+        lambda: [typer.echo(f"{o['code']:<10} {o['kind']:<9} {o['name']}") for o in orgs],
+    )
+
+
+@token_app.command("issue")
+def token_issue(
+    name: str,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    days: Annotated[
+        int | None, typer.Option(help="Lifetime in days (default from settings).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue an API token for a user (printed once)."""
+    with _context() as ctx:
+        token = identity.issue_token(ctx, actor=Actor.cli(), username=name, label=label, days=days)
+    _print(
+        {"id": token.id, "user": token.user, "token": token.token, "expires_at": token.expires_at},
+        as_json,
+        lambda: typer.echo(f"token {token.id} for {token.user} (shown once): {token.token}"),
+    )
+
+
+@token_app.command("list")
+def token_list(as_json: JsonFlag = False) -> None:
+    """List tokens (ids, owners, expiry; never the tokens)."""
+    with _context() as ctx:
+        tokens = identity.list_tokens(ctx, actor=Actor.cli())
+
+    def human() -> None:
+        for t in tokens:
+            state = "revoked" if t.revoked else f"expires {t.expires_at:%Y-%m-%d}"
+            typer.echo(f"{t.id:>5} {t.user:<24} {t.label:<16} {state}")
+
+    _print([asdict(t) for t in tokens], as_json, human)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id."""
+    with _context() as ctx:
+        identity.revoke_token(ctx, actor=Actor.cli(), token_id=token_id)
+    typer.echo(f"revoked token {token_id}")
+
+
+@policy_app.command("show")
+def policy_show(as_json: JsonFlag = False) -> None:
+    """Print the rules in force and their SHA-256."""
+    with _context() as ctx:
+        shown = policy.show_policy(ctx, actor=None)
+    _print(
+        asdict(shown),
+        as_json,
+        lambda: typer.echo(f"{shown.text}\n\n# policy sha256 {shown.sha256}"),
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    export: Annotated[
+        Path | None, typer.Option(help="Verify an export file instead of the database.")
+    ] = None,
+    public_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Pinned public keys (default HSCLINK_AUDIT_PUBLIC_KEY_FILE)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute the chain, the Merkle tree and every signed head; non-zero if anything is wrong."""
+    settings = load_settings()
+    if export is not None:
+        report = audit.verify_export(export, public_key_file or settings.audit_public_key_path)
+    else:
+        with _context() as ctx:
+            report = audit.verify_database(ctx, public_key_file=public_key_file)
+
+    def human() -> None:
+        if report.ok:
+            typer.echo(
+                f"ok: {report.entries_checked} entries, {report.heads_checked} signed heads checked"
+                f" (largest signed size {report.largest_signed_size})"
+            )
+            for note in report.notes:
+                typer.echo(f"note: {note}")
+        else:
+            where = f"entry {report.first_bad_seq}: " if report.first_bad_seq else ""
+            typer.echo(f"FAILED at {where}{report.problem}", err=True)
+
+    _print(report.as_dict(), as_json, human)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """Write the log as JSON Lines: every entry, then every signed head."""
+    with _context() as ctx:
+        if out is None:
+            count = audit.export_log(ctx, sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8") as handle:
+                count = audit.export_log(ctx, handle)
+    typer.echo(f"exported {count} entries", err=True)
+
+
+@audit_app.command("sign")
+def audit_sign(as_json: JsonFlag = False) -> None:
+    """Sign the current tree head now (the service also signs periodically)."""
+    with _context() as ctx:
+        head = audit.sign_head(ctx, actor=Actor.cli())
+    _print(
+        head,
+        as_json,
+        lambda: typer.echo(
+            f"signed tree head of size {head['tree_size']}" if head else "no new entries to sign"
+        ),
+    )
+
+
+@key_app.command("list")
+def key_list(as_json: JsonFlag = False) -> None:
+    """List key versions (purpose, version, status)."""
+    with _context() as ctx:
+        infos = keys.list_keys(ctx, actor=Actor.cli())
+    data = [{"purpose": k.purpose, "version": k.version, "status": k.status} for k in infos]
+    _print(
+        data,
+        as_json,
+        lambda: [typer.echo(f"{d['purpose']:<16} v{d['version']:<4} {d['status']}") for d in data],
+    )
+
+
+@key_app.command("rotate")
+def key_rotate(purpose: str) -> None:
+    """Make a new active version of a key (older versions are kept to verify old work)."""
+    with _context() as ctx:
+        info = keys.rotate_key(ctx, actor=Actor.cli(), purpose=purpose)
+    typer.echo(f"{purpose} key is now version {info.version}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""Domain errors, in words users understand. HTTP mapping lives in ``app/api/problems.py``.
+
+    HsclinkError
+    ├── NotAuthenticated        no, bad, expired or revoked credentials
+    ├── PermissionDenied        the policy in force does not grant the action
+    ├── RateLimited             too many failed logins for an account or address
+    ├── NotFound                no such user, token, entry or head
+    ├── Conflict                the request clashes with existing state
+    ├── InvalidRequest          the request is malformed (names the field, never its value)
+    └── CsrfFailed              a browser form arrived without its anti-forgery token
+
+Each carries only safe text: never a submitted value, a token, or a password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "CsrfFailed",
+    "HsclinkError",
+    "InvalidRequest",
+    "NotAuthenticated",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+]
+
+
+class HsclinkError(Exception):
+    title = "Request failed"
+
+    def __init__(self, safe_detail: str = "") -> None:
+        super().__init__(safe_detail)
+        self.safe_detail = safe_detail
+
+
+class NotAuthenticated(HsclinkError):
+    title = "Authentication required"
+
+
+class PermissionDenied(HsclinkError):
+    title = "Not permitted"
+
+
+class RateLimited(HsclinkError):
+    title = "Too many attempts"
+
+    def __init__(self, safe_detail: str = "", retry_after: int = 60) -> None:
+        super().__init__(safe_detail)
+        self.retry_after = retry_after
+
+
+class NotFound(HsclinkError):
+    title = "Not found"
+
+
+class Conflict(HsclinkError):
+    title = "Conflict"
+
+
+class InvalidRequest(HsclinkError):
+    title = "Invalid request"
+
+
+class CsrfFailed(HsclinkError):
+    title = "Form expired or forged"

@@ -1,0 +1,1 @@
+"""The key store: envelope-encrypted key material behind a small interface."""

@@ -1,0 +1,1 @@
+"""The policy decision point: Cedar policies from ``policies/``, deny by default."""

@@ -1,0 +1,272 @@
+"""Reading, proving, signing, verifying and exporting the audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.audit.entries import EntryBody, format_time, parse_time
+from app.audit.log import AuditLog, head_document, iter_entry_hashes, write_witness
+from app.audit.merkle import consistency_proof, inclusion_proof
+from app.audit.verify import HeadRecord, LogEntry, VerificationReport, read_witness, verify_log
+from app.auth.actor import Actor
+from app.db.models import AuditEvent, AuditTreeHead
+from app.errors import InvalidRequest, NotFound
+from app.keys.pinned import read_pinned_keys
+from app.keys.store import DatabaseKeyStore
+from app.services.context import ServiceContext
+from app.services.unit import unit_of_work
+
+__all__ = [
+    "EventFilter",
+    "consistency",
+    "event_document",
+    "export_log",
+    "inclusion",
+    "list_events",
+    "list_heads",
+    "sign_head",
+    "sign_head_if_grown",
+    "verify",
+    "verify_database",
+    "verify_export",
+]
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None
+    limit: int = 50
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.actor:
+            query = query.where(AuditEvent.actor == self.actor)
+        if self.action:
+            query = query.where(AuditEvent.action.startswith(self.action, autoescape=True))
+        if self.outcome:
+            query = query.where(AuditEvent.outcome == self.outcome)
+        if self.since:
+            query = query.where(AuditEvent.occurred_at >= self.since)
+        if self.until:
+            query = query.where(AuditEvent.occurred_at < self.until)
+        if self.before_seq:
+            query = query.where(AuditEvent.seq < self.before_seq)
+        return query
+
+
+def event_document(row: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "occurred_at": format_time(row.occurred_at),
+        "actor": row.actor,
+        "role": row.role,
+        "organisation": row.organisation,
+        "action": row.action,
+        "target": row.target,
+        "outcome": row.outcome,
+        "request_id": row.request_id,
+        "details": row.details,
+        "prev_hash": row.prev_hash.hex(),
+        "entry_hash": row.entry_hash.hex(),
+    }
+
+
+def list_events(ctx: ServiceContext, *, actor: Actor, filters: EventFilter) -> list[dict[str, Any]]:
+    """Newest first; page backwards with ``before_seq`` = the last seq seen."""
+    if not 1 <= filters.limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit is between 1 and {MAX_PAGE}")
+    with unit_of_work(ctx, actor, "audit.read", target="audit-log") as uow:
+        query = (
+            filters.apply(select(AuditEvent)).order_by(AuditEvent.seq.desc()).limit(filters.limit)
+        )
+        return [event_document(r) for r in uow.session.scalars(query)]
+
+
+def list_heads(ctx: ServiceContext, *, actor: Actor) -> list[dict[str, Any]]:
+    with unit_of_work(ctx, actor, "audit.read", target="audit-heads") as uow:
+        heads = uow.session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size))
+        return [head_document(h) for h in heads]
+
+
+def _head(session: Session, size: int) -> AuditTreeHead:
+    head = session.get(AuditTreeHead, size)
+    if head is None:
+        raise NotFound("no signed tree head of that size")
+    return head
+
+
+def inclusion(
+    ctx: ServiceContext, *, actor: Actor, seq: int, tree_size: int | None
+) -> dict[str, Any]:
+    """Proof that entry ``seq`` is in the signed tree of ``tree_size`` (default: the latest)."""
+    with unit_of_work(ctx, actor, "audit.read", target=f"audit-entry:{seq}") as uow:
+        if tree_size is None:
+            latest = AuditLog(uow.session).latest_head()
+            if latest is None:
+                raise NotFound("no signed tree head yet")
+            head = latest
+        else:
+            head = _head(uow.session, tree_size)
+        if not 1 <= seq <= head.tree_size:
+            raise NotFound("that entry is not in the signed tree")
+        leaves = list(iter_entry_hashes(uow.session, upto=head.tree_size))
+        proof = inclusion_proof(seq - 1, leaves)
+        return {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "entry_hash": leaves[seq - 1].hex(),
+            "tree_head": head_document(head),
+            "audit_path": [p.hex() for p in proof],
+        }
+
+
+def consistency(ctx: ServiceContext, *, actor: Actor, first: int, second: int) -> dict[str, Any]:
+    with unit_of_work(ctx, actor, "audit.read", target=f"audit-heads:{first}-{second}") as uow:
+        if not 1 <= first <= second:
+            raise InvalidRequest("first must be at least 1 and at most second")
+        old, new = _head(uow.session, first), _head(uow.session, second)
+        leaves = list(iter_entry_hashes(uow.session, upto=second))
+        return {
+            "first": head_document(old),
+            "second": head_document(new),
+            "proof": [p.hex() for p in consistency_proof(first, leaves)],
+        }
+
+
+def sign_head(ctx: ServiceContext, *, actor: Actor) -> dict[str, Any] | None:
+    """Sign the current tree on demand (audited); the head also goes to the witness file."""
+    with unit_of_work(ctx, actor, "audit.sign", target="audit-log") as uow:
+        head = AuditLog(uow.session).sign_head(uow.keys)
+        uow.details = {"tree_size": head.tree_size} if head else {"unchanged": True}
+        document = head_document(head) if head else None
+    if head is not None:
+        write_witness(ctx.settings.audit_witness_path, head)
+    return document
+
+
+def sign_head_if_grown(ctx: ServiceContext) -> int | None:
+    """The periodic signer. Not itself audited: an entry per signing would grow the log forever."""
+    with ctx.sessions() as session, session.begin():
+        head = AuditLog(session).sign_head(DatabaseKeyStore(session, ctx.master_key))
+    if head is None:
+        return None
+    write_witness(ctx.settings.audit_witness_path, head)
+    return head.tree_size
+
+
+def _entries(session: Session) -> Iterator[LogEntry]:
+    rows = session.scalars(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000)
+    )
+    for row in rows:
+        yield LogEntry(_body(row), row.prev_hash, row.entry_hash)
+
+
+def _body(row: AuditEvent) -> EntryBody:
+    return EntryBody(
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        role=row.role,
+        organisation=row.organisation,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        request_id=row.request_id,
+        details=row.details,
+    )
+
+
+def _heads(session: Session) -> list[HeadRecord]:
+    return [
+        HeadRecord(h.tree_size, h.root_hash, h.signed_at, h.key_version, h.signature)
+        for h in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size))
+    ]
+
+
+def verify_database(
+    ctx: ServiceContext, *, public_key_file: Path | None = None
+) -> VerificationReport:
+    """Check the log in the database against the pinned keys and the witness file."""
+    keys = read_pinned_keys(public_key_file or ctx.settings.audit_public_key_path)
+    witnessed = read_witness(ctx.settings.audit_witness_path)
+    with ctx.sessions() as session:
+        heads = _heads(session) + witnessed
+        try:
+            return verify_log(_entries(session), heads, keys)
+        except ValueError:
+            return VerificationReport().fail(None, "an entry holds a value no valid entry can hold")
+
+
+def verify(ctx: ServiceContext, *, actor: Actor) -> VerificationReport:
+    """The IG officer's "verify now" (API and page): audited like any other read."""
+    with unit_of_work(ctx, actor, "audit.verify", target="audit-log") as uow:
+        report = verify_database(ctx)
+        uow.details = {"ok": report.ok, "entries": report.entries_checked}
+        return report
+
+
+def verify_export(export: Path, public_key_file: Path) -> VerificationReport:
+    """Verify an export file (as a third party would) against pinned public keys."""
+    keys = read_pinned_keys(public_key_file)
+    entries: list[LogEntry] = []
+    heads: list[HeadRecord] = []
+    try:
+        with export.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                doc = json.loads(line)
+                if doc.get("type") == "head":
+                    heads.append(HeadRecord.from_document(doc, source="export"))
+                else:
+                    entries.append(_entry_from_document(doc))
+    except (ValueError, KeyError, TypeError):
+        return VerificationReport().fail(None, "the export is not well-formed JSON Lines")
+    return verify_log(entries, heads, keys)
+
+
+def _entry_from_document(doc: dict[str, Any]) -> LogEntry:
+    body = EntryBody(
+        seq=int(doc["seq"]),
+        occurred_at=parse_time(doc["occurred_at"]),
+        actor=doc["actor"],
+        role=doc["role"],
+        organisation=doc["organisation"],
+        action=doc["action"],
+        target=doc["target"],
+        outcome=doc["outcome"],
+        request_id=doc["request_id"],
+        details=doc["details"],
+    )
+    return LogEntry(body, bytes.fromhex(doc["prev_hash"]), bytes.fromhex(doc["entry_hash"]))
+
+
+def export_log(ctx: ServiceContext, out: TextIO) -> int:
+    """JSON Lines: one ``{"type": "entry"}`` per entry, then one ``{"type": "head"}`` per head."""
+    count = 0
+    with ctx.sessions() as session:
+        for row in session.scalars(
+            select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000)
+        ):
+            out.write(
+                json.dumps({"type": "entry", **event_document(row)}, ensure_ascii=False) + "\n"
+            )
+            count += 1
+        for head in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size)):
+            out.write(json.dumps({"type": "head", **head_document(head)}) + "\n")
+    return count

@@ -1,0 +1,42 @@
+"""What every use case needs, built once at start-up (by the app factory or the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.db.engine import SessionFactory, make_engine, make_session_factory
+from app.keys.master import MasterKey
+from app.policy.engine import PolicySet, load_policy_set
+
+__all__ = ["ServiceContext"]
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    engine: Engine
+    sessions: SessionFactory
+    policy: PolicySet
+    _master: MasterKey | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServiceContext:
+        engine = make_engine(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            policy=load_policy_set(settings.policy_dir),
+        )
+
+    @property
+    def master_key(self) -> MasterKey:
+        if self._master is None:
+            self._master = MasterKey.load(self.settings.master_key_path)
+        return self._master
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,280 @@
+"""Organisations, users and API tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.auth.actor import Actor
+from app.auth.secrets import hash_password, hash_secret, new_token
+from app.db.base import utcnow
+from app.db.models import ORG_KINDS, ROLES, ApiToken, Organisation, User, WebSession
+from app.errors import Conflict, InvalidRequest, NotAuthenticated, NotFound
+from app.policy.engine import Resource
+from app.services.context import ServiceContext
+from app.services.unit import unit_of_work
+
+__all__ = [
+    "IssuedToken",
+    "UserView",
+    "actor_for",
+    "authenticate_token",
+    "check_allowed",
+    "create_organisation",
+    "create_user",
+    "disable_user",
+    "end_sessions_of",
+    "issue_token",
+    "list_organisations",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+    "set_password",
+]
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+ORG_CODE = re.compile(r"^[A-Z0-9]{3,16}$")
+MIN_PASSWORD = 12
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    role: str
+    organisation: str
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """The only time the token is visible: it is returned here and never stored."""
+
+    id: int
+    user: str
+    token: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"IssuedToken(id={self.id}, user={self.user!r}, token=[secure])"
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    user: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+
+
+def _user_view(user: User) -> UserView:
+    return UserView(
+        user.id, user.username, user.role, user.organisation.code, user.is_active, user.created_at
+    )
+
+
+def actor_for(user: User, request_id: str = "-") -> Actor:
+    return Actor(
+        name=user.username,
+        role=user.role,
+        organisation=user.organisation.code,
+        user_id=user.id,
+        organisation_kind=user.organisation.kind,
+        request_id=request_id,
+    )
+
+
+def create_organisation(
+    ctx: ServiceContext, *, actor: Actor, code: str, name: str, kind: str
+) -> str:
+    with unit_of_work(ctx, actor, "organisation.create", target=f"organisation:{code[:16]}") as uow:
+        if not ORG_CODE.match(code):
+            raise InvalidRequest("an organisation code is 3-16 capital letters and digits")
+        if kind not in ORG_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(ORG_KINDS)}")
+        if not 1 <= len(name.strip()) <= 200:
+            raise InvalidRequest("an organisation name is 1-200 characters")
+        if uow.session.scalar(select(Organisation.id).where(Organisation.code == code)):
+            raise Conflict("an organisation with this code exists")
+        uow.session.add(Organisation(code=code, name=name.strip(), kind=kind))
+        uow.session.flush()
+        uow.details = {"kind": kind}
+        return code
+
+
+def list_organisations(ctx: ServiceContext, *, actor: Actor) -> list[dict[str, str]]:
+    with unit_of_work(ctx, actor, "organisation.list") as uow:
+        orgs = uow.session.scalars(select(Organisation).order_by(Organisation.code))
+        return [{"code": o.code, "name": o.name, "kind": o.kind} for o in orgs]
+
+
+def create_user(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    username: str,
+    role: str,
+    organisation: str,
+    password: str | None = None,
+) -> UserView:
+    with unit_of_work(ctx, actor, "user.create", target=f"user:{username[:64]}") as uow:
+        if not USERNAME.match(username):
+            raise InvalidRequest(
+                "a user name is 2-64 lower-case letters, digits, dots, dashes or underscores"
+            )
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be one of {', '.join(ROLES)}")
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise InvalidRequest(f"a password has at least {MIN_PASSWORD} characters")
+        org = uow.session.scalar(select(Organisation).where(Organisation.code == organisation))
+        if org is None:
+            raise NotFound("no organisation with this code")
+        if uow.session.scalar(select(User.id).where(User.username == username)):
+            raise Conflict("a user with this name exists")
+        user = User(
+            username=username,
+            role=role,
+            organisation=org,
+            password_hash=hash_password(password) if password else None,
+        )
+        uow.session.add(user)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            raise Conflict("a user with this name exists") from None
+        uow.details = {"role": role, "organisation": org.code}
+        return _user_view(user)
+
+
+def set_password(ctx: ServiceContext, *, actor: Actor, username: str, password: str) -> None:
+    with unit_of_work(ctx, actor, "user.password", target=f"user:{username[:64]}") as uow:
+        if len(password) < MIN_PASSWORD:
+            raise InvalidRequest(f"a password has at least {MIN_PASSWORD} characters")
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        user.password_hash = hash_password(password)
+
+
+def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
+    with unit_of_work(ctx, actor, "user.list") as uow:
+        return [_user_view(u) for u in uow.session.scalars(select(User).order_by(User.username))]
+
+
+def disable_user(ctx: ServiceContext, *, actor: Actor, username: str) -> UserView:
+    """Disabling ends every web session and revokes every token of the user."""
+    with unit_of_work(ctx, actor, "user.disable", target=f"user:{username[:64]}") as uow:
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        if actor.user_id == user.id:
+            raise Conflict("you cannot disable your own account")
+        now = utcnow()
+        if user.disabled_at is None:
+            user.disabled_at = now
+        for token in uow.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ):
+            token.revoked_at = now
+        end_sessions_of(uow.session, user.id, now)
+        return _user_view(user)
+
+
+def issue_token(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    username: str,
+    label: str = "api",
+    days: int | None = None,
+) -> IssuedToken:
+    with unit_of_work(ctx, actor, "token.issue", target=f"user:{username[:64]}") as uow:
+        days = days if days is not None else ctx.settings.token_days
+        if not 1 <= days <= 366:
+            raise InvalidRequest("a token lives between 1 and 366 days")
+        if not 1 <= len(label) <= 100:
+            raise InvalidRequest("a token label is 1-100 characters")
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        if not user.is_active:
+            raise Conflict("the user is disabled")
+        secret = new_token()
+        row = ApiToken(
+            user_id=user.id,
+            token_hash=hash_secret(secret),
+            label=label,
+            expires_at=utcnow() + timedelta(days=days),
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        uow.details = {"token_id": row.id, "days": days}
+        return IssuedToken(row.id, user.username, secret, row.expires_at)
+
+
+def list_tokens(ctx: ServiceContext, *, actor: Actor) -> list[TokenView]:
+    with unit_of_work(ctx, actor, "token.list") as uow:
+        rows = uow.session.scalars(select(ApiToken).order_by(ApiToken.id))
+        return [
+            TokenView(
+                r.id, r.user.username, r.label, r.created_at, r.expires_at, r.revoked_at is not None
+            )
+            for r in rows
+        ]
+
+
+def revoke_token(ctx: ServiceContext, *, actor: Actor, token_id: int) -> None:
+    with unit_of_work(ctx, actor, "token.revoke", target=f"token:{token_id}") as uow:
+        row = uow.session.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound("no such token")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+
+
+def authenticate_token(ctx: ServiceContext, token: str | None, *, request_id: str) -> Actor:
+    """Resolve a bearer token to its user; a failure is audited and raises NotAuthenticated."""
+    reason = "missing"
+    if token:
+        session = ctx.sessions()
+        try:
+            row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(token)))
+            if row is None:
+                reason = "unknown"
+            elif row.revoked_at is not None:
+                reason = "revoked"
+            elif row.expires_at <= utcnow():
+                reason = "expired"
+            elif not row.user.is_active:
+                reason = "disabled"
+            else:
+                return actor_for(row.user, request_id)
+        finally:
+            session.close()
+    with unit_of_work(ctx, Actor.anonymous(request_id), "auth.token") as uow:
+        uow.details = {"reason": reason}
+        raise NotAuthenticated("a valid API token is required")
+
+
+def check_allowed(ctx: ServiceContext, actor: Actor, action: str, resource: Resource) -> None:
+    """The route-level policy check: a refusal is audited on its own and raised."""
+    if ctx.policy.decide(actor, action, resource).allowed:
+        return
+    with unit_of_work(ctx, actor, action, target=f"{resource.type.lower()}:{resource.id}") as uow:
+        uow.authorize(resource)
+
+
+def end_sessions_of(session: Session, user_id: int, now: datetime) -> None:
+    session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )

@@ -1,0 +1,127 @@
+"""First-run initialisation and the demo data that ``make run`` creates.
+
+``initialise`` is idempotent: it creates what is missing (schema, master key,
+audit signing key and its pinned public key) and keeps everything that exists.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from app.auth.actor import Actor
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
+from app.db.models import Organisation, User
+from app.keys.master import MasterKey
+from app.keys.pinned import append_pinned_key
+from app.keys.store import AUDIT_SIGNING, DatabaseKeyStore
+from app.services import identity
+from app.services.context import ServiceContext
+from app.services.unit import unit_of_work
+
+__all__ = [
+    "DEMO_ORGANISATIONS",
+    "DemoUser",
+    "InitReport",
+    "ensure_operator_organisation",
+    "initialise",
+    "migrate",
+    "seed_demo",
+]
+
+
+@dataclass
+class InitReport:
+    created_master_key: bool = False
+    created_keys: list[str] = field(default_factory=list)
+
+
+def migrate(ctx: ServiceContext) -> None:
+    engine = make_engine(ctx.settings, privileged=True)
+    try:
+        upgrade(engine, app_role=ctx.settings.database_role or None)
+    finally:
+        engine.dispose()
+
+
+def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
+    settings = ctx.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(ctx)
+    report = InitReport()
+    if not settings.master_key_path.exists():
+        MasterKey.create(settings.master_key_path)
+        report.created_master_key = True
+    with ctx.sessions() as session:
+        has_signing_key = DatabaseKeyStore(session, ctx.master_key).has(AUDIT_SIGNING)
+    if not has_signing_key:
+        with unit_of_work(ctx, actor, "key.create", target=f"key:{AUDIT_SIGNING}") as uow:
+            info = uow.keys.create(AUDIT_SIGNING)
+            uow.details = {"purpose": AUDIT_SIGNING, "version": info.version}
+        assert info.public_key is not None
+        append_pinned_key(settings.audit_public_key_path, info.version, info.public_key)
+        report.created_keys.append(AUDIT_SIGNING)
+    return report
+
+
+def ensure_operator_organisation(ctx: ServiceContext, *, actor: Actor, code: str) -> None:
+    """The organisation operator accounts belong to, created on first init."""
+    with ctx.sessions() as session:
+        if session.scalar(select(Organisation.id).where(Organisation.code == code)):
+            return
+    identity.create_organisation(
+        ctx, actor=actor, code=code, name="hsclink operations", kind="operator"
+    )
+
+
+DEMO_ORGANISATIONS = [
+    ("HSCOPS", "hsclink operations", "operator"),
+    ("E09000007", "London Borough of Camden", "council"),
+    ("RAL", "Royal Free London NHS Foundation Trust", "trust"),
+]
+#: username, role, organisation
+DEMO_USERS = [
+    ("demo.operator", "operator", "HSCOPS"),
+    ("demo.ig", "ig_officer", "E09000007"),
+    ("demo.analyst", "analyst", "E09000007"),
+    ("demo.submitter", "submitter", "RAL"),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: str
+    organisation: str
+    password: str
+    token: str
+
+    def __repr__(self) -> str:
+        return f"DemoUser({self.username!r}, role={self.role!r}, password=[secure], token=[secure])"
+
+
+def seed_demo(ctx: ServiceContext, *, actor: Actor) -> list[DemoUser]:
+    """Create the demo organisations and one user per role, if there are no users yet.
+
+    Returns the new users with their passwords and tokens (to print once), or [] if
+    the store already has users (a re-run keeps existing data).
+    """
+    with ctx.sessions() as session:
+        if session.scalar(select(User.id).limit(1)) is not None:
+            return []
+        existing = set(session.scalars(select(Organisation.code)))
+    for code, name, kind in DEMO_ORGANISATIONS:
+        if code not in existing:
+            identity.create_organisation(ctx, actor=actor, code=code, name=name, kind=kind)
+    created = []
+    for username, role, org in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        identity.create_user(
+            ctx, actor=actor, username=username, role=role, organisation=org, password=password
+        )
+        token = identity.issue_token(ctx, actor=actor, username=username, label="demo")
+        created.append(DemoUser(username, role, org, password, token.token))
+    return created

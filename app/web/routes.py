@@ -1,0 +1,246 @@
+"""Pages for people in a browser. Same services and policy gate as the API.
+
+Sessions live server-side (``iam_web_sessions``); the cookie is HttpOnly,
+SameSite=Strict and Secure (unless ``HSCLINK_COOKIE_SECURE=false`` in development).
+Every state-changing form carries the session's CSRF token; the sign-in form uses
+a double-submit cookie since there is no session yet.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import get_ctx, request_id_of
+from app.auth.actor import Actor
+from app.auth.secrets import new_csrf_token, same_secret
+from app.errors import CsrfFailed, NotAuthenticated, RateLimited
+from app.policy.engine import Resource
+from app.services import audit, identity, policy, web_auth
+from app.services.audit import EventFilter
+from app.services.context import ServiceContext
+from app.services.identity import check_allowed
+from app.web import WEB_DIR
+
+__all__ = [
+    "SESSION_COOKIE",
+    "LoginRequired",
+    "PageActor",
+    "login_required",
+    "render_error",
+    "router",
+    "templates",
+]
+
+router = APIRouter()
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+SESSION_COOKIE = "hsclink_session"
+LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
+PAGE_SIZE = 50
+
+
+class LoginRequired(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+
+class PageActor:
+    """The page's policy gate: a signed-in session, then the policy decision point."""
+
+    def __init__(self, action: str, resource: str) -> None:
+        self.action = action
+        self.resource = Resource(resource)
+
+    def __call__(self, request: Request) -> web_auth.BrowserSession:
+        ctx = get_ctx(request)
+        browser = web_auth.session_actor(
+            ctx, request.cookies.get(SESSION_COOKIE), request_id=request_id_of(request)
+        )
+        if browser is None:
+            raise LoginRequired()
+        check_allowed(ctx, browser.actor, self.action, self.resource)
+        return browser
+
+
+def _check_csrf(browser: web_auth.BrowserSession, submitted: str) -> None:
+    if not same_secret(browser.csrf_token, submitted):
+        raise CsrfFailed("the form was not issued by this session; reload the page and try again")
+
+
+def _cookie_args(ctx: ServiceContext) -> dict[str, Any]:
+    return {
+        "httponly": True,
+        "secure": ctx.settings.cookie_secure,
+        "samesite": "strict",
+        "path": "/",
+    }
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return _login_form(request)
+
+
+def _login_form(request: Request, *, error: str = "", status: int = 200) -> Response:
+    ctx = get_ctx(request)
+    token = new_csrf_token()
+    response = render(request, "login.html", status, csrf_token=token, error=error)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **_cookie_args(ctx))
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf_token: Annotated[str, Form(max_length=100)],
+) -> Response:
+    ctx = get_ctx(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not same_secret(expected, csrf_token):
+        return _login_form(request, error="The sign-in form expired. Please try again.", status=403)
+    address = request.client.host if request.client else "unknown"
+    try:
+        signed_in = web_auth.login(
+            ctx,
+            username=username,
+            password=password,
+            address=address,
+            request_id=request_id_of(request),
+        )
+    except RateLimited:
+        return _login_form(
+            request, error="Too many failed sign-ins. Please wait and try again.", status=429
+        )
+    except NotAuthenticated:
+        return _login_form(request, error="The user name or password is not right.", status=401)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed_in.cookie,
+        max_age=int(ctx.settings.session_hours * 3600),
+        **_cookie_args(ctx),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    csrf_token: Annotated[str, Form(max_length=100)],
+    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("session.whoami", "self"))],
+) -> Response:
+    _check_csrf(browser, csrf_token)
+    ctx = get_ctx(request)
+    web_auth.logout(ctx, cookie=request.cookies.get(SESSION_COOKIE, ""), actor=browser.actor)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _allowed(ctx: ServiceContext, actor: Actor, action: str, resource: str) -> bool:
+    return ctx.policy.decide(actor, action, Resource(resource)).allowed
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request,
+    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("session.whoami", "self"))],
+) -> Response:
+    ctx = get_ctx(request)
+    actor = browser.actor
+    users = (
+        identity.list_users(ctx, actor=actor)
+        if _allowed(ctx, actor, "user.list", "users")
+        else None
+    )
+    return render(
+        request,
+        "home.html",
+        actor=actor,
+        csrf_token=browser.csrf_token,
+        users=users,
+        can_audit=_allowed(ctx, actor, "audit.read", "audit-log"),
+        policy_sha256=ctx.policy.sha256 if _allowed(ctx, actor, "policy.read", "policy") else None,
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("audit.read", "audit-log"))],
+    actor_name: Annotated[str, Query(alias="actor", max_length=100)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    outcome: Literal["", "allowed", "refused", "failed"] = "",
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    ctx = get_ctx(request)
+    filters = EventFilter(
+        actor=actor_name or None,
+        action=action or None,
+        outcome=outcome or None,
+        before_seq=before_seq,
+        limit=PAGE_SIZE,
+    )
+    events = audit.list_events(ctx, actor=browser.actor, filters=filters)
+    next_before = events[-1]["seq"] if len(events) == PAGE_SIZE else None
+    return render(
+        request,
+        "audit.html",
+        actor=browser.actor,
+        csrf_token=browser.csrf_token,
+        events=events,
+        filters={"actor": actor_name, "action": action, "outcome": outcome},
+        next_before=next_before,
+        verification=None,
+    )
+
+
+@router.post("/audit/verify", response_class=HTMLResponse)
+def audit_verify(
+    request: Request,
+    csrf_token: Annotated[str, Form(max_length=100)],
+    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("audit.verify", "audit-log"))],
+) -> Response:
+    _check_csrf(browser, csrf_token)
+    ctx = get_ctx(request)
+    report = audit.verify(ctx, actor=browser.actor)
+    events = audit.list_events(ctx, actor=browser.actor, filters=EventFilter(limit=PAGE_SIZE))
+    return render(
+        request,
+        "audit.html",
+        actor=browser.actor,
+        csrf_token=browser.csrf_token,
+        events=events,
+        filters={"actor": "", "action": "", "outcome": ""},
+        next_before=events[-1]["seq"] if len(events) == PAGE_SIZE else None,
+        verification=report,
+    )
+
+
+@router.get("/policy", response_class=HTMLResponse)
+def policy_page(
+    request: Request,
+    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("policy.read", "policy"))],
+) -> Response:
+    ctx = get_ctx(request)
+    shown = policy.show_policy(ctx, actor=browser.actor)
+    return render(
+        request, "policy.html", actor=browser.actor, csrf_token=browser.csrf_token, policy=shown
+    )
+
+
+def render_error(request: Request, status: int, title: str, detail: str) -> Response:
+    return render(request, "error.html", status, title=title, detail=detail, actor=None)
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status_code=303)

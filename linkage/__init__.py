@@ -1,0 +1,1 @@
+"""Record linkage on pseudonymised records (pure domain: no web, no database imports)."""

@@ -1,0 +1,1 @@
+"""Pseudonymisation and differential privacy (pure domain: no web, no database imports)."""
