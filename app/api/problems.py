@@ -93,8 +93,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, status, slug, exc.title, exc.safe_detail, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
+    if renderer is not None and _is_browser_route(request):
+        return renderer(request, 422, "Invalid request", "Some fields are missing or malformed.")
     errors = [
         {"loc": [str(part) for part in err.get("loc", ())], "type": err.get("type", "invalid")}
         for err in exc.errors()

@@ -31,7 +31,11 @@ _MAX_DETAIL_STRING = 500
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-11-25T08:16:44.123456Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T"
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
+    )
 
 
 def parse_time(text: str) -> datetime:

@@ -12,8 +12,10 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 __all__ = [
+    "PASSWORD_PARAMETERS",
     "TOKEN_PREFIX",
     "hash_password",
     "hash_secret",
@@ -26,7 +28,9 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "hsk_"  # noqa: S105 - a public prefix, not a secret
-_hasher = PasswordHasher()  # argon2id, RFC 9106 "low memory" profile by default
+#: argon2id with RFC 9106's second recommended profile (64 MiB, t=3, p=4).
+PASSWORD_PARAMETERS = RFC_9106_LOW_MEMORY
+_hasher = PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
 #: A real hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 

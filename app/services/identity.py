@@ -35,6 +35,7 @@ __all__ = [
     "list_users",
     "revoke_token",
     "set_password",
+    "whoami",
 ]
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -108,6 +109,11 @@ def create_organisation(
         uow.session.flush()
         uow.details = {"kind": kind}
         return code
+
+
+def whoami(ctx: ServiceContext, *, actor: Actor) -> Actor:
+    with unit_of_work(ctx, actor, "session.whoami", target="self"):
+        return actor
 
 
 def list_organisations(ctx: ServiceContext, *, actor: Actor) -> list[dict[str, str]]:

@@ -23,12 +23,19 @@ from app.auth.secrets import (
 )
 from app.db.base import utcnow
 from app.db.models import LoginFailure, User, WebSession
-from app.errors import NotAuthenticated, RateLimited
+from app.errors import CsrfFailed, NotAuthenticated, RateLimited
 from app.services.context import ServiceContext
 from app.services.identity import actor_for
 from app.services.unit import unit_of_work
 
-__all__ = ["BrowserSession", "SignedIn", "login", "logout", "session_actor"]
+__all__ = [
+    "BrowserSession",
+    "SignedIn",
+    "login",
+    "logout",
+    "refuse_forged_login",
+    "session_actor",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,18 @@ def login(
         actor = actor_for(user, request_id)
         uow.actor = actor
         return SignedIn(cookie, csrf, actor)
+
+
+def refuse_forged_login(ctx: ServiceContext, *, username: str, request_id: str) -> None:
+    """Audit a sign-in form that arrived without its anti-forgery token (then refused)."""
+    name = _attempt_name(username)
+    anonymous = Actor(name=name or "-", role="none", organisation="-", request_id=request_id)
+    try:
+        with unit_of_work(ctx, anonymous, "auth.login", target=f"user:{name or '-'}") as uow:
+            uow.details = {"reason": "csrf"}
+            raise CsrfFailed("the sign-in form expired")
+    except CsrfFailed:
+        pass
 
 
 def session_actor(

@@ -23,6 +23,7 @@ from app.services import audit, identity, policy, web_auth
 from app.services.audit import EventFilter
 from app.services.context import ServiceContext
 from app.services.identity import check_allowed
+from app.services.unit import unit_of_work
 from app.web import WEB_DIR
 
 __all__ = [
@@ -64,8 +65,14 @@ class PageActor:
         return browser
 
 
-def _check_csrf(browser: web_auth.BrowserSession, submitted: str) -> None:
-    if not same_secret(browser.csrf_token, submitted):
+def _check_csrf(
+    ctx: ServiceContext, browser: web_auth.BrowserSession, submitted: str, action: str
+) -> None:
+    """A form without this session's token is refused, and the refusal audited."""
+    if submitted and same_secret(browser.csrf_token, submitted):
+        return
+    with unit_of_work(ctx, browser.actor, action, target="form") as uow:
+        uow.details = {"reason": "csrf"}
         raise CsrfFailed("the form was not issued by this session; reload the page and try again")
 
 
@@ -98,13 +105,14 @@ def _login_form(request: Request, *, error: str = "", status: int = 200) -> Resp
 @router.post("/login")
 def login_submit(
     request: Request,
-    username: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1000)],
-    csrf_token: Annotated[str, Form(max_length=100)],
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     ctx = get_ctx(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not same_secret(expected, csrf_token):
+    if not expected or not csrf_token or not same_secret(expected, csrf_token):
+        web_auth.refuse_forged_login(ctx, username=username, request_id=request_id_of(request))
         return _login_form(request, error="The sign-in form expired. Please try again.", status=403)
     address = request.client.host if request.client else "unknown"
     try:
@@ -135,11 +143,11 @@ def login_submit(
 @router.post("/logout")
 def logout(
     request: Request,
-    csrf_token: Annotated[str, Form(max_length=100)],
     browser: Annotated[web_auth.BrowserSession, Depends(PageActor("session.whoami", "self"))],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    _check_csrf(browser, csrf_token)
     ctx = get_ctx(request)
+    _check_csrf(ctx, browser, csrf_token, "auth.logout")
     web_auth.logout(ctx, cookie=request.cookies.get(SESSION_COOKIE, ""), actor=browser.actor)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -188,10 +196,9 @@ def audit_page(
         action=action or None,
         outcome=outcome or None,
         before_seq=before_seq,
-        limit=PAGE_SIZE,
+        limit=PAGE_SIZE + 1,
     )
-    events = audit.list_events(ctx, actor=browser.actor, filters=filters)
-    next_before = events[-1]["seq"] if len(events) == PAGE_SIZE else None
+    events, next_before = _page(audit.list_events(ctx, actor=browser.actor, filters=filters))
     return render(
         request,
         "audit.html",
@@ -204,16 +211,24 @@ def audit_page(
     )
 
 
+def _page(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None]:
+    """Show PAGE_SIZE entries; offer older ones only if one more exists."""
+    if len(events) > PAGE_SIZE:
+        return events[:PAGE_SIZE], events[PAGE_SIZE - 1]["seq"]
+    return events, None
+
+
 @router.post("/audit/verify", response_class=HTMLResponse)
 def audit_verify(
     request: Request,
-    csrf_token: Annotated[str, Form(max_length=100)],
     browser: Annotated[web_auth.BrowserSession, Depends(PageActor("audit.verify", "audit-log"))],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    _check_csrf(browser, csrf_token)
     ctx = get_ctx(request)
+    _check_csrf(ctx, browser, csrf_token, "audit.verify")
     report = audit.verify(ctx, actor=browser.actor)
-    events = audit.list_events(ctx, actor=browser.actor, filters=EventFilter(limit=PAGE_SIZE))
+    filters = EventFilter(limit=PAGE_SIZE + 1)
+    events, next_before = _page(audit.list_events(ctx, actor=browser.actor, filters=filters))
     return render(
         request,
         "audit.html",
@@ -221,7 +236,7 @@ def audit_verify(
         csrf_token=browser.csrf_token,
         events=events,
         filters={"actor": "", "action": "", "outcome": ""},
-        next_before=events[-1]["seq"] if len(events) == PAGE_SIZE else None,
+        next_before=next_before,
         verification=report,
     )
 
@@ -239,7 +254,19 @@ def policy_page(
 
 
 def render_error(request: Request, status: int, title: str, detail: str) -> Response:
-    return render(request, "error.html", status, title=title, detail=detail, actor=None)
+    """An error page that keeps the signed-in header when there is a session."""
+    browser = web_auth.session_actor(
+        get_ctx(request), request.cookies.get(SESSION_COOKIE), request_id=request_id_of(request)
+    )
+    return render(
+        request,
+        "error.html",
+        status,
+        title=title,
+        detail=detail,
+        actor=browser.actor if browser else None,
+        csrf_token=browser.csrf_token if browser else "",
+    )
 
 
 async def login_required(request: Request, exc: Exception) -> Response:

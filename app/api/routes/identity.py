@@ -30,7 +30,8 @@ Username = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[a-z0-9][
 def whoami(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("session.whoami", "self"))]
 ) -> IdentityOut:
-    return IdentityOut(username=actor.name, role=actor.role, organisation=actor.organisation)
+    me = identity.whoami(ctx, actor=actor)
+    return IdentityOut(username=me.name, role=me.role, organisation=me.organisation)
 
 
 @router.get("/organisations", summary="List organisations")

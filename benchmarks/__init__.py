@@ -1,0 +1,1 @@
+"""Benchmarks for hsclink (run as scripts; see benchmarks/README.md)."""

@@ -1,0 +1,197 @@
+"""Every route of the OpenAPI schema × every role and every kind of bad credential.
+
+``ROUTES`` is the documented allowed set (SECURITY.md, "Policy model"). A route that is
+in the schema but not in this table fails ``test_every_route_is_in_the_table``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from app.auth.actor import Actor
+from app.auth.secrets import hash_secret
+from app.db.base import utcnow
+from app.db.models import ApiToken, AuditEvent
+from app.services import audit, identity
+from app.services.context import ServiceContext
+
+ALL = frozenset({"analyst", "ig_officer", "submitter", "operator"})
+PUBLIC = "public"
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Call:
+    allowed: frozenset[str] | str
+    ok_status: int = 200
+    make: Callable[[ServiceContext], dict[str, Any]] = field(default=lambda ctx: {})
+
+
+def _victim(ctx: ServiceContext) -> str:
+    name = f"victim{next(_counter)}"
+    identity.create_user(ctx, actor=Actor.cli(), username=name, role="analyst", organisation="RAL")
+    return name
+
+
+def _victim_token(ctx: ServiceContext) -> int:
+    return identity.issue_token(ctx, actor=Actor.cli(), username=_victim(ctx)).id
+
+
+def _two_heads(ctx: ServiceContext) -> tuple[int, int]:
+    first = audit.sign_head_if_grown(ctx)
+    identity.list_organisations(ctx, actor=Actor.cli())
+    second = audit.sign_head_if_grown(ctx)
+    assert first and second
+    return first, second
+
+
+ROUTES: dict[tuple[str, str], Call] = {
+    ("GET", "/health"): Call(PUBLIC),
+    ("GET", "/api/v1/me"): Call(ALL),
+    ("GET", "/api/v1/organisations"): Call(frozenset({"ig_officer", "operator"})),
+    ("POST", "/api/v1/organisations"): Call(
+        frozenset({"operator"}),
+        201,
+        lambda ctx: {
+            "json": {"code": f"ORG{next(_counter)}", "name": "A council", "kind": "council"}
+        },
+    ),
+    ("GET", "/api/v1/users"): Call(frozenset({"ig_officer", "operator"})),
+    ("POST", "/api/v1/users"): Call(
+        frozenset({"operator"}),
+        201,
+        lambda ctx: {
+            "json": {"username": f"new{next(_counter)}", "role": "analyst", "organisation": "RAL"}
+        },
+    ),
+    ("POST", "/api/v1/users/{username}/disable"): Call(
+        frozenset({"operator"}), 200, lambda ctx: {"path": {"username": _victim(ctx)}}
+    ),
+    ("POST", "/api/v1/users/{username}/tokens"): Call(
+        frozenset({"operator"}),
+        201,
+        lambda ctx: {"path": {"username": _victim(ctx)}, "json": {"label": "ci", "days": 7}},
+    ),
+    ("GET", "/api/v1/tokens"): Call(frozenset({"ig_officer", "operator"})),
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): Call(
+        frozenset({"operator"}), 204, lambda ctx: {"path": {"token_id": _victim_token(ctx)}}
+    ),
+    ("GET", "/api/v1/audit/events"): Call(frozenset({"ig_officer"})),
+    ("GET", "/api/v1/audit/events/{seq}/inclusion-proof"): Call(
+        frozenset({"ig_officer"}),
+        200,
+        lambda ctx: {"path": {"seq": 1}, "params": {"tree_size": audit.sign_head_if_grown(ctx)}},
+    ),
+    ("GET", "/api/v1/audit/heads"): Call(frozenset({"ig_officer"})),
+    ("POST", "/api/v1/audit/heads"): Call(frozenset({"ig_officer", "operator"})),
+    ("GET", "/api/v1/audit/consistency-proof"): Call(
+        frozenset({"ig_officer"}),
+        200,
+        lambda ctx: dict(
+            zip(("params",), ({"first": h[0], "second": h[1]} for h in [_two_heads(ctx)]))
+        ),
+    ),
+    ("POST", "/api/v1/audit/verification"): Call(frozenset({"ig_officer"})),
+    ("GET", "/api/v1/policy"): Call(frozenset({"ig_officer", "operator"})),
+    ("GET", "/api/v1/keys"): Call(frozenset({"ig_officer", "operator"})),
+}
+ROLES = sorted(ALL)
+BAD_CREDENTIALS = ("none", "malformed", "unknown", "expired", "revoked", "disabled")
+
+
+def send(client, method: str, template: str, request: dict[str, Any], headers: dict[str, str]):
+    path = template.format(**request.get("path", {}))
+    return client.request(
+        method, path, json=request.get("json"), params=request.get("params"), headers=headers
+    )
+
+
+def last_entry(ctx: ServiceContext) -> AuditEvent:
+    with ctx.sessions() as session:
+        return session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+
+
+def test_every_route_is_in_the_table(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    documented = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+    }
+    assert documented == set(ROUTES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_each_role_gets_exactly_the_documented_access(client, people, ctx, method, path, role):
+    call = ROUTES[(method, path)]
+    request = call.make(ctx)
+    headers = {"Authorization": f"Bearer {people[role].token}"}
+    response = send(client, method, path, request, headers)
+    if call.allowed == PUBLIC or role in call.allowed:
+        assert response.status_code == call.ok_status, response.text
+        if call.allowed != PUBLIC:
+            entry = last_entry(ctx)
+            assert (entry.actor, entry.outcome) == (people[role].username, "allowed")
+    else:
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+        entry = last_entry(ctx)
+        assert (entry.actor, entry.role, entry.outcome) == (people[role].username, role, "refused")
+
+
+def _bad_token(kind: str, ctx: ServiceContext, people) -> dict[str, str]:
+    if kind == "none":
+        return {}
+    if kind == "malformed":
+        return {"Authorization": "Basic dXNlcjpwYXNz"}
+    if kind == "unknown":
+        return {"Authorization": "Bearer hsk_" + "A" * 43}
+    victim = _victim(ctx)
+    issued = identity.issue_token(ctx, actor=Actor.cli(), username=victim)
+    if kind == "expired":
+        with ctx.sessions() as session, session.begin():
+            session.execute(
+                update(ApiToken)
+                .where(ApiToken.token_hash == hash_secret(issued.token))
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+    elif kind == "revoked":
+        identity.revoke_token(ctx, actor=Actor.cli(), token_id=issued.id)
+    elif kind == "disabled":
+        with ctx.sessions() as session, session.begin():
+            session.execute(
+                update(ApiToken).where(ApiToken.id == issued.id).values(revoked_at=None)
+            )
+        identity.disable_user(ctx, actor=Actor.cli(), username=victim)
+        with ctx.sessions() as session, session.begin():  # a token someone forgot to revoke
+            session.execute(
+                update(ApiToken).where(ApiToken.id == issued.id).values(revoked_at=None)
+            )
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(k for k, v in ROUTES.items() if v.allowed != PUBLIC)
+)
+def test_bad_credentials_are_refused_and_audited_on_every_route(client, people, ctx, method, path):
+    request = ROUTES[(method, path)].make(ctx)
+    for kind in BAD_CREDENTIALS:
+        headers = _bad_token(kind, ctx, people)
+        response = send(client, method, path, request, headers)
+        assert response.status_code == 401, (kind, response.text)
+        assert response.json()["type"] == "/problems/not-authenticated"
+        assert response.headers["www-authenticate"] == "Bearer"
+        entry = last_entry(ctx)
+        assert (entry.action, entry.outcome, entry.actor) == ("auth.token", "refused", "anonymous")
+        assert entry.details["reason"] in {"missing", "unknown", "expired", "revoked", "disabled"}
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if token:
+            assert token not in str(entry.details) and token not in entry.target
