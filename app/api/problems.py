@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.middleware import SECURITY_HEADERS
 from app.errors import (
     Conflict,
     CsrfFailed,
@@ -53,16 +54,19 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    request_id = str(getattr(request.state, "request_id", "-"))
     body: dict[str, Any] = {
         "type": f"/problems/{slug}",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", "-"),
+        # Not the request path: a path can carry whatever a caller typed into it.
+        "instance": f"urn:hsclink:request:{request_id}",
+        "request_id": request_id,
     }
     if extra:
         body.update(extra)
+    headers = {**(headers or {}), "X-Request-ID": request_id}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -128,7 +132,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         "unhandled error",
         extra={"error_type": type(exc).__name__, "path_template": _template(request)},
     )
-    return problem_response(request, 500, "internal-error", "Internal error", "")
+    # Raised past RequestContextMiddleware: add its security headers here as well.
+    headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+    return problem_response(request, 500, "internal-error", "Internal error", "", headers=headers)
 
 
 def _template(request: Request) -> str:

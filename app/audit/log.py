@@ -100,26 +100,39 @@ class AuditLog:
             select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1)
         )
 
-    def sign_head(self, keys: KeyStore) -> AuditTreeHead | None:
-        """Sign the current tree if it grew since the last head; None if nothing new.
+    def root_of(self, size: int) -> bytes:
+        """The Merkle root over the first ``size`` entries (they never change: no lock)."""
+        acc = RootAccumulator()
+        acc.extend(iter_entry_hashes(self.session, upto=size))
+        if acc.size != size:
+            raise ValueError("the log holds fewer entries than asked for")
+        return acc.root()
 
-        The caller writes the head to the witness file after commit (``write_witness``).
-        """
-        _lock_log(self.session)
+    def unsigned_size(self) -> int | None:
+        """The log's size if it grew since the last signed head, else None."""
         size = self.size()
         latest = self.latest_head()
         if size == 0 or (latest is not None and latest.tree_size >= size):
             return None
-        acc = RootAccumulator()
-        acc.extend(iter_entry_hashes(self.session, upto=size))
+        return size
+
+    def store_head(self, size: int, root: bytes, keys: KeyStore) -> AuditTreeHead | None:
+        """Sign and store the head computed by ``root_of``; None if a larger one exists.
+
+        Takes the log's lock only for this insert, so signing a long log does not
+        stall the requests appending to it. The caller writes the head to the
+        witness file after commit (``write_witness``).
+        """
+        _lock_log(self.session)
+        latest = self.latest_head()
+        if latest is not None and latest.tree_size >= size:
+            return None
         signed_at = utcnow()
-        unsigned = TreeHead(
-            tree_size=size, root_hash=acc.root(), signed_at=signed_at, key_version=0
-        )
+        unsigned = TreeHead(tree_size=size, root_hash=root, signed_at=signed_at, key_version=0)
         signature = keys.sign(AUDIT_SIGNING, unsigned.signing_input())
         head = AuditTreeHead(
             tree_size=size,
-            root_hash=unsigned.root_hash,
+            root_hash=root,
             signed_at=signed_at,
             key_version=signature.key_version,
             signature=signature.value,

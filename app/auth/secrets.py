@@ -6,6 +6,7 @@ cannot use them. Passwords use argon2id (RFC 9106 parameters via argon2-cffi).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -31,8 +32,15 @@ TOKEN_PREFIX = "hsk_"  # noqa: S105 - a public prefix, not a secret
 #: argon2id with RFC 9106's second recommended profile (64 MiB, t=3, p=4).
 PASSWORD_PARAMETERS = RFC_9106_LOW_MEMORY
 _hasher = PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
-#: A real hash to verify against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so timing does not tell.
+
+    Made on first use, not at import: every CLI command would otherwise pay for it.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_token() -> str:
@@ -61,7 +69,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,8 +1,10 @@
 """Engines and sessions for the embedded SQLite store and for PostgreSQL.
 
-SQLite: WAL, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE``
-so writers queue for the lock instead of failing mid-transaction (the audit chain
-and, later, the privacy budget rely on serialised writers).
+SQLite: WAL, foreign keys on, and every write transaction opened with ``BEGIN
+IMMEDIATE`` so writers queue for the lock instead of failing mid-transaction (the
+audit chain and, later, the privacy budget rely on serialised writers). Sessions from
+:func:`make_read_session_factory` open a plain deferred ``BEGIN``: long reads
+(verification, exports, proofs) see a WAL snapshot without holding the write lock.
 
 PostgreSQL: each connection takes the least-privileged application role
 (``SET ROLE``), which has no UPDATE, DELETE or TRUNCATE on the audit tables.
@@ -19,9 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 
-__all__ = ["SessionFactory", "make_engine", "make_session_factory", "session_scope"]
+__all__ = [
+    "SessionFactory",
+    "make_engine",
+    "make_read_session_factory",
+    "make_session_factory",
+    "session_scope",
+]
 
 SessionFactory = sessionmaker[Session]
+READ_ONLY = "hsclink_read_only"
 
 
 def _normalise_url(url: str) -> str:
@@ -61,7 +70,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _set_role_on_connect(engine: Engine, role: str) -> None:
@@ -78,6 +88,14 @@ def _set_role_on_connect(engine: Engine, role: str) -> None:
 
 def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> SessionFactory:
+    """Sessions for reading only (SQLite: no write lock; PostgreSQL: a read-only transaction)."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
 
 @contextmanager

@@ -112,34 +112,36 @@ def _head(session: Session, size: int) -> AuditTreeHead:
 def inclusion(
     ctx: ServiceContext, *, actor: Actor, seq: int, tree_size: int | None
 ) -> dict[str, Any]:
-    """Proof that entry ``seq`` is in the signed tree of ``tree_size`` (default: the latest)."""
-    with unit_of_work(ctx, actor, "audit.read", target=f"audit-entry:{seq}") as uow:
+    """Proof that entry ``seq`` is in the signed tree of ``tree_size`` (default: the latest).
+
+    Computed in a read transaction; the unit of work only writes the audit entry.
+    """
+    with unit_of_work(ctx, actor, "audit.read", target=f"audit-entry:{seq}"), ctx.reads() as s:
         if tree_size is None:
-            latest = AuditLog(uow.session).latest_head()
-            if latest is None:
+            head = AuditLog(s).latest_head()
+            if head is None:
                 raise NotFound("no signed tree head yet")
-            head = latest
         else:
-            head = _head(uow.session, tree_size)
+            head = _head(s, tree_size)
         if not 1 <= seq <= head.tree_size:
             raise NotFound("that entry is not in the signed tree")
-        leaves = list(iter_entry_hashes(uow.session, upto=head.tree_size))
-        proof = inclusion_proof(seq - 1, leaves)
+        leaves = list(iter_entry_hashes(s, upto=head.tree_size))
         return {
             "seq": seq,
             "leaf_index": seq - 1,
             "entry_hash": leaves[seq - 1].hex(),
             "tree_head": head_document(head),
-            "audit_path": [p.hex() for p in proof],
+            "audit_path": [p.hex() for p in inclusion_proof(seq - 1, leaves)],
         }
 
 
 def consistency(ctx: ServiceContext, *, actor: Actor, first: int, second: int) -> dict[str, Any]:
-    with unit_of_work(ctx, actor, "audit.read", target=f"audit-heads:{first}-{second}") as uow:
+    target = f"audit-heads:{first}-{second}"
+    with unit_of_work(ctx, actor, "audit.read", target=target), ctx.reads() as s:
         if not 1 <= first <= second:
             raise InvalidRequest("first must be at least 1 and at most second")
-        old, new = _head(uow.session, first), _head(uow.session, second)
-        leaves = list(iter_entry_hashes(uow.session, upto=second))
+        old, new = _head(s, first), _head(s, second)
+        leaves = list(iter_entry_hashes(s, upto=second))
         return {
             "first": head_document(old),
             "second": head_document(new),
@@ -147,10 +149,18 @@ def consistency(ctx: ServiceContext, *, actor: Actor, first: int, second: int) -
         }
 
 
+def _pending_root(ctx: ServiceContext) -> tuple[int, bytes] | None:
+    with ctx.reads() as session:
+        log = AuditLog(session)
+        size = log.unsigned_size()
+        return None if size is None else (size, log.root_of(size))
+
+
 def sign_head(ctx: ServiceContext, *, actor: Actor) -> dict[str, Any] | None:
     """Sign the current tree on demand (audited); the head also goes to the witness file."""
+    pending = _pending_root(ctx)
     with unit_of_work(ctx, actor, "audit.sign", target="audit-log") as uow:
-        head = AuditLog(uow.session).sign_head(uow.keys)
+        head = AuditLog(uow.session).store_head(*pending, uow.keys) if pending else None
         uow.details = {"tree_size": head.tree_size} if head else {"unchanged": True}
         document = head_document(head) if head else None
     if head is not None:
@@ -160,8 +170,11 @@ def sign_head(ctx: ServiceContext, *, actor: Actor) -> dict[str, Any] | None:
 
 def sign_head_if_grown(ctx: ServiceContext) -> int | None:
     """The periodic signer. Not itself audited: an entry per signing would grow the log forever."""
+    pending = _pending_root(ctx)
+    if pending is None:
+        return None
     with ctx.sessions() as session, session.begin():
-        head = AuditLog(session).sign_head(DatabaseKeyStore(session, ctx.master_key))
+        head = AuditLog(session).store_head(*pending, DatabaseKeyStore(session, ctx.master_key))
     if head is None:
         return None
     write_witness(ctx.settings.audit_witness_path, head)
@@ -169,14 +182,14 @@ def sign_head_if_grown(ctx: ServiceContext) -> int | None:
 
 
 def _entries(session: Session) -> Iterator[LogEntry]:
-    rows = session.scalars(
-        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000)
-    )
-    for row in rows:
+    """Plain rows, not ORM objects: verification reads every entry once."""
+    table = AuditEvent.__table__
+    query = select(table).order_by(table.c.seq).execution_options(yield_per=5000)
+    for row in session.execute(query):
         yield LogEntry(_body(row), row.prev_hash, row.entry_hash)
 
 
-def _body(row: AuditEvent) -> EntryBody:
+def _body(row: Any) -> EntryBody:
     return EntryBody(
         seq=row.seq,
         occurred_at=row.occurred_at,
@@ -204,7 +217,7 @@ def verify_database(
     """Check the log in the database against the pinned keys and the witness file."""
     keys = read_pinned_keys(public_key_file or ctx.settings.audit_public_key_path)
     witnessed = read_witness(ctx.settings.audit_witness_path)
-    with ctx.sessions() as session:
+    with ctx.reads() as session:
         heads = _heads(session) + witnessed
         try:
             return verify_log(_entries(session), heads, keys)
@@ -213,11 +226,14 @@ def verify_database(
 
 
 def verify(ctx: ServiceContext, *, actor: Actor) -> VerificationReport:
-    """The IG officer's "verify now" (API and page): audited like any other read."""
+    """The IG officer's "verify now" (API and page): audited like any other read.
+
+    The check runs in a read transaction first; the entry recording it follows.
+    """
+    report = verify_database(ctx)
     with unit_of_work(ctx, actor, "audit.verify", target="audit-log") as uow:
-        report = verify_database(ctx)
         uow.details = {"ok": report.ok, "entries": report.entries_checked}
-        return report
+    return report
 
 
 def verify_export(export: Path, public_key_file: Path) -> VerificationReport:
@@ -259,7 +275,7 @@ def _entry_from_document(doc: dict[str, Any]) -> LogEntry:
 def export_log(ctx: ServiceContext, out: TextIO) -> int:
     """JSON Lines: one ``{"type": "entry"}`` per entry, then one ``{"type": "head"}`` per head."""
     count = 0
-    with ctx.sessions() as session:
+    with ctx.reads() as session:
         for row in session.scalars(
             select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000)
         ):

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from app.config import Settings
-from app.db.engine import SessionFactory, make_engine, make_session_factory
+from app.db.engine import (
+    SessionFactory,
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+)
 from app.keys.master import MasterKey
 from app.policy.engine import PolicySet, load_policy_set
 
@@ -19,6 +24,8 @@ class ServiceContext:
     settings: Settings
     engine: Engine
     sessions: SessionFactory
+    #: Read-only sessions: never hold SQLite's write lock (verification, exports, proofs).
+    reads: SessionFactory
     policy: PolicySet
     _master: MasterKey | None = field(default=None, repr=False)
 
@@ -29,6 +36,7 @@ class ServiceContext:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            reads=make_read_session_factory(engine),
             policy=load_policy_set(settings.policy_dir),
         )
 

@@ -250,7 +250,7 @@ def authenticate_token(ctx: ServiceContext, token: str | None, *, request_id: st
     """Resolve a bearer token to its user; a failure is audited and raises NotAuthenticated."""
     reason = "missing"
     if token:
-        session = ctx.sessions()
+        session = ctx.reads()
         try:
             row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(token)))
             if row is None:

@@ -134,7 +134,7 @@ def session_actor(
     """The signed-in user behind a session cookie, or None (callers send them to log in)."""
     if not cookie:
         return None
-    with ctx.sessions() as session:
+    with ctx.reads() as session:
         row = session.scalar(
             select(WebSession).where(WebSession.session_hash == hash_secret(cookie))
         )
