@@ -25,6 +25,7 @@ from app.config import Settings
 from app.logs import configure_logging
 from app.services import audit, policy
 from app.services.context import ServiceContext
+from app.services.setup import check_ready
 from app.web import WEB_DIR
 from app.web import routes as web_routes
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_ready(ctx)
         policy.record_policy_load(ctx, actor=Actor.service())
         log.info("policy in force", extra={"policy_sha256": ctx.policy.sha256})
         signer = None

@@ -7,7 +7,7 @@ the kind of fault only, and unexpected errors become a bare 500 with a request i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -52,7 +52,7 @@ def problem_response(
     detail: str = "",
     *,
     extra: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     request_id = str(getattr(request.state, "request_id", "-"))
     body: dict[str, Any] = {

@@ -26,6 +26,7 @@ from app.keys.master import MasterKeyMissing
 from app.policy.engine import PolicyError
 from app.services import audit, identity, keys, policy, setup
 from app.services.context import ServiceContext
+from app.services.setup import NotInitialised
 
 __all__ = ["app", "main"]
 
@@ -68,8 +69,9 @@ def _exit_code(error: Exception) -> int:
             return 4
         case PermissionDenied():
             return 5
-        case MasterKeyMissing() | PolicyError() | InsecureConfiguration():
+        case MasterKeyMissing() | PolicyError() | InsecureConfiguration() | NotInitialised():
             return 6
+
         case _:
             return 1
 
@@ -168,7 +170,8 @@ def serve(
     configure_logging(settings.log_level)
     try:
         application = create_app(settings)
-    except (PolicyError, InsecureConfiguration) as error:
+        setup.check_ready(application.state.ctx)
+    except (PolicyError, InsecureConfiguration, NotInitialised, MasterKeyMissing) as error:
         _fail(error)
     uvicorn.run(
         application,
@@ -272,11 +275,11 @@ def org_list(as_json: JsonFlag = False) -> None:
     """List organisations."""
     with _context() as ctx:
         orgs = identity.list_organisations(ctx, actor=Actor.cli())
-    _print(
-        orgs,
-        as_json,
-        lambda: [typer.echo(f"{o['code']:<10} {o['kind']:<9} {o['name']}") for o in orgs],
-    )
+    def human() -> None:
+        for o in orgs:
+            typer.echo(f"{o['code']:<10} {o['kind']:<9} {o['name']}")
+
+    _print(orgs, as_json, human)
 
 
 @token_app.command("issue")
@@ -402,11 +405,11 @@ def key_list(as_json: JsonFlag = False) -> None:
     with _context() as ctx:
         infos = keys.list_keys(ctx, actor=Actor.cli())
     data = [{"purpose": k.purpose, "version": k.version, "status": k.status} for k in infos]
-    _print(
-        data,
-        as_json,
-        lambda: [typer.echo(f"{d['purpose']:<16} v{d['version']:<4} {d['status']}") for d in data],
-    )
+    def human() -> None:
+        for d in data:
+            typer.echo(f"{d['purpose']:<16} v{d['version']:<4} {d['status']}")
+
+    _print(data, as_json, human)
 
 
 @key_app.command("rotate")

@@ -73,6 +73,8 @@ def ensure_app_role() -> None:
         """
     )
     op.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+    # The service checks at start-up that the schema is current.
+    op.execute(f'GRANT SELECT ON alembic_version TO "{role}"')
 
 
 def grant_app_role(*tables: str) -> None:

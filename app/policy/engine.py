@@ -75,7 +75,7 @@ class PolicySet:
             return Decision(False)
         principal = {"type": f"{NAMESPACE}::User", "id": str(actor.user_id)}
         organisation = {"type": f"{NAMESPACE}::Organisation", "id": actor.organisation}
-        entities = [
+        entities: list[dict[str, Any]] = [
             {
                 "uid": principal,
                 "attrs": {

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.auth.actor import Actor
 from app.db.engine import make_engine
-from app.db.migrate import upgrade
+from app.db.migrate import current_revision, head_revision, upgrade
 from app.db.models import Organisation, User
 from app.keys.master import MasterKey
 from app.keys.pinned import append_pinned_key
@@ -26,6 +26,8 @@ __all__ = [
     "DEMO_ORGANISATIONS",
     "DemoUser",
     "InitReport",
+    "NotInitialised",
+    "check_ready",
     "ensure_operator_organisation",
     "initialise",
     "migrate",
@@ -37,6 +39,19 @@ __all__ = [
 class InitReport:
     created_master_key: bool = False
     created_keys: list[str] = field(default_factory=list)
+
+
+class NotInitialised(RuntimeError):
+    """The store is missing its schema or keys: the service will not start half-ready."""
+
+
+def check_ready(ctx: ServiceContext) -> None:
+    """Refuse to serve on an old schema or without keys (``hsclink init`` makes both)."""
+    if current_revision(ctx.engine) != head_revision():
+        raise NotInitialised("the database schema is not up to date: run `hsclink db upgrade`")
+    with ctx.reads() as session:
+        if not DatabaseKeyStore(session, ctx.master_key).has(AUDIT_SIGNING):
+            raise NotInitialised("no audit signing key: run `hsclink init`")
 
 
 def migrate(ctx: ServiceContext) -> None:
