@@ -275,6 +275,7 @@ def org_list(as_json: JsonFlag = False) -> None:
     """List organisations."""
     with _context() as ctx:
         orgs = identity.list_organisations(ctx, actor=Actor.cli())
+
     def human() -> None:
         for o in orgs:
             typer.echo(f"{o['code']:<10} {o['kind']:<9} {o['name']}")
@@ -405,6 +406,7 @@ def key_list(as_json: JsonFlag = False) -> None:
     with _context() as ctx:
         infos = keys.list_keys(ctx, actor=Actor.cli())
     data = [{"purpose": k.purpose, "version": k.version, "status": k.status} for k in infos]
+
     def human() -> None:
         for d in data:
             typer.echo(f"{d['purpose']:<16} v{d['version']:<4} {d['status']}")
