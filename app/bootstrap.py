@@ -68,7 +68,8 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
         version=__version__,
         summary="Privacy-preserving linkage of NHS and adult social care data",
         lifespan=lifespan,
-        docs_url=f"{API_PREFIX}/docs",
+        # Swagger UI loads scripts from a CDN, which the CSP (rightly) forbids: schema only.
+        docs_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
         redoc_url=None,
     )

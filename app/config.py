@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed
+    #: (for per-address sign-in limits). Empty: the connecting address is the client.
+    trusted_proxies: str = ""
     cookie_secure: bool = True
     session_hours: float = Field(default=8.0, gt=0)
     token_days: int = Field(default=90, gt=0, le=366)

@@ -7,7 +7,7 @@ database created and dropped through ``--postgres-url``) this script:
    request does, through ``unit_of_work``), and several threads appending
    concurrently, each in its own transactions; then checks the chain verifies;
 2. fills the log to ``--entries`` entries (batched, many entries per transaction),
-   signing a few tree heads on the way with ``AuditLog.sign_head``, and times
+   signing a few tree heads on the way with ``AuditLog.root_of`` and ``store_head``, and times
    ``verify_database`` in-process and the real ``hsclink audit verify`` CLI as a
    subprocess, with their peak memory;
 3. times an inclusion proof and a consistency proof at that size, the periodic
@@ -354,7 +354,9 @@ def fill(
             if pending and stop == pending[0]:
                 pending.pop(0)
                 t0 = time.perf_counter()
-                head = AuditLog(session).sign_head(DatabaseKeyStore(session, ctx.master_key))
+                signer = AuditLog(session)
+                keys = DatabaseKeyStore(session, ctx.master_key)
+                head = signer.store_head(stop, signer.root_of(stop), keys)
                 took = time.perf_counter() - t0
                 sign_seconds += took
         if head is not None:

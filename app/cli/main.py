@@ -179,7 +179,8 @@ def serve(
         port=port or settings.port,
         access_log=False,
         log_config=None,
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 
@@ -187,8 +188,12 @@ def serve(
 def db_upgrade() -> None:
     """Apply every pending migration (the only way the schema is made)."""
     with _context() as ctx:
-        setup.migrate(ctx)
-        typer.echo("database schema is up to date")
+        before, after = setup.migrate(ctx, actor=Actor.cli())
+    typer.echo(
+        f"database schema upgraded from {before or 'empty'} to {after}"
+        if before != after
+        else f"database schema is up to date ({after})"
+    )
 
 
 @user_app.command("add")
@@ -354,6 +359,7 @@ def audit_verify(
     else:
         with _context() as ctx:
             report = audit.verify_database(ctx, public_key_file=public_key_file)
+            audit.record_cli_verification(ctx, actor=Actor.cli(), report=report)
 
     def human() -> None:
         if report.ok:
@@ -379,10 +385,10 @@ def audit_export(
     """Write the log as JSON Lines: every entry, then every signed head."""
     with _context() as ctx:
         if out is None:
-            count = audit.export_log(ctx, sys.stdout)
+            count = audit.export_log(ctx, sys.stdout, actor=Actor.cli())
         else:
             with out.open("w", encoding="utf-8") as handle:
-                count = audit.export_log(ctx, handle)
+                count = audit.export_log(ctx, handle, actor=Actor.cli())
     typer.echo(f"exported {count} entries", err=True)
 
 

@@ -12,8 +12,6 @@ PostgreSQL: each connection takes the least-privileged application role
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -26,7 +24,6 @@ __all__ = [
     "make_engine",
     "make_read_session_factory",
     "make_session_factory",
-    "session_scope",
 ]
 
 SessionFactory = sessionmaker[Session]
@@ -96,17 +93,3 @@ def make_read_session_factory(engine: Engine) -> SessionFactory:
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(factory: SessionFactory) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

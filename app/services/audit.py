@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ __all__ = [
     "inclusion",
     "list_events",
     "list_heads",
+    "record_cli_verification",
     "sign_head",
     "sign_head_if_grown",
     "verify",
@@ -211,12 +213,27 @@ def _heads(session: Session) -> list[HeadRecord]:
     ]
 
 
+def _pinned(path: Path) -> dict[int, Ed25519PublicKey] | None:
+    try:
+        return read_pinned_keys(path)
+    except (OSError, ValueError):
+        return None
+
+
+_NO_KEYS = "the pinned public key file is missing or malformed"
+
+
 def verify_database(
     ctx: ServiceContext, *, public_key_file: Path | None = None
 ) -> VerificationReport:
     """Check the log in the database against the pinned keys and the witness file."""
-    keys = read_pinned_keys(public_key_file or ctx.settings.audit_public_key_path)
-    witnessed = read_witness(ctx.settings.audit_witness_path)
+    keys = _pinned(public_key_file or ctx.settings.audit_public_key_path)
+    if keys is None:
+        return VerificationReport().fail(None, _NO_KEYS)
+    try:
+        witnessed = read_witness(ctx.settings.audit_witness_path)
+    except (OSError, ValueError, KeyError):
+        return VerificationReport().fail(None, "the witness file is malformed")
     with ctx.reads() as session:
         heads = _heads(session) + witnessed
         try:
@@ -238,7 +255,9 @@ def verify(ctx: ServiceContext, *, actor: Actor) -> VerificationReport:
 
 def verify_export(export: Path, public_key_file: Path) -> VerificationReport:
     """Verify an export file (as a third party would) against pinned public keys."""
-    keys = read_pinned_keys(public_key_file)
+    keys = _pinned(public_key_file)
+    if keys is None:
+        return VerificationReport().fail(None, _NO_KEYS)
     entries: list[LogEntry] = []
     heads: list[HeadRecord] = []
     try:
@@ -272,8 +291,18 @@ def _entry_from_document(doc: dict[str, Any]) -> LogEntry:
     return LogEntry(body, bytes.fromhex(doc["prev_hash"]), bytes.fromhex(doc["entry_hash"]))
 
 
-def export_log(ctx: ServiceContext, out: TextIO) -> int:
-    """JSON Lines: one ``{"type": "entry"}`` per entry, then one ``{"type": "head"}`` per head."""
+def record_cli_verification(
+    ctx: ServiceContext, *, actor: Actor, report: VerificationReport
+) -> None:
+    with unit_of_work(ctx, actor, "audit.verify", target="audit-log") as uow:
+        uow.details = {"ok": report.ok, "entries": report.entries_checked}
+
+
+def export_log(ctx: ServiceContext, out: TextIO, *, actor: Actor) -> int:
+    """JSON Lines: one ``{"type": "entry"}`` per entry, then one ``{"type": "head"}`` per head.
+
+    The export is audited once it is written (its own entry follows the exported ones).
+    """
     count = 0
     with ctx.reads() as session:
         for row in session.scalars(
@@ -285,4 +314,6 @@ def export_log(ctx: ServiceContext, out: TextIO) -> int:
             count += 1
         for head in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size)):
             out.write(json.dumps({"type": "head", **head_document(head)}) + "\n")
+    with unit_of_work(ctx, actor, "audit.export", target="audit-log") as uow:
+        uow.details = {"entries": count}
     return count

@@ -274,7 +274,7 @@ def check_allowed(ctx: ServiceContext, actor: Actor, action: str, resource: Reso
     """The route-level policy check: a refusal is audited on its own and raised."""
     if ctx.policy.decide(actor, action, resource).allowed:
         return
-    with unit_of_work(ctx, actor, action, target=f"{resource.type.lower()}:{resource.id}") as uow:
+    with unit_of_work(ctx, actor, action, target=resource.id) as uow:
         uow.authorize(resource)
 
 

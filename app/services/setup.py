@@ -54,18 +54,25 @@ def check_ready(ctx: ServiceContext) -> None:
             raise NotInitialised("no audit signing key: run `hsclink init`")
 
 
-def migrate(ctx: ServiceContext) -> None:
+def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | None]:
+    """Apply pending migrations as the schema owner; a change of revision is audited."""
     engine = make_engine(ctx.settings, privileged=True)
     try:
+        before = current_revision(engine)
         upgrade(engine, app_role=ctx.settings.database_role or None)
+        after = current_revision(engine)
     finally:
         engine.dispose()
+    if before != after:
+        with unit_of_work(ctx, actor, "db.upgrade", target="schema") as uow:
+            uow.details = {"from": before, "to": after}
+    return before, after
 
 
 def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
     settings = ctx.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(ctx)
+    migrate(ctx, actor=actor)
     report = InitReport()
     if not settings.master_key_path.exists():
         MasterKey.create(settings.master_key_path)

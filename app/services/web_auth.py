@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.auth.actor import Actor
 from app.auth.secrets import (
@@ -66,9 +66,12 @@ def login(
     name = _attempt_name(username)
     address = address[:64]
     anonymous = Actor(name=name or "-", role="none", organisation="-", request_id=request_id)
+    settings = ctx.settings
+    since = utcnow() - timedelta(seconds=settings.login_window_seconds)
+    # Counters only matter inside the window; the audit log keeps the history.
+    with ctx.sessions() as session, session.begin():
+        session.execute(delete(LoginFailure).where(LoginFailure.at <= since))
     with unit_of_work(ctx, anonymous, "auth.login", target=f"user:{name or '-'}") as uow:
-        settings = ctx.settings
-        since = utcnow() - timedelta(seconds=settings.login_window_seconds)
         by_account = uow.session.scalar(
             select(func.count())
             .select_from(LoginFailure)

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import get_ctx, request_id_of
+from app.audit.verify import VerificationReport
 from app.auth.actor import Actor
 from app.auth.secrets import new_csrf_token, same_secret
 from app.errors import CsrfFailed, NotAuthenticated, RateLimited
@@ -164,7 +165,7 @@ def home(
     browser: Annotated[web_auth.BrowserSession, Depends(PageActor("session.whoami", "self"))],
 ) -> Response:
     ctx = get_ctx(request)
-    actor = browser.actor
+    actor = identity.whoami(ctx, actor=browser.actor)
     users = (
         identity.list_users(ctx, actor=actor)
         if _allowed(ctx, actor, "user.list", "users")
@@ -190,32 +191,8 @@ def audit_page(
     outcome: Literal["", "allowed", "refused", "failed"] = "",
     before_seq: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    ctx = get_ctx(request)
-    filters = EventFilter(
-        actor=actor_name or None,
-        action=action or None,
-        outcome=outcome or None,
-        before_seq=before_seq,
-        limit=PAGE_SIZE + 1,
-    )
-    events, next_before = _page(audit.list_events(ctx, actor=browser.actor, filters=filters))
-    return render(
-        request,
-        "audit.html",
-        actor=browser.actor,
-        csrf_token=browser.csrf_token,
-        events=events,
-        filters={"actor": actor_name, "action": action, "outcome": outcome},
-        next_before=next_before,
-        verification=None,
-    )
-
-
-def _page(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None]:
-    """Show PAGE_SIZE entries; offer older ones only if one more exists."""
-    if len(events) > PAGE_SIZE:
-        return events[:PAGE_SIZE], events[PAGE_SIZE - 1]["seq"]
-    return events, None
+    shown = {"actor": actor_name, "action": action, "outcome": outcome}
+    return _render_audit(request, browser, shown, before_seq=before_seq)
 
 
 @router.post("/audit/verify", response_class=HTMLResponse)
@@ -227,17 +204,37 @@ def audit_verify(
     ctx = get_ctx(request)
     _check_csrf(ctx, browser, csrf_token, "audit.verify")
     report = audit.verify(ctx, actor=browser.actor)
-    filters = EventFilter(limit=PAGE_SIZE + 1)
-    events, next_before = _page(audit.list_events(ctx, actor=browser.actor, filters=filters))
+    shown = {"actor": "", "action": "", "outcome": ""}
+    return _render_audit(request, browser, shown, verification=report)
+
+
+def _render_audit(
+    request: Request,
+    browser: web_auth.BrowserSession,
+    shown: dict[str, str],
+    *,
+    before_seq: int | None = None,
+    verification: VerificationReport | None = None,
+) -> Response:
+    """The audit page: PAGE_SIZE entries, a link to older ones only if one more exists."""
+    filters = EventFilter(
+        actor=shown["actor"] or None,
+        action=shown["action"] or None,
+        outcome=shown["outcome"] or None,
+        before_seq=before_seq,
+        limit=PAGE_SIZE + 1,
+    )
+    events = audit.list_events(get_ctx(request), actor=browser.actor, filters=filters)
+    next_before = events[PAGE_SIZE - 1]["seq"] if len(events) > PAGE_SIZE else None
     return render(
         request,
         "audit.html",
         actor=browser.actor,
         csrf_token=browser.csrf_token,
-        events=events,
-        filters={"actor": "", "action": "", "outcome": ""},
+        events=events[:PAGE_SIZE],
+        filters=shown,
         next_before=next_before,
-        verification=report,
+        verification=verification,
     )
 
 

@@ -46,6 +46,7 @@ def test_a_user_signs_in_gets_a_hardened_session_cookie_and_signs_out(client, pe
         assert flag.lower() in cookie.lower()
     home = client.get("/")
     assert home.status_code == 200 and person.username in home.text
+    assert [e.actor for e in audit_entries(ctx, "session.whoami")] == [person.username]
     with ctx.sessions() as session:
         stored = session.scalars(select(WebSession)).one()
     value = client.cookies.get("hsclink_session")
@@ -143,3 +144,18 @@ def test_the_sign_in_form_needs_its_anti_forgery_token(client, people, ctx, csrf
     assert "hsclink_session" not in response.headers.get("set-cookie", "")
     (entry,) = audit_entries(ctx, "auth.login")
     assert (entry.outcome, entry.details["reason"]) == ("refused", "csrf")
+
+
+def test_failure_counters_older_than_the_window_are_pruned(client, people, ctx):
+    from datetime import timedelta
+
+    from app.db.base import utcnow
+
+    with ctx.sessions() as session, session.begin():
+        session.add(
+            LoginFailure(username="old.name", address="10.0.0.1", at=utcnow() - timedelta(days=2))
+        )
+    sign_in(client, "someone.else", "a-wrong-password")
+    with ctx.sessions() as session:
+        names = [f.username for f in session.scalars(select(LoginFailure))]
+    assert names == ["someone.else"]

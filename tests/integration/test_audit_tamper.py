@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from app.audit.entries import EntryBody, entry_hash
+from app.auth.actor import Actor
 from app.db.models import AuditEvent
 from app.keys.pinned import append_pinned_key
 from app.services import audit
@@ -186,7 +187,7 @@ def test_an_export_verifies_without_the_database_and_a_tampered_export_does_not(
     fill_log(ctx, total=TOTAL, signed_at=SIGNED)
     export = tmp_path / "audit.jsonl"
     with export.open("w") as handle:
-        assert audit.export_log(ctx, handle) == TOTAL
+        assert audit.export_log(ctx, handle, actor=Actor.cli()) == TOTAL
     keys = ctx.settings.audit_public_key_path
     assert audit.verify_export(export, keys).ok
     lines = export.read_text().splitlines()

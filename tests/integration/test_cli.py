@@ -145,3 +145,29 @@ def test_the_installed_command_runs_as_a_real_process(cli_env, initialised):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ok"] is True
+
+
+def test_reading_the_log_from_the_host_is_audited_too(initialised, ctx, tmp_path):
+    initialised("audit", "verify")
+    initialised("audit", "export", "--out", str(tmp_path / "x.jsonl"))
+    with ctx.sessions() as session:
+        entries = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [e.action for e in entries[-2:]] == ["audit.verify", "audit.export"]
+    assert entries[-2].details["ok"] is True
+    assert entries[-1].details["entries"] == len(entries) - 1
+
+
+def test_a_missing_pinned_key_file_is_a_clear_failure_not_a_traceback(initialised, ctx):
+    ctx.settings.audit_public_key_path.unlink()
+    result = initialised("audit", "verify")
+    assert result.exit_code == 1
+    assert "pinned public key file is missing or malformed" in result.stderr
+
+
+def test_db_upgrade_on_a_current_schema_changes_nothing(initialised, ctx):
+    result = initialised("db", "upgrade")
+    assert result.exit_code == 0 and "up to date" in result.stdout
+    with ctx.sessions() as session:
+        assert not session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "db.upgrade")
+        ).all()
