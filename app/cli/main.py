@@ -138,9 +138,8 @@ def init(
                 f"  created master key {ctx.settings.master_key_path} (keep it secret, back it up)"
             )
         for purpose in report.created_keys:
-            typer.echo(
-                f"  created {purpose} key; public key pinned in {data['audit_public_key_file']}"
-            )
+            pinned = f"; public key pinned in {data['audit_public_key_file']}"
+            typer.echo(f"  created {purpose} key{pinned if purpose == 'audit-signing' else ''}")
         if demo_users:
             typer.echo(
                 "\nDemo users (shown once; passwords for the web pages, tokens for the API):"

@@ -20,6 +20,8 @@ from app.keys.master import MasterKey
 
 __all__ = [
     "AUDIT_SIGNING",
+    "LINKAGE",
+    "PSEUDONYM_WRAP",
     "PURPOSES",
     "DatabaseKeyStore",
     "KeyInfo",
@@ -30,8 +32,11 @@ __all__ = [
 
 AUDIT_SIGNING = "audit-signing"
 LINKAGE = "linkage"
-#: purpose -> kind of key ("ed25519" signs, "secret" is 32 random bytes for HMAC/HKDF)
-PURPOSES = {AUDIT_SIGNING: "ed25519", LINKAGE: "secret"}
+PSEUDONYM_WRAP = "pseudonym-wrap"
+#: purpose -> kind of key: "ed25519" signs; "secret" is 32 random bytes (HMAC/HKDF input);
+#: "secret64" is 64 random bytes (an AES-SIV-256 key, the outer layer of every pseudonym).
+PURPOSES = {AUDIT_SIGNING: "ed25519", LINKAGE: "secret", PSEUDONYM_WRAP: "secret64"}
+_SECRET_BYTES = {"secret": 32, "secret64": 64}
 
 
 class KeyNotFound(LookupError):
@@ -97,7 +102,7 @@ class DatabaseKeyStore:
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw
             )
         else:
-            material = secrets.token_bytes(32)
+            material = secrets.token_bytes(_SECRET_BYTES[kind])
         self._session.execute(
             update(KeyVersion)
             .where(KeyVersion.purpose == purpose, KeyVersion.status == "active")
@@ -154,6 +159,6 @@ class DatabaseKeyStore:
                     KeyVersion.purpose == purpose, KeyVersion.version == version
                 )
             )
-        if row is None or PURPOSES[purpose] != "secret":
+        if row is None or PURPOSES[purpose] not in _SECRET_BYTES:
             raise KeyNotFound(f"no {purpose} key version {version}")
         return row.version, self._material(row)

@@ -17,7 +17,7 @@ from app.db.migrate import current_revision, head_revision, upgrade
 from app.db.models import Organisation, User
 from app.keys.master import MasterKey
 from app.keys.pinned import append_pinned_key
-from app.keys.store import AUDIT_SIGNING, DatabaseKeyStore
+from app.keys.store import AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
 from app.services import identity
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
@@ -77,15 +77,16 @@ def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
     if not settings.master_key_path.exists():
         MasterKey.create(settings.master_key_path)
         report.created_master_key = True
-    with ctx.sessions() as session:
-        has_signing_key = DatabaseKeyStore(session, ctx.master_key).has(AUDIT_SIGNING)
-    if not has_signing_key:
-        with unit_of_work(ctx, actor, "key.create", target=f"key:{AUDIT_SIGNING}") as uow:
-            info = uow.keys.create(AUDIT_SIGNING)
-            uow.details = {"purpose": AUDIT_SIGNING, "version": info.version}
-        assert info.public_key is not None
-        append_pinned_key(settings.audit_public_key_path, info.version, info.public_key)
-        report.created_keys.append(AUDIT_SIGNING)
+    for purpose in (AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP):
+        with ctx.reads() as session:
+            if DatabaseKeyStore(session, ctx.master_key).has(purpose):
+                continue
+        with unit_of_work(ctx, actor, "key.create", target=f"key:{purpose}") as uow:
+            info = uow.keys.create(purpose)
+            uow.details = {"purpose": purpose, "version": info.version}
+        if info.public_key is not None:
+            append_pinned_key(settings.audit_public_key_path, info.version, info.public_key)
+        report.created_keys.append(purpose)
     return report
 
 

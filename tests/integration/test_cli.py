@@ -127,7 +127,10 @@ def test_audit_export_can_be_verified_on_its_own(initialised, tmp_path):
 
 def test_key_list_never_shows_key_material(initialised, ctx):
     listed = json.loads(initialised("key", "list", "--json").stdout)
-    assert listed == [{"purpose": "audit-signing", "version": 1, "status": "active"}]
+    assert listed == [
+        {"purpose": p, "version": 1, "status": "active"}
+        for p in ("audit-signing", "linkage", "pseudonym-wrap")
+    ]
     assert initialised("key", "rotate", "linkage").exit_code == 0
     assert initialised("key", "rotate", "everything").exit_code == 2
 

@@ -10,14 +10,21 @@ from app.auth.actor import Actor
 from app.db.models import AuditEvent, KeyVersion
 from app.keys.master import MasterKey
 from app.keys.pinned import read_pinned_keys
-from app.keys.store import AUDIT_SIGNING, LINKAGE, DatabaseKeyStore, KeyNotFound
+from app.keys.store import AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore, KeyNotFound
 from app.services import audit, keys
 
 
-def test_initialisation_creates_one_pinned_signing_key(ctx):
+def test_initialisation_creates_a_pinned_signing_key_and_the_pseudonym_keys(ctx):
     with ctx.sessions() as session:
-        infos = DatabaseKeyStore(session, ctx.master_key).list()
-    assert [(k.purpose, k.version, k.status) for k in infos] == [(AUDIT_SIGNING, 1, "active")]
+        store = DatabaseKeyStore(session, ctx.master_key)
+        infos = store.list()
+        assert len(store.secret(LINKAGE)[1]) == 32
+        assert len(store.secret(PSEUDONYM_WRAP)[1]) == 64
+    assert [(k.purpose, k.version, k.status) for k in infos] == [
+        (AUDIT_SIGNING, 1, "active"),
+        (LINKAGE, 1, "active"),
+        (PSEUDONYM_WRAP, 1, "active"),
+    ]
     assert list(read_pinned_keys(ctx.settings.audit_public_key_path)) == [1]
 
 
@@ -32,7 +39,11 @@ def test_rotation_keeps_old_versions_to_verify_what_they_signed(ctx):
     assert report.ok and report.heads_checked >= 2
     assert sorted(read_pinned_keys(ctx.settings.audit_public_key_path)) == [1, 2]
     with ctx.sessions() as session:
-        statuses = {k.version: k.status for k in DatabaseKeyStore(session, ctx.master_key).list()}
+        statuses = {
+            k.version: k.status
+            for k in DatabaseKeyStore(session, ctx.master_key).list()
+            if k.purpose == AUDIT_SIGNING
+        }
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert statuses == {1: "retired", 2: "active"}
     assert last is not None
@@ -42,7 +53,7 @@ def test_key_rotation_is_audited(ctx):
     keys.rotate_key(ctx, actor=Actor.cli(), purpose=LINKAGE)
     with ctx.sessions() as session:
         entry = session.scalars(select(AuditEvent).where(AuditEvent.action == "key.rotate")).one()
-    assert entry.details == {"purpose": LINKAGE, "version": 1}
+    assert entry.details == {"purpose": LINKAGE, "version": 2}
     assert entry.actor.startswith("cli:")
 
 
@@ -51,7 +62,9 @@ def test_stored_key_material_is_ciphertext_bound_to_its_purpose_and_version(ctx)
     with ctx.sessions() as session:
         store = DatabaseKeyStore(session, ctx.master_key)
         _, secret = store.secret(LINKAGE)
-        row = session.scalars(select(KeyVersion).where(KeyVersion.purpose == LINKAGE)).one()
+        row = session.scalars(
+            select(KeyVersion).where(KeyVersion.purpose == LINKAGE, KeyVersion.status == "active")
+        ).one()
         assert secret not in row.wrapped_key
         with pytest.raises(InvalidTag):
             ctx.master_key.unwrap(row.wrapped_key, context=b"hsclink-key:audit-signing:1")

@@ -1,0 +1,180 @@
+"""Streaming CSV records from uploaded bytes: gzip, BOM, UTF-8 or Windows-1252, quoted newlines.
+
+Bytes arrive in chunks and leave as ``(line_number, fields, end_offset)`` records.
+Nothing is buffered beyond the record being read and the chunk in hand, and nothing
+is written anywhere. ``end_offset`` is the position in the uploaded stream just after
+the record: the resume point for an uncompressed upload. (A gzip stream cannot be
+resumed mid-way without the decompressor's state, which is never kept; it restarts
+and the records already committed are skipped.)
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["EncodingError", "Record", "RecordReader", "TooLongError"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+#: A single record longer than this is refused (a missing closing quote would otherwise
+#: swallow the file into memory).
+MAX_RECORD_BYTES = 64 * 1024
+
+
+class EncodingError(ValueError):
+    """The bytes are neither UTF-8 nor Windows-1252 text (names the line only)."""
+
+
+class TooLongError(ValueError):
+    """A record runs past MAX_RECORD_BYTES, usually an unclosed quote (names the line)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    line: int  # physical line number where the record starts (header = line 1)
+    fields: list[str]
+    end_offset: int  # uploaded-stream offset after this record (uncompressed uploads)
+
+
+class RecordReader:
+    """Feed it byte chunks, iterate records. One reader per upload request.
+
+    ``start_offset`` and ``encoding`` resume an uncompressed upload part-way; ``skip``
+    drops that many leading data records (resuming a gzip upload from its start).
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        start_offset: int = 0,
+        encoding: str | None = None,
+        first_line: int = 1,
+    ) -> None:
+        self._chunks = iter(chunks)
+        self.start_offset = start_offset
+        self.encoding = encoding
+        self.compressed = False
+        self._line = first_line
+        self._consumed = start_offset
+
+    def records(self) -> Iterator[Record]:
+        lines = self._lines()
+        reader = csv.reader(_Counting(lines, self), strict=True)
+        while True:
+            # csv.reader pulls lines only as the current record needs them.
+            start_line = self._line
+            self._record_start = self._consumed
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
+            yield Record(start_line, fields, self._consumed)
+
+    # -- internals ---------------------------------------------------------------------
+
+    _record_start = 0
+
+    def _bytes(self) -> Iterator[bytes]:
+        first = b""
+        for chunk in self._chunks:
+            first += chunk
+            if len(first) >= 2:
+                break
+        if first.startswith(GZIP_MAGIC) and self.start_offset == 0:
+            self.compressed = True
+            decompressor = zlib.decompressobj(wbits=47)
+            yield decompressor.decompress(first)
+            for chunk in self._chunks:
+                yield decompressor.decompress(chunk)
+            yield decompressor.flush()
+            if not decompressor.eof:
+                raise EncodingError("the gzip stream ended early")
+            return
+        yield first
+        yield from self._chunks
+
+    def _text(self) -> Iterator[tuple[str, int]]:
+        """Decoded text with the count of uploaded bytes it came from (uncompressed only)."""
+        chunks = self._bytes()
+        head = b""
+        for chunk in chunks:
+            head += chunk
+            if len(head) >= 65536:
+                break
+        if self.encoding is None:
+            if head.startswith(UTF8_BOM):
+                head = head[3:]
+                self._consumed += 3
+                self.encoding = "utf-8"
+            else:
+                try:
+                    head.decode("utf-8")
+                    self.encoding = "utf-8"
+                except UnicodeDecodeError as error:
+                    # A multi-byte character cut at the edge of the sample is still UTF-8.
+                    self.encoding = "utf-8" if error.start >= len(head) - 3 else "cp1252"
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        for chunk in _prepend(head, chunks):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise EncodingError(
+                    f"near line {self._line}: the file is not valid {self.encoding} text"
+                ) from None
+            yield text, len(chunk)
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise EncodingError("the file ends inside a character") from None
+        if tail:
+            yield tail, 0
+
+    def _lines(self) -> Iterator[str]:
+        pending = ""
+        for text, _ in self._text():
+            pending += text
+            start = 0
+            while True:
+                end = pending.find("\n", start)
+                if end < 0:
+                    break
+                yield pending[start : end + 1]
+                start = end + 1
+            pending = pending[start:]
+            if len(pending) > MAX_RECORD_BYTES:
+                raise TooLongError(f"line {self._line}: a line is longer than 64 KiB")
+        if pending:
+            yield pending
+
+
+class _Counting:
+    """Counts lines and uploaded bytes as csv.reader pulls lines; guards record length."""
+
+    def __init__(self, lines: Iterator[str], owner: RecordReader) -> None:
+        self._lines = lines
+        self._owner = owner
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> str:
+        owner = self._owner
+        line = next(self._lines)
+        owner._consumed += len(line.encode(owner.encoding or "utf-8"))
+        owner._line += 1
+        if owner._consumed - owner._record_start > MAX_RECORD_BYTES:
+            raise TooLongError(f"line {owner._line - 1}: a record is longer than 64 KiB")
+        return line
+
+
+def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
