@@ -19,7 +19,7 @@ from app.api import API_PREFIX
 from app.api.middleware import RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.routes import audit as audit_routes
-from app.api.routes import governance, identity
+from app.api.routes import governance, identity, optout, submissions
 from app.auth.actor import Actor
 from app.config import Settings
 from app.logs import configure_logging
@@ -37,6 +37,8 @@ API_ROUTERS = [
     (identity.router, "identity"),
     (audit_routes.router, "audit"),
     (governance.router, "governance"),
+    (submissions.router, "submissions"),
+    (optout.router, "opt-out"),
 ]
 
 

@@ -6,6 +6,7 @@ Nothing here is built at import time: the CLI and the app factory call
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Terminate TLS in ``hsclink serve`` itself (deployments without a reverse proxy).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     #: Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed
     #: (for per-address sign-in limits). Empty: the connecting address is the client.
     trusted_proxies: str = ""
@@ -48,6 +52,14 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, gt=0)
 
     audit_sign_interval_seconds: float = Field(default=300.0, ge=0)
+
+    dataset_dir: Path = REPO_ROOT / "datasets"
+    #: Above this share of refused rows a submission is rejected whole.
+    ingest_max_bad_row_share: float = Field(default=0.05, ge=0, le=1)
+    #: Rows committed per transaction while an upload streams in (the resume granularity).
+    ingest_batch_rows: int = Field(default=2000, gt=0)
+    #: The date age bands are computed at (ONS mid-year estimates use 30 June).
+    reference_date: date = date(2026, 6, 30)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -158,8 +159,12 @@ def init(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate chain (PEM); serve HTTPS.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
 ) -> None:
-    """Serve the web pages and the API."""
+    """Serve the web pages and the API (HTTPS with --certfile/--keyfile)."""
     import uvicorn
 
     from app.bootstrap import create_app
@@ -172,10 +177,16 @@ def serve(
         setup.check_ready(application.state.ctx)
     except (PolicyError, InsecureConfiguration, NotInitialised, MasterKeyMissing) as error:
         _fail(error)
+    certfile = certfile or settings.tls_cert_file
+    keyfile = keyfile or settings.tls_key_file
+    if (certfile is None) != (keyfile is None):
+        _fail(InvalidRequest("give both a TLS certificate and its key, or neither"))
     uvicorn.run(
         application,
         host=host or settings.host,
         port=port or settings.port,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
         access_log=False,
         log_config=None,
         proxy_headers=bool(settings.trusted_proxies),
@@ -425,6 +436,126 @@ def key_rotate(purpose: str) -> None:
     with _context() as ctx:
         info = keys.rotate_key(ctx, actor=Actor.cli(), purpose=purpose)
     typer.echo(f"{purpose} key is now version {info.version}")
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dataset: Annotated[str, typer.Option(help="Dataset schema, e.g. nhs_episodes.")],
+    server: Annotated[str, typer.Option(help="hsclink address, e.g. https://hsclink.example")],
+    token: Annotated[
+        str, typer.Option(envvar="HSCLINK_TOKEN", help="Your API token (or HSCLINK_TOKEN).")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Stream an extract to hsclink with a progress bar; re-run to resume after an interruption."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from app.cli.upload import Uploader, UploadError
+
+    try:
+        uploader = Uploader(server=server, token=token)
+    except UploadError as error:
+        _fail(error)
+    size = file.stat().st_size
+    rows = {"n": 0, "started": time.monotonic()}
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=as_json, disable=as_json) as progress:
+        task = progress.add_task(file.name, total=size, rows=0, rate=0.0)
+
+        def on_bytes(chunk: bytes) -> None:
+            rows["n"] += chunk.count(b"\n")
+            elapsed = max(time.monotonic() - rows["started"], 1e-6)
+            progress.update(task, advance=len(chunk), rows=rows["n"], rate=rows["n"] / elapsed)
+
+        def on_resume(offset: int) -> None:
+            progress.update(task, completed=offset)
+            if offset:
+                progress.console.print(f"resuming at byte {offset:,}")
+
+        try:
+            result = uploader.upload(file, dataset, on_bytes=on_bytes, on_resume=on_resume)
+        except UploadError as error:
+            _fail(error)
+
+    def human() -> None:
+        typer.echo(
+            f"submission {result['id']}: {result['status']} — {result['rows_accepted']:,} rows"
+            f" accepted, {result['rows_rejected']:,} refused"
+        )
+        if result.get("problem"):
+            typer.echo(f"  {result['problem']}")
+        for err in result.get("row_errors", [])[:10]:
+            typer.echo(f"  line {err['line']}, {err['column']}: {err['reason']}")
+
+    _print(result, as_json, human)
+    if result["status"] != "accepted":
+        raise typer.Exit(7)
+
+
+optout_app = typer.Typer(help="The national data opt-out list.", no_args_is_help=True)
+app.add_typer(optout_app, name="optout")
+
+
+@optout_app.command("load")
+def optout_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace the opt-out list from a file of NHS numbers (one per line)."""
+    from app.services import optout
+
+    with _context() as ctx, file.open(encoding="utf-8-sig", errors="replace") as handle:
+        result = optout.load_optouts(ctx, actor=Actor.cli(), lines=handle)
+    _print(
+        result.__dict__,
+        as_json,
+        lambda: typer.echo(
+            f"{result.entries:,} opt-outs loaded ({result.invalid_lines:,} invalid lines skipped);"
+            f" {result.records_excluded:,} submitted records are excluded from releases"
+        ),
+    )
+
+
+@app.command()
+def synth(
+    outdir: Annotated[Path, typer.Argument(file_okay=False)],
+    persons: Annotated[int, typer.Option(min=1, help="How many synthetic people.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write synthetic London extracts (nhs_episodes.csv, asc_clients.csv) and truth.csv."""
+    from app.synth import write_extracts
+
+    report = write_extracts(outdir, persons=persons, seed=seed)
+    data = {
+        "persons": report.persons,
+        "episodes": report.episodes,
+        "asc_records": report.asc_records,
+        "files": [str(f) for f in report.files],
+    }
+    _print(
+        data,
+        as_json,
+        lambda: typer.echo(
+            f"wrote {report.episodes:,} episodes and {report.asc_records:,} ASC records"
+            f" for {report.persons:,} people to {outdir}"
+        ),
+    )
 
 
 def main() -> None:

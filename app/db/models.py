@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -24,10 +25,14 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AuditTreeHead",
+    "IngestRecord",
     "KeyVersion",
     "LoginFailure",
+    "OptOut",
     "Organisation",
     "PolicyLoad",
+    "RowError",
+    "Submission",
     "User",
     "WebSession",
 ]
@@ -180,3 +185,108 @@ class PolicyLoad(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     source: Mapped[str] = mapped_column(Text)
+
+
+class Submission(Base):
+    """One uploaded extract. Its records are staged and count only once ``status`` is
+    ``accepted``: a failure, a rejection or a crash leaves nothing partial visible."""
+
+    __tablename__ = "ingest_submissions"
+    __table_args__ = (
+        CheckConstraint("status IN ('receiving', 'accepted', 'rejected', 'failed')", name="status"),
+        Index("ix_ingest_submissions_org_sha256", "organisation_id", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("iam_organisations.id"), index=True)
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("iam_users.id"))
+    dataset: Mapped[str] = mapped_column(String(32))
+    schema_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="receiving")
+    upload_length: Mapped[int] = mapped_column(Integer)
+    #: Uploaded bytes whose records are committed: where an interrupted upload resumes.
+    upload_offset: Mapped[int] = mapped_column(Integer, default=0)
+    compressed: Mapped[bool | None] = mapped_column(Boolean)
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    #: Column names of the header row (names, not data), kept to resume without it.
+    header: Mapped[list[str] | None] = mapped_column(JSON)
+    next_line: Mapped[int] = mapped_column(Integer, default=2)
+    rows_seen: Mapped[int] = mapped_column(Integer, default=0)
+    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problem: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class IngestRecord(Base):
+    """A pseudonymised record: keyed tokens, Bloom encodings and kept attributes only."""
+
+    __tablename__ = "ingest_records"
+    __table_args__ = (
+        Index("ix_ingest_records_submission_line", "submission_id", "line", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("ingest_submissions.id"))
+    line: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[str] = mapped_column(String(32), index=True)
+    linkage_key_version: Mapped[int] = mapped_column(Integer)
+    wrap_key_version: Mapped[int] = mapped_column(Integer)
+    tok_record_id: Mapped[bytes] = mapped_column(LargeBinary(48))
+    tok_nhs_number: Mapped[bytes | None] = mapped_column(LargeBinary(48), index=True)
+    tok_dob: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_dob_year: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_dob_month_day: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_sex: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_postcode: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_postcode_sector: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_postcode_district: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_given_name: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_given_name_2: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_family_name: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_given_phonetic: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    tok_family_phonetic: Mapped[bytes | None] = mapped_column(LargeBinary(48))
+    bloom_given_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bloom_family_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bloom_dob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bloom_postcode: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    borough: Mapped[str | None] = mapped_column(String(9))
+    borough_source: Mapped[str] = mapped_column(String(20))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RowError(Base):
+    """Why a row was refused: line, column and reason, never the value (first 1,000 kept)."""
+
+    __tablename__ = "ingest_row_errors"
+    __table_args__ = (Index("ix_ingest_row_errors_submission_line", "submission_id", "line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("ingest_submissions.id"))
+    line: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class OptOut(Base):
+    """An NHS number under the national data opt-out, keyed exactly as records are.
+
+    The list is replaced whole on each load; records whose NHS-number token is here are
+    excluded from everything released.
+    """
+
+    __tablename__ = "ingest_optouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tok_nhs_number: Mapped[bytes] = mapped_column(LargeBinary(48), unique=True)
+    linkage_key_version: Mapped[int] = mapped_column(Integer)
+    wrap_key_version: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

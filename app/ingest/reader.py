@@ -54,9 +54,14 @@ class RecordReader:
         start_offset: int = 0,
         encoding: str | None = None,
         first_line: int = 1,
+        upload_length: int | None = None,
     ) -> None:
         self._chunks = iter(chunks)
         self.start_offset = start_offset
+        #: The whole upload's length: a stream that stops short of it was interrupted,
+        #: and its unfinished last line is left for the resumed request.
+        self.upload_length = upload_length
+        self.received = 0
         self.encoding = encoding
         self.compressed = False
         self._line = first_line
@@ -81,7 +86,19 @@ class RecordReader:
 
     _record_start = 0
 
+    @property
+    def complete(self) -> bool:
+        if self.upload_length is None:
+            return True
+        return self.start_offset + self.received >= self.upload_length
+
+    def _counted(self, source: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in source:
+            self.received += len(chunk)
+            yield chunk
+
     def _bytes(self) -> Iterator[bytes]:
+        self._chunks = self._counted(self._chunks)
         first = b""
         for chunk in self._chunks:
             first += chunk
@@ -94,7 +111,7 @@ class RecordReader:
             for chunk in self._chunks:
                 yield decompressor.decompress(chunk)
             yield decompressor.flush()
-            if not decompressor.eof:
+            if not decompressor.eof and self.complete:
                 raise EncodingError("the gzip stream ended early")
             return
         yield first
@@ -150,7 +167,7 @@ class RecordReader:
             pending = pending[start:]
             if len(pending) > MAX_RECORD_BYTES:
                 raise TooLongError(f"line {self._line}: a line is longer than 64 KiB")
-        if pending:
+        if pending and self.complete:  # a last line without a newline ends a whole file only
             yield pending
 
 

@@ -44,6 +44,27 @@ def _victim_token(ctx: ServiceContext) -> int:
     return identity.issue_token(ctx, actor=Actor.cli(), username=_victim(ctx)).id
 
 
+_EXTRACT = (
+    b"nhs_number,given_name,family_name,date_of_birth,sex,postcode,episode_id,"
+    b"admission_date,discharge_date,admission_method,primary_diagnosis,provider_code\n"
+    b"9434765919,Ann,Lee,01/02/1950,2,SW1A 1AA,EP1,2025-05-01,2025-05-03,21,I50.9,RAL\n"
+)
+
+
+def _submission(ctx: ServiceContext) -> int:
+    """A fresh submission of the test submitter's organisation (RAL)."""
+    from app.db.models import User
+    from app.services import ingest
+
+    with ctx.sessions() as session:
+        user = session.scalars(select(User).where(User.username == "test.submitter")).one()
+        actor = identity.actor_for(user)
+    created = ingest.create_submission(
+        ctx, actor=actor, schema_name="nhs_episodes", upload_length=len(_EXTRACT)
+    )
+    return created.id
+
+
 def _consistency_request(ctx: ServiceContext) -> dict[str, Any]:
     first = audit.sign_head_if_grown(ctx)
     identity.list_organisations(ctx, actor=Actor.cli())
@@ -99,6 +120,43 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/audit/verification"): Call(frozenset({"ig_officer"})),
     ("GET", "/api/v1/policy"): Call(frozenset({"ig_officer", "operator"})),
     ("GET", "/api/v1/keys"): Call(frozenset({"ig_officer", "operator"})),
+    ("GET", "/api/v1/optouts"): Call(frozenset({"ig_officer", "operator"})),
+    ("PUT", "/api/v1/optouts"): Call(
+        frozenset({"operator"}),
+        200,
+        lambda ctx: {
+            "content": b"nhs_number\n9434765919\n",
+            "headers": {"Content-Type": "text/plain"},
+        },
+    ),
+    ("GET", "/api/v1/datasets"): Call(frozenset({"submitter", "ig_officer", "operator"})),
+    ("POST", "/api/v1/submissions"): Call(
+        frozenset({"submitter"}),
+        201,
+        lambda ctx: {"json": {"schema": "nhs_episodes"}, "headers": {"Upload-Length": "100"}},
+    ),
+    ("GET", "/api/v1/submissions/{submission_id}"): Call(
+        frozenset({"submitter", "ig_officer", "operator"}),
+        200,
+        lambda ctx: {"path": {"submission_id": _submission(ctx)}},
+    ),
+    ("HEAD", "/api/v1/submissions/{submission_id}"): Call(
+        frozenset({"submitter", "ig_officer", "operator"}),
+        204,
+        lambda ctx: {"path": {"submission_id": _submission(ctx)}},
+    ),
+    ("PATCH", "/api/v1/submissions/{submission_id}"): Call(
+        frozenset({"submitter"}),
+        200,
+        lambda ctx: {
+            "path": {"submission_id": _submission(ctx)},
+            "content": _EXTRACT,
+            "headers": {
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        },
+    ),
 }
 ROLES = sorted(ALL)
 BAD_CREDENTIALS = ("none", "malformed", "unknown", "expired", "revoked", "disabled")
@@ -107,7 +165,12 @@ BAD_CREDENTIALS = ("none", "malformed", "unknown", "expired", "revoked", "disabl
 def send(client, method: str, template: str, request: dict[str, Any], headers: dict[str, str]):
     path = template.format(**request.get("path", {}))
     return client.request(
-        method, path, json=request.get("json"), params=request.get("params"), headers=headers
+        method,
+        path,
+        json=request.get("json"),
+        content=request.get("content"),
+        params=request.get("params"),
+        headers={**request.get("headers", {}), **headers},
     )
 
 
@@ -140,7 +203,8 @@ def test_each_role_gets_exactly_the_documented_access(client, people, ctx, metho
             assert (entry.actor, entry.outcome) == (people[role].username, "allowed")
     else:
         assert response.status_code == 403, response.text
-        assert response.json()["type"] == "/problems/forbidden"
+        if method != "HEAD":  # a HEAD response has no body
+            assert response.json()["type"] == "/problems/forbidden"
         entry = last_entry(ctx)
         assert (entry.actor, entry.role, entry.outcome) == (people[role].username, role, "refused")
 
@@ -185,7 +249,8 @@ def test_bad_credentials_are_refused_and_audited_on_every_route(client, people, 
         headers = _bad_token(kind, ctx, people)
         response = send(client, method, path, request, headers)
         assert response.status_code == 401, (kind, response.text)
-        assert response.json()["type"] == "/problems/not-authenticated"
+        if method != "HEAD":
+            assert response.json()["type"] == "/problems/not-authenticated"
         assert response.headers["www-authenticate"] == "Bearer"
         entry = last_entry(ctx)
         assert (entry.action, entry.outcome, entry.actor) == ("auth.token", "refused", "anonymous")

@@ -100,7 +100,12 @@ def test_policy_show_prints_the_rules_and_their_hash(initialised, ctx):
     shown = json.loads(initialised("policy", "show", "--json").stdout)
     assert shown["sha256"] == ctx.policy.sha256
     assert "ig-officers-review-audit-log" in shown["text"]
-    assert shown["files"] == ["00-baseline.cedar", "10-operator.cedar", "20-ig-officer.cedar"]
+    assert shown["files"] == [
+        "00-baseline.cedar",
+        "10-operator.cedar",
+        "20-ig-officer.cedar",
+        "30-submitter.cedar",
+    ]
 
 
 def test_audit_verify_succeeds_then_names_a_tampered_entry_with_a_non_zero_exit(

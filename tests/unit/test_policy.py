@@ -28,6 +28,13 @@ GRANTS = {
     "audit.sign": {"ig_officer", "operator"},
     "policy.read": {"ig_officer", "operator"},
     "key.list": {"ig_officer", "operator"},
+    "dataset.list": {"submitter", "ig_officer", "operator"},
+    "submission.create": {"submitter"},
+    "submission.list": {"submitter", "ig_officer", "operator"},
+    "submission.upload": {"submitter"},
+    "submission.read": {"submitter", "ig_officer", "operator"},
+    "optout.load": {"operator"},
+    "optout.read": {"ig_officer", "operator"},
 }
 ROLES = ("analyst", "ig_officer", "submitter", "operator")
 
@@ -103,3 +110,16 @@ def test_a_policy_that_does_not_validate_refuses_to_load(tmp_path):
 def test_a_missing_policy_directory_refuses_to_load(tmp_path):
     with pytest.raises(PolicyError):
         load_policy_set(tmp_path)
+
+
+def test_a_submitter_reaches_only_their_own_organisations_submissions(policy):
+    def submission(org: str) -> Resource:
+        owner = {"__entity": {"type": "Hsclink::Organisation", "id": org}}
+        return Resource("submission:1", type="Submission", attrs={"organisation": owner})
+
+    submitter = actor("submitter")  # organisation X01
+    for action in ("submission.upload", "submission.read"):
+        assert policy.decide(submitter, action, submission("X01")).allowed
+        assert not policy.decide(submitter, action, submission("Y02")).allowed
+    assert policy.decide(actor("ig_officer"), "submission.read", submission("Y02")).allowed
+    assert not policy.decide(actor("ig_officer"), "submission.upload", submission("Y02")).allowed

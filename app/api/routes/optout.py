@@ -1,0 +1,65 @@
+"""The national data opt-out list: loaded by operators, summarised for IG officers."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from typing import Annotated
+
+import anyio
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from app.api import API_PREFIX
+from app.api.deps import Authorized, Ctx
+from app.auth.actor import Actor
+from app.services import optout
+
+router = APIRouter(prefix=API_PREFIX)
+
+
+class OptOutOut(BaseModel):
+    entries: int
+    invalid_lines: int
+    records_excluded: int
+
+
+@router.get("/optouts", summary="How many opt-outs are loaded and how many records they exclude")
+def summary(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("optout.read", "optouts"))]
+) -> OptOutOut:
+    return OptOutOut(**optout.optout_summary(ctx, actor=actor).__dict__)
+
+
+@router.put(
+    "/optouts",
+    summary="Replace the opt-out list (text: one NHS number per line)",
+    openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def load(
+    request: Request,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("optout.load", "optouts"))],
+) -> OptOutOut:
+    stream = request.stream().__aiter__()
+
+    def lines() -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        while True:
+            try:
+                chunk = anyio.from_thread.run(stream.__anext__)
+            except StopAsyncIteration:
+                break
+            pending += decoder.decode(chunk)
+            *complete, pending = pending.split("\n")
+            yield from complete
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending
+
+    result = await anyio.to_thread.run_sync(
+        lambda: optout.load_optouts(ctx, actor=actor, lines=lines())
+    )
+    return OptOutOut(**result.__dict__)

@@ -1,0 +1,182 @@
+"""Extract submission: a resumable, streaming upload protocol (the core of tus 1.0).
+
+    POST  /api/v1/submissions            Upload-Length header, {"schema", "sha256"?} -> 201
+    PATCH /api/v1/submissions/{id}       Upload-Offset header, body = bytes from there
+    HEAD  /api/v1/submissions/{id}       Upload-Offset / Upload-Length: where to resume
+    GET   /api/v1/submissions/{id}       status and data-quality report
+
+The body is read from the request stream as it arrives (never spooled to disk) and
+handed chunk by chunk to the ingest service in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from pydantic import BaseModel, Field
+
+from app.api import API_PREFIX
+from app.api.deps import Authorized, Ctx
+from app.auth.actor import Actor
+from app.errors import InvalidRequest
+from app.services import ingest
+
+router = APIRouter(prefix=API_PREFIX)
+OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
+
+
+class SubmissionIn(BaseModel):
+    schema_name: str = Field(alias="schema", min_length=1, max_length=64)
+    sha256: str | None = Field(default=None, min_length=64, max_length=64)
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    organisation: str
+    dataset: str
+    schema_name: str = Field(serialization_alias="schema")
+    status: str
+    upload_length: int
+    upload_offset: int
+    rows_seen: int
+    rows_accepted: int
+    rows_rejected: int
+    sha256: str | None
+    sha256_verified: bool
+    quality: dict[str, Any]
+    problem: str | None
+    row_errors: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, view: ingest.SubmissionView) -> SubmissionOut:
+        data = dict(view.__dict__)
+        data["schema_name"] = data.pop("schema")
+        return cls(**data)
+
+
+class SchemaOut(BaseModel):
+    name: str
+    dataset: str
+    title: str
+    submitted_by: list[str]
+    fields: list[dict[str, Any]]
+
+
+def _resume_headers(view: ingest.SubmissionView) -> dict[str, str]:
+    return {
+        "Upload-Offset": str(view.upload_offset),
+        "Upload-Length": str(view.upload_length),
+        "Tus-Resumable": "1.0.0",
+    }
+
+
+@router.get("/datasets", summary="The dataset schemas an extract may follow")
+def list_datasets(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("dataset.list", "datasets"))]
+) -> list[SchemaOut]:
+    return [
+        SchemaOut(
+            name=s.name,
+            dataset=s.dataset,
+            title=s.title,
+            submitted_by=list(s.submitted_by),
+            fields=[
+                {"name": f.name, "kind": f.kind, "type": f.type, "aliases": list(f.aliases)}
+                for f in s.fields
+            ],
+        )
+        for s in ingest.list_schemas(ctx, actor=actor)
+    ]
+
+
+@router.post("/submissions", status_code=201, summary="Start a submission for your organisation")
+def create_submission(
+    body: SubmissionIn,
+    response: Response,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("submission.create", "submissions"))],
+    upload_length: Annotated[int, Header(alias="Upload-Length", ge=1)],
+) -> SubmissionOut:
+    view = ingest.create_submission(
+        ctx,
+        actor=actor,
+        schema_name=body.schema_name,
+        upload_length=upload_length,
+        sha256=body.sha256,
+    )
+    response.headers.update(_resume_headers(view))
+    response.headers["Location"] = f"{API_PREFIX}/submissions/{view.id}"
+    return SubmissionOut.of(view)
+
+
+@router.get("/submissions/{submission_id}", summary="Status and data-quality report")
+def get_submission(
+    submission_id: Annotated[int, Path(ge=1)],
+    response: Response,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
+) -> SubmissionOut:
+    view = ingest.get_submission(ctx, actor=actor, submission_id=submission_id)
+    response.headers.update(_resume_headers(view))
+    return SubmissionOut.of(view)
+
+
+@router.head("/submissions/{submission_id}", summary="Where to resume an upload")
+def resume_point(
+    submission_id: Annotated[int, Path(ge=1)],
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
+) -> Response:
+    view = ingest.get_submission(ctx, actor=actor, submission_id=submission_id)
+    return Response(status_code=204, headers=_resume_headers(view))
+
+
+@router.patch(
+    "/submissions/{submission_id}",
+    summary="Append bytes from Upload-Offset (streamed, resumable)",
+    openapi_extra={
+        "requestBody": {
+            "content": {OFFSET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def upload(
+    submission_id: Annotated[int, Path(ge=1)],
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("submission.upload", "submissions"))],
+    upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
+    content_type: Annotated[str, Header(alias="Content-Type")] = "",
+) -> SubmissionOut:
+    if content_type.split(";")[0].strip() != OFFSET_MEDIA_TYPE:
+        raise InvalidRequest(f"Content-Type must be {OFFSET_MEDIA_TYPE}")
+    stream = request.stream().__aiter__()
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = anyio.from_thread.run(stream.__anext__)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    def work() -> ingest.SubmissionView:
+        return ingest.upload(
+            ctx,
+            actor=actor,
+            submission_id=submission_id,
+            offset=upload_offset,
+            chunks=chunks(),
+            today=date.today(),
+        )
+
+    view = await anyio.to_thread.run_sync(work)
+    response.headers.update(_resume_headers(view))
+    return SubmissionOut.of(view)

@@ -1,0 +1,202 @@
+"""The client side of ``hsclink upload``: stream a file to the submission API, resumably.
+
+Standard library HTTP (no extra dependency). Refuses plain HTTP except to a loopback
+address. The submission id of an unfinished upload is remembered per (server, file
+digest) in ``~/.cache/hsclink/uploads.json``, so re-running the same command after an
+interruption continues from the server's committed offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+__all__ = ["UploadError", "Uploader", "file_sha256"]
+
+CHUNK = 256 * 1024
+OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
+
+
+class UploadError(RuntimeError):
+    """A clear, value-free reason the upload stopped (and whether it can be resumed)."""
+
+
+def file_sha256(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Uploader:
+    server: str
+    token: str
+    state_file: Path = Path(os.path.expanduser("~/.cache/hsclink/uploads.json"))
+    timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.server)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UploadError("--server must be an http(s) URL")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise UploadError("refusing to send an extract over plain HTTP to a non-loopback host")
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._base = parts.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"Uploader(server={self.server!r}, token=[secure])"
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._scheme == "https":
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        conn = self._connection()
+        try:
+            conn.request(
+                method,
+                self._base + path,
+                body=body,
+                headers={"Authorization": f"Bearer {self.token}", **(headers or {})},
+            )
+            response = conn.getresponse()
+            raw = response.read()
+            data = json.loads(raw) if raw else None
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        finally:
+            conn.close()
+
+    # -- state --------------------------------------------------------------------------
+
+    def _remembered(self, key: str) -> int | None:
+        try:
+            value = json.loads(self.state_file.read_text()).get(key)
+        except (OSError, ValueError):
+            return None
+        return int(value) if value is not None else None
+
+    def _remember(self, key: str, submission_id: int | None) -> None:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if submission_id is None:
+            state.pop(key, None)
+        else:
+            state[key] = submission_id
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state))
+
+    # -- protocol -----------------------------------------------------------------------
+
+    def start_or_resume(self, schema: str, length: int, sha256: str) -> tuple[int, int]:
+        """(submission id, offset to send from)."""
+        key = f"{self.server}|{schema}|{sha256}"
+        known = self._remembered(key)
+        if known is not None:
+            status, headers, _ = self._request("HEAD", f"/api/v1/submissions/{known}")
+            if status == 204 and int(headers.get("upload-offset", -1)) < length:
+                return known, int(headers["upload-offset"])
+        status, headers, data = self._request(
+            "POST",
+            "/api/v1/submissions",
+            body=json.dumps({"schema": schema, "sha256": sha256}),
+            headers={"Content-Type": "application/json", "Upload-Length": str(length)},
+        )
+        if status != 201:
+            raise UploadError(_problem(status, data))
+        self._remember(key, int(data["id"]))
+        return int(data["id"]), 0
+
+    def send(
+        self,
+        submission_id: int,
+        handle: BinaryIO,
+        offset: int,
+        length: int,
+        on_bytes: Callable[[bytes], None],
+    ) -> dict[str, Any]:
+        handle.seek(offset)
+
+        class Body:
+            def read(self, size: int = CHUNK) -> bytes:
+                chunk = handle.read(min(size, CHUNK))
+                if chunk:
+                    on_bytes(chunk)
+                return chunk
+
+        status, _, data = self._request(
+            "PATCH",
+            f"/api/v1/submissions/{submission_id}",
+            body=Body(),
+            headers={
+                "Content-Type": OFFSET_MEDIA_TYPE,
+                "Upload-Offset": str(offset),
+                "Content-Length": str(length - offset),
+            },
+        )
+        if status != 200:
+            raise UploadError(_problem(status, data))
+        return dict(data)
+
+    def upload(
+        self,
+        path: Path,
+        schema: str,
+        *,
+        on_bytes: Callable[[bytes], None],
+        on_resume: Callable[[int], None],
+        retries: int = 5,
+    ) -> dict[str, Any]:
+        length = path.stat().st_size
+        sha256 = file_sha256(path)
+        key = f"{self.server}|{schema}|{sha256}"
+        attempt = 0
+        while True:
+            try:
+                submission_id, offset = self.start_or_resume(schema, length, sha256)
+                on_resume(offset)
+                with path.open("rb") as handle:
+                    result = self.send(submission_id, handle, offset, length, on_bytes)
+                self._remember(key, None)
+                return result
+            except (OSError, http.client.HTTPException):
+                attempt += 1
+                if attempt > retries:
+                    raise UploadError(
+                        "the connection kept failing; run the same command again to resume"
+                    ) from None
+                time.sleep(min(2**attempt, 30))
+
+
+def _problem(status: int, data: Any) -> str:
+    if isinstance(data, dict):
+        return f"{data.get('title', 'refused')} ({status}): {data.get('detail', '')}"
+    return f"the server answered {status}"

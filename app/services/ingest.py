@@ -1,0 +1,439 @@
+"""Submissions: create, stream rows in (resumable), accept or reject atomically.
+
+The upload protocol follows the core of tus 1.0 (documented in README): a POST
+creates a submission with its length; each PATCH carries ``Upload-Offset`` and
+appends bytes from there; HEAD/GET says how far the server has committed. Rows are
+committed in batches together with the new offset, so an interrupted upload (client
+killed, connection dropped, server restarted) resumes from the last committed row.
+Records become visible only when the submission is accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from app.auth.actor import Actor
+from app.db.base import utcnow
+from app.db.models import IngestRecord, Organisation, RowError, Submission
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.ingest.reader import EncodingError, Record, RecordReader, TooLongError
+from app.ingest.rows import FieldQuality, RowProcessor
+from app.ingest.schema import DatasetSchema, HeaderError, load_schemas
+from app.keys.store import LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
+from app.policy.engine import Resource
+from app.services.context import ServiceContext
+from app.services.unit import unit_of_work
+from privacy.pseudonym import PseudonymKeys
+
+__all__ = [
+    "SubmissionView",
+    "create_submission",
+    "get_submission",
+    "list_schemas",
+    "pseudonym_keys",
+    "upload",
+]
+
+MAX_STORED_ROW_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    id: int
+    organisation: str
+    dataset: str
+    schema: str
+    status: str
+    upload_length: int
+    upload_offset: int
+    rows_seen: int
+    rows_accepted: int
+    rows_rejected: int
+    sha256: str | None
+    sha256_verified: bool
+    quality: dict[str, Any]
+    problem: str | None
+    row_errors: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, sub: Submission, errors: list[RowError]) -> SubmissionView:
+        return cls(
+            id=sub.id,
+            organisation=sub.organisation.code,
+            dataset=sub.dataset,
+            schema=sub.schema_name,
+            status=sub.status,
+            upload_length=sub.upload_length,
+            upload_offset=sub.upload_offset,
+            rows_seen=sub.rows_seen,
+            rows_accepted=sub.rows_accepted,
+            rows_rejected=sub.rows_rejected,
+            sha256=sub.sha256,
+            sha256_verified=sub.sha256_verified,
+            quality=sub.quality,
+            problem=sub.problem,
+            row_errors=[{"line": e.line, "column": e.column, "reason": e.reason} for e in errors],
+        )
+
+
+def _schemas(ctx: ServiceContext) -> dict[str, DatasetSchema]:
+    return load_schemas(ctx.settings.dataset_dir)
+
+
+def list_schemas(ctx: ServiceContext, *, actor: Actor) -> list[DatasetSchema]:
+    with unit_of_work(ctx, actor, "dataset.list", target="datasets"):
+        return list(_schemas(ctx).values())
+
+
+def _resource(sub: Submission) -> Resource:
+    return Resource(
+        f"submission:{sub.id}",
+        type="Submission",
+        attrs={
+            "organisation": {
+                "__entity": {"type": "Hsclink::Organisation", "id": sub.organisation.code}
+            }
+        },
+    )
+
+
+def _view(session: Session, sub: Submission) -> SubmissionView:
+    errors = list(
+        session.scalars(
+            select(RowError)
+            .where(RowError.submission_id == sub.id)
+            .order_by(RowError.line)
+            .limit(100)
+        )
+    )
+    return SubmissionView.of(sub, errors)
+
+
+def create_submission(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    schema_name: str,
+    upload_length: int,
+    sha256: str | None = None,
+) -> SubmissionView:
+    """A new submission for the caller's own organisation (there is no way to name another)."""
+    with unit_of_work(ctx, actor, "submission.create", target=f"schema:{schema_name[:40]}") as uow:
+        schema = _schemas(ctx).get(schema_name)
+        if schema is None:
+            raise NotFound("no dataset schema of that name")
+        org = uow.session.scalar(
+            select(Organisation).where(Organisation.code == actor.organisation)
+        )
+        if org is None:
+            raise NotFound("the caller's organisation is not registered")
+        if org.kind not in schema.submitted_by:
+            raise InvalidRequest(
+                f"schema {schema.name} is submitted by {' or '.join(schema.submitted_by)}"
+                f" organisations"
+            )
+        if not 1 <= upload_length <= 50 * 1024**3:
+            raise InvalidRequest("Upload-Length is between 1 byte and 50 GiB")
+        if sha256 is not None:
+            sha256 = sha256.lower()
+            if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+                raise InvalidRequest("sha256 is 64 hexadecimal digits")
+            earlier = uow.session.scalar(
+                select(Submission.id).where(
+                    Submission.organisation_id == org.id,
+                    Submission.sha256 == sha256,
+                    Submission.status == "accepted",
+                )
+            )
+            if earlier is not None:
+                uow.details = {"duplicate_of": earlier}
+                raise Conflict(f"this file was already accepted as submission {earlier}")
+        sub = Submission(
+            organisation=org,
+            submitted_by=actor.user_id,
+            dataset=schema.dataset,
+            schema_name=schema.name,
+            status="receiving",
+            upload_length=upload_length,
+            upload_offset=0,
+            next_line=1,
+            rows_seen=0,
+            rows_accepted=0,
+            rows_rejected=0,
+            sha256=sha256,
+            sha256_verified=False,
+            quality={},
+        )
+        uow.session.add(sub)
+        uow.session.flush()
+        uow.target = f"submission:{sub.id}"
+        uow.details = {"schema": schema.name, "bytes": upload_length}
+        return _view(uow.session, sub)
+
+
+def get_submission(ctx: ServiceContext, *, actor: Actor, submission_id: int) -> SubmissionView:
+    with unit_of_work(ctx, actor, "submission.read", target=f"submission:{submission_id}") as uow:
+        sub = uow.session.get(Submission, submission_id)
+        if sub is None:
+            raise NotFound("no such submission")
+        uow.authorize(_resource(sub))
+        return _view(uow.session, sub)
+
+
+def pseudonym_keys(ctx: ServiceContext) -> PseudonymKeys:
+    """The active key versions, derived once per upload (never kept between requests)."""
+    with ctx.reads() as session:
+        store = DatabaseKeyStore(session, ctx.master_key)
+        linkage_version, linkage = store.secret(LINKAGE)
+        wrap_version, wrap = store.secret(PSEUDONYM_WRAP)
+    return PseudonymKeys.derive(
+        linkage_secret=linkage,
+        linkage_version=linkage_version,
+        wrap_secret=wrap,
+        wrap_version=wrap_version,
+    )
+
+
+class _Hashing:
+    """SHA-256 of the bytes as they pass, and their count."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.digest.update(chunk)
+            self.count += len(chunk)
+            yield chunk
+
+
+def upload(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    submission_id: int,
+    offset: int,
+    chunks: Iterable[bytes],
+    today: date,
+) -> SubmissionView:
+    """Append bytes from ``offset``; accept or reject the submission when it is complete."""
+    with unit_of_work(ctx, actor, "submission.upload", target=f"submission:{submission_id}") as uow:
+        session = uow.session
+        sub = session.get(Submission, submission_id)
+        if sub is None:
+            raise NotFound("no such submission")
+        uow.authorize(_resource(sub))
+        if sub.status != "receiving":
+            raise Conflict(f"the submission is {sub.status}; start a new one")
+        resume_at = 0 if sub.compressed else sub.upload_offset
+        if offset != resume_at:
+            uow.details = {"expected_offset": resume_at}
+            raise Conflict(f"Upload-Offset must be {resume_at}")
+        # Let go of the transaction while bytes stream in: batches commit on their own.
+        session.commit()
+        schema = _schemas(ctx)[sub.schema_name]
+        hashing = _Hashing(chunks)
+        reader = RecordReader(
+            hashing,
+            start_offset=offset,
+            encoding=None if offset == 0 else sub.encoding,
+            first_line=1 if offset == 0 else sub.next_line,
+            upload_length=sub.upload_length,
+        )
+        try:
+            outcome = _stream(ctx, sub.id, schema, reader, today=today)
+        except (HeaderError, EncodingError, TooLongError) as error:
+            _fail(
+                ctx,
+                sub.id,
+                str(error),
+                status="rejected" if isinstance(error, HeaderError) else "failed",
+            )
+            uow.details = {"rejected": type(error).__name__}
+            raise InvalidRequest(str(error)) from None
+        complete = reader.complete
+        session.expire_all()
+        sub = session.get(Submission, submission_id)
+        assert sub is not None
+        if complete:
+            if offset == 0 and sub.sha256 is not None and hashing.digest.hexdigest() != sub.sha256:
+                _fail(ctx, sub.id, "the file's SHA-256 differs from the one declared", "failed")
+                raise InvalidRequest("the file's SHA-256 differs from the one declared")
+            _finish(session, sub, ctx.settings.ingest_max_bad_row_share, hashing, offset)
+        uow.details = {
+            "bytes": hashing.count,
+            "rows": outcome.rows,
+            "status": sub.status,
+            "offset": sub.upload_offset,
+        }
+        return _view(session, sub)
+
+
+@dataclass
+class _Outcome:
+    rows: int = 0
+    end_offset: int = 0
+
+
+def _stream(
+    ctx: ServiceContext,
+    submission_id: int,
+    schema: DatasetSchema,
+    reader: RecordReader,
+    *,
+    today: date,
+) -> _Outcome:
+    with ctx.sessions() as session:
+        sub = session.get(Submission, submission_id)
+        assert sub is not None
+        header = sub.header
+        skip = sub.rows_seen if reader.start_offset == 0 and header is not None else 0
+        quality = {k: FieldQuality(**v) for k, v in (sub.quality or {}).items()}
+        session.rollback()
+    records = reader.records()
+    outcome = _Outcome(end_offset=reader.start_offset)
+    if reader.start_offset == 0:
+        first = next(records, None)
+        if first is None:
+            raise EncodingError("the file is empty")
+        columns = schema.match_header(first.fields)
+        header = first.fields
+        outcome.end_offset = first.end_offset
+    else:
+        assert header is not None
+        columns = schema.match_header(header)
+    processor = RowProcessor(
+        schema,
+        columns,
+        pseudonym_keys(ctx),
+        reference_date=ctx.settings.reference_date,
+        today=today,
+    )
+    for name, counts in quality.items():
+        processor.quality[name] = counts
+    batch: list[Record] = []
+    for record in records:
+        if skip:
+            skip -= 1
+            outcome.end_offset = record.end_offset
+            continue
+        if not any(cell.strip() for cell in record.fields):
+            outcome.end_offset = record.end_offset
+            continue
+        batch.append(record)
+        if len(batch) >= ctx.settings.ingest_batch_rows:
+            _commit_batch(ctx, submission_id, schema, processor, batch, header, reader)
+            outcome.rows += len(batch)
+            outcome.end_offset = batch[-1].end_offset
+            batch = []
+    if batch:
+        _commit_batch(ctx, submission_id, schema, processor, batch, header, reader)
+        outcome.rows += len(batch)
+        outcome.end_offset = batch[-1].end_offset
+    elif header is not None:
+        _commit_batch(ctx, submission_id, schema, processor, [], header, reader, outcome.end_offset)
+    return outcome
+
+
+def _commit_batch(
+    ctx: ServiceContext,
+    submission_id: int,
+    schema: DatasetSchema,
+    processor: RowProcessor,
+    batch: list[Record],
+    header: list[str],
+    reader: RecordReader,
+    end_offset: int | None = None,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for record in batch:
+        processed = processor.process(record.line, record.fields)
+        if processed.values is not None:
+            rows.append(
+                {
+                    **processed.values,
+                    "submission_id": submission_id,
+                    "line": record.line,
+                    "dataset": schema.dataset,
+                }
+            )
+        else:
+            errors.extend(
+                {
+                    "submission_id": submission_id,
+                    "line": p.line,
+                    "column": p.column,
+                    "reason": p.reason,
+                }
+                for p in processed.problems
+            )
+    with ctx.sessions() as session, session.begin():
+        sub = session.get(Submission, submission_id)
+        assert sub is not None
+        if sub.status != "receiving":
+            raise Conflict("the submission stopped receiving")
+        if rows:
+            session.execute(insert(IngestRecord), rows)
+        stored = sub.rows_rejected
+        keep = errors[: max(0, MAX_STORED_ROW_ERRORS - stored)]
+        if keep:
+            session.execute(insert(RowError), keep)
+        refused_lines = {e["line"] for e in errors}
+        sub.rows_seen += len(batch)
+        sub.rows_accepted += len(rows)
+        sub.rows_rejected += len(refused_lines)
+        sub.header = header
+        sub.encoding = reader.encoding
+        sub.compressed = reader.compressed
+        sub.quality = {name: q.as_dict() for name, q in processor.quality.items()}
+        new_offset = batch[-1].end_offset if batch else (end_offset or sub.upload_offset)
+        if not reader.compressed:
+            sub.upload_offset = new_offset
+        if batch:
+            sub.next_line = _line_after(batch[-1])
+
+
+def _line_after(record: Record) -> int:
+    return record.line + sum(cell.count("\n") for cell in record.fields) + 1
+
+
+def _finish(
+    session: Session, sub: Submission, max_bad_share: float, hashing: _Hashing, offset: int
+) -> None:
+    """Accept or reject the whole submission, atomically, in the caller's transaction."""
+    sub.upload_offset = sub.upload_length
+    sub.finished_at = utcnow()
+    if offset == 0:  # the whole file passed through this request: its digest is known
+        sub.sha256 = sub.sha256 or hashing.digest.hexdigest()
+        sub.sha256_verified = True
+    share = sub.rows_rejected / sub.rows_seen if sub.rows_seen else 1.0
+    if sub.rows_seen == 0:
+        sub.status, sub.problem = "rejected", "the file has a header but no rows"
+    elif share > max_bad_share:
+        sub.status = "rejected"
+        sub.problem = (
+            f"{sub.rows_rejected} of {sub.rows_seen} rows were refused, more than the"
+            f" {max_bad_share:.0%} allowed"
+        )
+    else:
+        sub.status = "accepted"
+    if sub.status != "accepted":
+        session.execute(delete(IngestRecord).where(IngestRecord.submission_id == sub.id))
+
+
+def _fail(ctx: ServiceContext, submission_id: int, problem: str, status: str) -> None:
+    with ctx.sessions() as session, session.begin():
+        sub = session.get(Submission, submission_id)
+        assert sub is not None
+        sub.status, sub.problem, sub.finished_at = status, problem[:500], utcnow()
+        session.execute(delete(IngestRecord).where(IngestRecord.submission_id == submission_id))

@@ -1,0 +1,188 @@
+"""Uploading extracts through the real app: streaming, resumable, atomic, bounded by policy."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+from sqlalchemy import func, select
+
+from app.db.models import AuditEvent, IngestRecord, Submission
+
+HEADER = (
+    "nhs_number,given_name,family_name,date_of_birth,sex,postcode,episode_id,"
+    "admission_date,discharge_date,admission_method,primary_diagnosis,provider_code\n"
+)
+VALID_NHS = ["9434765919", "9434765870", "4010232137", "9876543210"]
+
+
+def row(i: int, *, nhs: str | None = None, admitted: str = "2025-05-01") -> str:
+    number = VALID_NHS[i % len(VALID_NHS)] if nhs is None else nhs
+    return (
+        f"{number},Zoë Anne,O'Brien-Smith,0{1 + i % 9}/03/1950,F,sw1a {i % 9}aa,EP{i:06d},"
+        f"{admitted},2025-05-0{2 + i % 7},21,I50.9,RAL\n"
+    )
+
+
+def extract(rows: int, **kwargs: str) -> bytes:
+    return (HEADER + "".join(row(i, **kwargs) for i in range(rows))).encode()
+
+
+def start(client, body: bytes, *, schema: str = "nhs_episodes", sha: bool = True):
+    payload = {"schema": schema}
+    if sha:
+        payload["sha256"] = hashlib.sha256(body).hexdigest()
+    return client.post(
+        "/api/v1/submissions", json=payload, headers={"Upload-Length": str(len(body))}
+    )
+
+
+def send(client, submission_id: int, body: bytes, offset: int = 0):
+    return client.patch(
+        f"/api/v1/submissions/{submission_id}",
+        content=body,
+        headers={"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+    )
+
+
+def records(ctx, submission_id: int) -> int:
+    with ctx.sessions() as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(IngestRecord)
+            .where(IngestRecord.submission_id == submission_id)
+        )
+
+
+def test_a_submitter_uploads_an_extract_and_it_is_accepted(client_as, ctx):
+    submitter = client_as("submitter")
+    body = extract(25)
+    created = start(submitter, body)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert created.headers["location"] == f"/api/v1/submissions/{sid}"
+    done = send(submitter, sid, body)
+    assert done.status_code == 200, done.text
+    result = done.json()
+    assert (result["status"], result["rows_accepted"], result["rows_rejected"]) == (
+        "accepted",
+        25,
+        0,
+    )
+    assert result["sha256_verified"] is True
+    assert result["quality"]["postcode"]["normalised"] == 25
+    assert records(ctx, sid) == 25
+    with ctx.sessions() as session:
+        entry = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "submission.upload")
+        ).one()
+    assert entry.details["status"] == "accepted" and entry.actor == "test.submitter"
+
+
+def test_an_interrupted_upload_resumes_from_the_last_committed_row(client_as, ctx, settings):
+    ctx.settings = settings.model_copy(update={"ingest_batch_rows": 5})
+    submitter = client_as("submitter")
+    body = extract(40)
+    sid = start(submitter, body).json()["id"]
+    cut = len(body) // 2 + 7  # mid-row: the partial row is not committed
+    first = send(submitter, sid, body[:cut]).json()
+    assert first["status"] == "receiving"
+    offset = int(submitter.head(f"/api/v1/submissions/{sid}").headers["upload-offset"])
+    assert 0 < offset <= cut and body[offset - 1 : offset] == b"\n"
+    assert first["upload_offset"] == offset
+    wrong = send(submitter, sid, body[offset + 3 :], offset + 3)
+    assert wrong.status_code == 409
+    rest = send(submitter, sid, body[offset:], offset).json()
+    assert (rest["status"], rest["rows_accepted"]) == ("accepted", 40)
+    assert records(ctx, sid) == 40
+
+
+def test_a_wrong_header_is_refused_before_any_row_naming_the_columns(client_as, ctx):
+    submitter = client_as("submitter")
+    body = extract(5).replace(b"given_name", b"first_nam").replace(b"provider_code", b"notes")
+    sid = start(submitter, body).json()["id"]
+    refused = send(submitter, sid, body)
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "first_nam" in detail and "notes" in detail and "given_name" in detail
+    assert records(ctx, sid) == 0
+    assert submitter.get(f"/api/v1/submissions/{sid}").json()["status"] == "rejected"
+
+
+def test_row_errors_name_line_and_column_but_never_the_value(client_as, ctx):
+    submitter = client_as("submitter")
+    good = extract(60)
+    bad_row = row(99, admitted="31/02/2025").replace("EP000099", "SECRETID9")
+    body = good + bad_row.encode()
+    result = send(submitter, start(submitter, body).json()["id"], body).json()
+    assert result["status"] == "accepted"
+    assert result["rows_rejected"] == 1
+    assert result["row_errors"] == [
+        {"line": 62, "column": "admission_date", "reason": "not a valid date"}
+    ]
+    assert "31/02/2025" not in str(result) and "SECRETID9" not in str(result)
+
+
+def test_too_many_bad_rows_reject_the_whole_submission_and_keep_nothing(client_as, ctx):
+    submitter = client_as("submitter")
+    body = extract(10, admitted="not a date")
+    result = send(submitter, start(submitter, body).json()["id"], body).json()
+    assert result["status"] == "rejected"
+    assert "10 of 10 rows were refused" in result["problem"]
+    assert records(ctx, result["id"]) == 0
+
+
+def test_the_same_file_twice_is_recognised(client_as):
+    submitter = client_as("submitter")
+    body = extract(3)
+    send(submitter, start(submitter, body).json()["id"], body)
+    again = start(submitter, body)
+    assert again.status_code == 409
+    assert "already accepted" in again.json()["detail"]
+
+
+def test_gzip_windows_1252_and_bom_uploads_are_understood(client_as, ctx):
+    submitter = client_as("submitter")
+    for body in (
+        gzip.compress(extract(4)),
+        extract(4).decode().replace("Zoë", "Zoé").encode("cp1252"),
+        b"\xef\xbb\xbf" + extract(4).replace(b"RAL\n", b"RAL\r\n"),
+    ):
+        result = send(submitter, start(submitter, body, sha=False).json()["id"], body).json()
+        assert (result["status"], result["rows_accepted"]) == ("accepted", 4), result
+
+
+def test_invalid_nhs_numbers_count_as_missing_and_are_never_echoed(client_as):
+    submitter = client_as("submitter")
+    body = extract(5, nhs="9434765918")
+    result = send(submitter, start(submitter, body).json()["id"], body).json()
+    assert result["status"] == "accepted"
+    assert result["quality"]["nhs_number"]["invalid"] == 5
+    assert "9434765918" not in str(result)
+
+
+def test_a_submission_belongs_to_its_organisation_only(client_as, people, ctx):
+    from app.auth.actor import Actor
+    from app.services import identity
+
+    identity.create_organisation(ctx, actor=Actor.cli(), code="RRV", name="UCLH", kind="trust")
+    identity.create_user(
+        ctx, actor=Actor.cli(), username="other.sub", role="submitter", organisation="RRV"
+    )
+    other_token = identity.issue_token(ctx, actor=Actor.cli(), username="other.sub").token
+    submitter = client_as("submitter")
+    body = extract(3)
+    sid = start(submitter, body).json()["id"]
+    submitter.headers["Authorization"] = f"Bearer {other_token}"
+    assert send(submitter, sid, body).status_code == 403
+    assert submitter.get(f"/api/v1/submissions/{sid}").status_code == 403
+    with ctx.sessions() as session:
+        sub = session.get(Submission, sid)
+        assert sub.organisation.code == "RAL" and sub.rows_seen == 0
+
+
+def test_a_council_schema_is_refused_for_a_trust_and_analysts_cannot_submit(client_as):
+    submitter = client_as("submitter")
+    wrong = start(submitter, b"x", schema="asc_clients")
+    assert wrong.status_code == 422 and "council" in wrong.json()["detail"]
+    assert start(client_as("analyst"), b"x").status_code == 403
