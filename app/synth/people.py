@@ -27,6 +27,7 @@ __all__ = [
     "Person",
     "Surname",
     "draw_household",
+    "inflect",
     "person_key",
 ]
 
@@ -130,15 +131,18 @@ class Person:
 
     def address_on(self, day: date, lag_days: int = 0) -> tuple[str, str]:
         """(postcode, borough) as a system that learns of moves ``lag_days`` late has it."""
-        if self.moved_on is not None and day < self.moved_on + timedelta(days=lag_days):
-            assert self.previous_postcode is not None and self.previous_borough_code is not None
-            return self.previous_postcode, self.previous_borough_code
+        moved, postcode, borough = self.moved_on, self.previous_postcode, self.previous_borough_code
+        if moved is None or postcode is None or borough is None:
+            return self.postcode, self.borough_code
+        if day < moved + timedelta(days=lag_days):
+            return postcode, borough
         return self.postcode, self.borough_code
 
     def family_on(self, day: date, lag_days: int = 0) -> Surname:
-        if self.renamed_on is not None and day < self.renamed_on + timedelta(days=lag_days):
-            assert self.previous_family is not None
-            return self.previous_family
+        """The surname as a system that learns of changes ``lag_days`` late has it."""
+        renamed, before = self.renamed_on, self.previous_family
+        if renamed is not None and before is not None and day < renamed + timedelta(days=lag_days):
+            return before
         return self.family
 
     def age_on(self, day: date) -> int:
@@ -277,6 +281,24 @@ def _given_names(model: PeopleModel, origin_index: int, sex: str, draws: Draws) 
     return (first,)
 
 
+def _unlike(
+    given: tuple[str, ...],
+    twin: str,
+    model: PeopleModel,
+    origin_index: int,
+    sex: str,
+    draws: Draws,
+) -> tuple[str, ...]:
+    """Given names whose first differs from the co-twin's (parents do not repeat a name)."""
+    for _ in range(5):
+        if given[0] != twin:
+            return given
+        given = _given_names(model, origin_index, sex, draws)
+    table = model.catalogue.given[(model.origin_names[origin_index], sex)]
+    other = next((n for n in table.names if n != twin), twin + "a")
+    return (other, *given[1:])
+
+
 def _address(model: PeopleModel, borough_index: int, draws: Draws) -> tuple[str, str]:
     borough: Borough = model.catalogue.boroughs[borough_index]
     return make_postcode(draws.pick(borough.districts), draws), borough.code
@@ -347,10 +369,8 @@ def draw_household(model: PeopleModel, first_index: int, room: int, draws: Draws
     for offset, sex in enumerate(sexes):
         index = first_index + offset
         given = _given_names(model, origin_index, sex, draws)
-        for _ in range(5):
-            if not people or given[0] != people[0].given_names[0]:
-                break
-            given = _given_names(model, origin_index, sex, draws)
+        if people:
+            given = _unlike(given, people[0].given_names[0], model, origin_index, sex, draws)
         own = base
         if not all(_fits(p, sex) for p in base.parts):
             own = _surname_base(model, family_origin, sex, draws)

@@ -138,11 +138,15 @@ def _birth_date(born: date, latest: date, noise: NoiseProfile, draws: Draws) -> 
     return wrong if wrong <= latest else born
 
 
-def _title(person: Person, draws: Draws) -> str:
-    if draws.chance(0.03):
+def _title(person: Person, age: int, draws: Draws) -> str:
+    if age < 16:
+        title = "Master" if person.sex == "M" else "Miss"
+    elif age >= 25 and draws.chance(0.03):
         title = "Dr"
     elif person.sex == "M":
         title = "Mr"
+    elif age < 20:
+        title = draws.pick(("Miss", "Ms"))
     else:
         title = draws.pick(("Mrs", "Mrs", "Mrs", "Miss", "Ms"))
     return title + "." if draws.chance(0.2) else title
@@ -183,7 +187,7 @@ def draw_identity(
         family_before=family_before,
         date_of_birth=_birth_date(person.date_of_birth, latest, noise, draws),
         sex=sex,
-        title=_title(person, draws) if draws.chance(noise.title) else "",
+        title=_title(person, person.age_on(latest), draws) if draws.chance(noise.title) else "",
         names_swapped=draws.chance(swap_rate),
         address_lag_days=draws.below(noise.max_address_lag_days + 1),
         name_lag_days=draws.below(noise.max_name_lag_days + 1),

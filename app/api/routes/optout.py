@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
+from app.api.streaming import blocking_chunks
 from app.auth.actor import Actor
 from app.services import optout
 
@@ -42,16 +42,11 @@ async def load(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("optout.load", "optouts"))],
 ) -> OptOutOut:
-    stream = request.stream().__aiter__()
 
     def lines() -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
-        while True:
-            try:
-                chunk = anyio.from_thread.run(stream.__anext__)
-            except StopAsyncIteration:
-                break
+        for chunk in blocking_chunks(request):
             pending += decoder.decode(chunk)
             *complete, pending = pending.split("\n")
             yield from complete

@@ -11,17 +11,16 @@ handed chunk by chunk to the ingest service in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 
 import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
+from app.api.streaming import blocking_chunks
 from app.auth.actor import Actor
 from app.errors import InvalidRequest
 from app.services import ingest
@@ -156,16 +155,6 @@ async def upload(
 ) -> SubmissionOut:
     if content_type.split(";")[0].strip() != OFFSET_MEDIA_TYPE:
         raise InvalidRequest(f"Content-Type must be {OFFSET_MEDIA_TYPE}")
-    stream = request.stream().__aiter__()
-
-    def chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = anyio.from_thread.run(stream.__anext__)
-            except StopAsyncIteration:
-                return
-            if chunk:
-                yield chunk
 
     def work() -> ingest.SubmissionView:
         return ingest.upload(
@@ -173,7 +162,7 @@ async def upload(
             actor=actor,
             submission_id=submission_id,
             offset=upload_offset,
-            chunks=chunks(),
+            chunks=blocking_chunks(request),
             today=date.today(),
         )
 
