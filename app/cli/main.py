@@ -124,12 +124,14 @@ def init(
         report = setup.initialise(ctx, actor=cli)
         setup.ensure_operator_organisation(ctx, actor=cli, code=OPERATOR_ORG)
         demo_users = setup.seed_demo(ctx, actor=cli) if demo else []
+        demo_data = setup.seed_demo_data(ctx) if demo_users else None
         data = {
             "data_dir": str(ctx.settings.data_dir),
             "created_master_key": report.created_master_key,
             "created_keys": report.created_keys,
             "audit_public_key_file": str(ctx.settings.audit_public_key_path),
             "demo_users": [asdict(u) for u in demo_users],
+            "demo_submissions": demo_data.submissions if demo_data else [],
         }
 
     def human() -> None:
@@ -149,6 +151,10 @@ def init(
                 typer.echo(
                     f"  {u.role:<11} {u.username:<15} password {u.password}  token {u.token}"
                 )
+            if demo_data:
+                typer.echo(f"\nSynthetic extracts in {demo_data.directory}, submitted:")
+                for schema, status, rows in demo_data.submissions:
+                    typer.echo(f"  {schema:<13} {status} ({rows:,} rows)")
         elif demo:
             typer.echo("  users exist already; no demo users created (existing data kept)")
 

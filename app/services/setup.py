@@ -24,6 +24,7 @@ from app.services.unit import unit_of_work
 
 __all__ = [
     "DEMO_ORGANISATIONS",
+    "DemoData",
     "DemoUser",
     "InitReport",
     "NotInitialised",
@@ -32,6 +33,7 @@ __all__ = [
     "initialise",
     "migrate",
     "seed_demo",
+    "seed_demo_data",
 ]
 
 
@@ -111,7 +113,9 @@ DEMO_USERS = [
     ("demo.ig", "ig_officer", "E09000007"),
     ("demo.analyst", "analyst", "E09000007"),
     ("demo.submitter", "submitter", "RAL"),
+    ("demo.council", "submitter", "E09000007"),
 ]
+DEMO_PERSONS = 2_000
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,42 @@ def seed_demo(ctx: ServiceContext, *, actor: Actor) -> list[DemoUser]:
         token = identity.issue_token(ctx, actor=actor, username=username, label="demo")
         created.append(DemoUser(username, role, org, password, token.token))
     return created
+
+
+@dataclass(frozen=True)
+class DemoData:
+    directory: str
+    submissions: list[tuple[str, str, int]]  # (schema, status, rows accepted)
+
+
+def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: int = 1) -> DemoData:
+    """Synthetic London extracts, written under the data directory and submitted through
+    the same service path as a real upload (as demo.submitter and demo.council)."""
+    from datetime import date
+
+    from app.services import ingest
+    from app.synth import write_extracts
+
+    outdir = ctx.settings.data_dir / "demo-extracts"
+    write_extracts(outdir, persons=persons, seed=seed)
+    results = []
+    for schema, username in (("nhs_episodes", "demo.submitter"), ("asc_clients", "demo.council")):
+        with ctx.sessions() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            assert user is not None
+            actor = identity.actor_for(user, "demo")
+        path = outdir / f"{schema}.csv"
+        created = ingest.create_submission(
+            ctx, actor=actor, schema_name=schema, upload_length=path.stat().st_size
+        )
+        with path.open("rb") as handle:
+            view = ingest.upload(
+                ctx,
+                actor=actor,
+                submission_id=created.id,
+                offset=0,
+                chunks=iter(lambda: handle.read(256 * 1024), b""),
+                today=date.today(),
+            )
+        results.append((schema, view.status, view.rows_accepted))
+    return DemoData(str(outdir), results)

@@ -64,6 +64,8 @@ _MOVE_WITHIN_BOROUGH = 0.6
 _MARRIAGE_NAME_CHANGE = 0.04
 _SAME_ORIGIN_SURNAME = 0.92
 _SPOUSE_SAME_ORIGIN = 0.75
+#: From this age a woman's surname takes its married form where the language has one.
+_USUALLY_MARRIED = 25
 
 #: Surnames borne by one sex only (Singh and Kaur are inflected instead, see ``inflect``).
 _FEMALE_ONLY = frozenset({"Begum", "Khatun", "Bibi", "Akter", "Akhter"})
@@ -220,8 +222,12 @@ def _fits(name: str, sex: str) -> bool:
     return name not in (_MALE_ONLY if sex == "F" else _FEMALE_ONLY)
 
 
-def inflect(name: str, sex: str, origin: str) -> str:
-    """The form of a surname for ``sex`` (Kowalski/Kowalska, Singh/Kaur)."""
+def inflect(name: str, sex: str, origin: str, *, married: bool = True) -> str:
+    """The form of a surname for ``sex`` (Kowalski/Kowalska, Singh/Kaur).
+
+    Lithuanian women's surnames differ by marriage: Kazlauskienė when married,
+    Kazlauskaitė before.
+    """
     if sex == "M":
         return "Singh" if name == "Kaur" else name
     if name == "Singh":
@@ -229,15 +235,25 @@ def inflect(name: str, sex: str, origin: str) -> str:
     if origin == "polish" and name.endswith(("ski", "cki", "dzki")):
         return name[:-1] + "a"
     if origin == "lithuanian":
-        if name.endswith("ius"):
-            return name[:-3] + "ienė"
-        if name.endswith(("as", "is", "ys", "us")):
-            return name[:-2] + "ienė"
+        return _lithuanian_feminine(name, married)
     if origin == "greek":
         if name.endswith("os"):
             return name[:-2] + "ou"
         if name.endswith(("is", "as")):
             return name[:-1]
+    return name
+
+
+def _lithuanian_feminine(name: str, married: bool) -> str:
+    for ending, wife, daughter in (
+        ("ius", "ienė", "iūtė"),
+        ("as", "ienė", "aitė"),
+        ("is", "ienė", "ytė"),
+        ("ys", "ienė", "ytė"),
+        ("us", "ienė", "ūtė"),
+    ):
+        if name.endswith(ending):
+            return name[: -len(ending)] + (wife if married else daughter)
     return name
 
 
@@ -264,8 +280,9 @@ def _surname_base(model: PeopleModel, origin_index: int, sex: str, draws: Draws)
     return Surname((first, second), joiner)
 
 
-def _inflected(base: Surname, sex: str, origin: str) -> Surname:
-    return Surname(tuple(inflect(p, sex, origin) for p in base.parts), base.joiner)
+def _inflected(base: Surname, sex: str, origin: str, *, married: bool = True) -> Surname:
+    parts = tuple(inflect(p, sex, origin, married=married) for p in base.parts)
+    return Surname(parts, base.joiner)
 
 
 def _given_names(model: PeopleModel, origin_index: int, sex: str, draws: Draws) -> tuple[str, ...]:
@@ -379,7 +396,7 @@ def draw_household(model: PeopleModel, first_index: int, room: int, draws: Draws
                 key=person_key(index),
                 nhs_number=model.issuer.issue(index),
                 given_names=given,
-                family=_inflected(own, sex, family_origin_name),
+                family=_inflected(own, sex, family_origin_name, married=age >= _USUALLY_MARRIED),
                 sex=sex,
                 date_of_birth=born,
                 origin=model.origin_names[origin_index],

@@ -48,7 +48,8 @@ def test_init_is_idempotent_and_keeps_existing_data(run):
     assert first.exit_code == 0
     created = json.loads(first.stdout)
     assert created["created_master_key"] is True
-    assert len(created["demo_users"]) == 4
+    assert len(created["demo_users"]) == 5
+    assert [s[1] for s in created["demo_submissions"]] == ["accepted", "accepted"]
     again = json.loads(run("init", "--demo", "--json").stdout)
     assert again["created_master_key"] is False
     assert again["created_keys"] == [] and again["demo_users"] == []
