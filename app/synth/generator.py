@@ -9,7 +9,7 @@ fixed order, so a seed fixes every byte.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -135,6 +135,8 @@ class _Run:
             identity = by_client.get(s.client_id)
             if identity is None:
                 identity = draw_identity(person, self.asc_noise, self.catalogue, latest, draws)
+                if plan is not None and plan.placed:
+                    identity = replace(identity, address_lag_days=0)
                 by_client[s.client_id] = identity
                 truth.append(_truth(ASC_DATASET, s.client_id, person))
             asc_rows.append(asc_row(person, identity, s, self.asc_noise, draws))

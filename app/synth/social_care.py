@@ -134,6 +134,8 @@ class CarePlan:
     profile: str
     services: tuple[AscService, ...]
     discharged_on: date | None
+    #: The council arranged a care home placement, so its record has the home's address.
+    placed: bool = False
 
 
 @dataclass
@@ -260,10 +262,10 @@ def draw_care(person: Person, model: CareModel, ids: ClientIds, draws: Draws) ->
         services.append(
             AscService(client_id, council, kind, reason, start, end, _cost(service, draws))
         )
-    person = _placement(person, council, services, model, draws)
+    placed = _placement(person, council, services, model, draws)
     if discharged_on is not None and discharged_on > first_start:
         discharged_on = None
-    return CarePlan(person, profile, tuple(services), discharged_on)
+    return CarePlan(placed, profile, tuple(services), discharged_on, placed is not person)
 
 
 def _placement(

@@ -157,11 +157,20 @@ def test_the_file_writer_and_the_in_memory_generator_agree(tmp_path: Path) -> No
         assert list(csv.DictReader(f)) == synth.truth
 
 
-def test_a_negative_seed_or_population_is_refused(tmp_path: Path) -> None:
+def test_a_negative_seed_or_population_is_refused_and_leaves_no_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_extracts(tmp_path, persons=10, seed=-1)
     with pytest.raises(ValueError):
+        write_extracts(tmp_path, persons=-1, seed=0)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError):
         generate(-1, np.random.default_rng(0), reference_date=REFERENCE)
+
+
+def test_no_people_gives_files_with_only_a_header(tmp_path: Path) -> None:
+    report = write_extracts(tmp_path, persons=0, seed=0)
+    assert (report.persons, report.episodes, report.asc_records) == (0, 0, 0)
+    assert [p.read_text(encoding="utf-8").count("\n") for p in report.files] == [1, 1, 1]
 
 
 # --- truth ---------------------------------------------------------------------------
@@ -253,8 +262,8 @@ def test_the_check_digit_follows_modulus_11() -> None:
     assert check_digit("943476591") == 9
     assert is_valid_nhs_number("9434765919")
     assert not is_valid_nhs_number("9434765918")
-    bodies_with_check_10 = [b for b in (f"{n:09d}" for n in range(400_000_000, 400_000_100))]
-    assert any(check_digit(b) is None for b in bodies_with_check_10), "some bodies are never issued"
+    assert not is_valid_nhs_number("943476591")
+    assert check_digit("400000008") is None, "a body whose check would be 10 is never issued"
 
 
 # --- people --------------------------------------------------------------------------
