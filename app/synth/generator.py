@@ -27,7 +27,7 @@ from app.synth.render import (
     draw_identity,
     episode_row,
 )
-from app.synth.social_care import FRAILTY_BOOST, CareModel, ClientIds, draw_care
+from app.synth.social_care import FRAILTY_BOOST, CareModel, CarePlan, ClientIds, draw_care
 
 __all__ = ["PersonRecords", "Synth", "generate", "iter_households"]
 
@@ -103,6 +103,7 @@ class _Run:
         )
 
     def records(self, person: Person, draws: Draws) -> PersonRecords:
+        """Social care first (it may move the person and add the admission before it)."""
         plan = draw_care(person, self.care, self.client_ids, draws)
         fixed: tuple[Episode, ...] = ()
         boost = 1.0
@@ -117,30 +118,47 @@ class _Run:
         episodes = draw_episodes(
             person, self.hospital, self.episode_ids, draws, frailty_boost=boost, fixed=fixed
         )
-        latest = self.reference_date
+        nhs_rows, nhs_truth = self._hospital_rows(person, episodes, draws)
+        asc_rows, asc_truth = self._care_rows(person, plan, draws) if plan else ((), ())
+        return PersonRecords(person, nhs_rows, asc_rows, nhs_truth + asc_truth)
+
+    def _hospital_rows(
+        self, person: Person, episodes: list[Episode], draws: Draws
+    ) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+        """Episode rows; each trust's patient record carries its own identity errors."""
         by_provider: dict[str, SourceIdentity] = {}
-        nhs_rows: list[Row] = []
-        truth: list[Row] = []
+        rows: list[Row] = []
         for e in episodes:
             identity = by_provider.get(e.provider_code)
             if identity is None:
-                identity = draw_identity(person, self.nhs_noise, self.catalogue, latest, draws)
+                identity = draw_identity(
+                    person, self.nhs_noise, self.catalogue, self.reference_date, draws
+                )
                 by_provider[e.provider_code] = identity
             style = self.styles[e.provider_code]
-            nhs_rows.append(episode_row(person, identity, e, style, self.nhs_noise, draws))
-            truth.append(_truth(NHS_DATASET, e.episode_id, person))
-        asc_rows: list[Row] = []
+            rows.append(episode_row(person, identity, e, style, self.nhs_noise, draws))
+        truth = tuple(_truth(NHS_DATASET, e.episode_id, person) for e in episodes)
+        return tuple(rows), truth
+
+    def _care_rows(
+        self, person: Person, plan: CarePlan, draws: Draws
+    ) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+        """Service rows; each client record carries its own identity errors."""
         by_client: dict[str, SourceIdentity] = {}
-        for s in () if plan is None else plan.services:
+        rows: list[Row] = []
+        truth: list[Row] = []
+        for s in plan.services:
             identity = by_client.get(s.client_id)
             if identity is None:
-                identity = draw_identity(person, self.asc_noise, self.catalogue, latest, draws)
-                if plan is not None and plan.placed:
+                identity = draw_identity(
+                    person, self.asc_noise, self.catalogue, self.reference_date, draws
+                )
+                if plan.placed:  # the council arranged the move, so it knows the address
                     identity = replace(identity, address_lag_days=0)
                 by_client[s.client_id] = identity
                 truth.append(_truth(ASC_DATASET, s.client_id, person))
-            asc_rows.append(asc_row(person, identity, s, self.asc_noise, draws))
-        return PersonRecords(person, tuple(nhs_rows), tuple(asc_rows), tuple(truth))
+            rows.append(asc_row(person, identity, s, self.asc_noise, draws))
+        return tuple(rows), tuple(truth)
 
 
 def _truth(dataset: str, record_id: str, person: Person) -> Row:

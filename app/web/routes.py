@@ -4,23 +4,32 @@ Sessions live server-side (``iam_web_sessions``); the cookie is HttpOnly,
 SameSite=Strict and Secure (unless ``HSCLINK_COOKIE_SECURE=false`` in development).
 Every state-changing form carries the session's CSRF token; the sign-in form uses
 a double-submit cookie since there is no session yet.
+
+The upload page's script talks to browser twins of the submission API (JSON in and
+out, the session instead of a bearer token, the CSRF token in an ``X-CSRF-Token``
+header); they call the same ingest services and stream the body the same way.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+import anyio
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import get_ctx, request_id_of
+from app.api.problems import PROBLEMS, problem_response
+from app.api.routes.submissions import OFFSET_MEDIA_TYPE, SubmissionIn, SubmissionOut
+from app.api.streaming import blocking_chunks
 from app.audit.verify import VerificationReport
 from app.auth.actor import Actor
 from app.auth.secrets import new_csrf_token, same_secret
-from app.errors import CsrfFailed, NotAuthenticated, RateLimited
+from app.errors import CsrfFailed, HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
 from app.policy.engine import Resource
-from app.services import audit, identity, policy, web_auth
+from app.services import audit, identity, ingest, policy, web_auth
 from app.services.audit import EventFilter
 from app.services.context import ServiceContext
 from app.services.identity import check_allowed
@@ -42,6 +51,9 @@ templates = Jinja2Templates(directory=WEB_DIR / "templates")
 SESSION_COOKIE = "hsclink_session"
 LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
 PAGE_SIZE = 50
+CSRF_HEADER = "X-CSRF-Token"
+#: How much of a file the upload page sends per PATCH (it cuts each part at a line end).
+UPLOAD_SLICE_BYTES = 4 * 1024 * 1024
 
 
 class LoginRequired(Exception):
@@ -178,6 +190,7 @@ def home(
         csrf_token=browser.csrf_token,
         users=users,
         can_audit=_allowed(ctx, actor, "audit.read", "audit-log"),
+        can_submit=_allowed(ctx, actor, "submission.create", "submissions"),
         policy_sha256=ctx.policy.sha256 if _allowed(ctx, actor, "policy.read", "policy") else None,
     )
 
@@ -248,6 +261,122 @@ def policy_page(
     return render(
         request, "policy.html", actor=browser.actor, csrf_token=browser.csrf_token, policy=shown
     )
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(
+    request: Request,
+    browser: Annotated[
+        web_auth.BrowserSession, Depends(PageActor("submission.create", "submissions"))
+    ],
+) -> Response:
+    """Choose a schema and a file; ``static/upload.js`` sends it in resumable parts."""
+    ctx = get_ctx(request)
+    kind = browser.actor.organisation_kind
+    schemas = [s for s in ingest.list_schemas(ctx, actor=browser.actor) if kind in s.submitted_by]
+    return render(
+        request,
+        "upload.html",
+        actor=browser.actor,
+        csrf_token=browser.csrf_token,
+        schemas=schemas,
+        slice_bytes=UPLOAD_SLICE_BYTES,
+    )
+
+
+def _submission_json(view: ingest.SubmissionView, status: int = 200) -> JSONResponse:
+    body = SubmissionOut.of(view).model_dump(mode="json", by_alias=True)
+    headers = {"Upload-Offset": str(view.upload_offset), "Upload-Length": str(view.upload_length)}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _json_problem(request: Request, error: HsclinkError) -> JSONResponse:
+    """The script's endpoints answer problem+json, like the API (not an error page)."""
+    status, slug = next(
+        (PROBLEMS[cls] for cls in type(error).__mro__ if cls in PROBLEMS), (400, "bad-request")
+    )
+    return problem_response(request, status, slug, error.title, error.safe_detail)
+
+
+@router.post("/submissions", status_code=201, include_in_schema=False)
+def browser_create_submission(
+    request: Request,
+    body: SubmissionIn,
+    browser: Annotated[
+        web_auth.BrowserSession, Depends(PageActor("submission.create", "submissions"))
+    ],
+    upload_length: Annotated[int, Header(alias="Upload-Length", ge=1)],
+    csrf_token: Annotated[str, Header(alias=CSRF_HEADER, max_length=100)] = "",
+) -> Response:
+    """``POST /api/v1/submissions`` for the upload page: the session, not a bearer token."""
+    ctx = get_ctx(request)
+    try:
+        _check_csrf(ctx, browser, csrf_token, "submission.create")
+        view = ingest.create_submission(
+            ctx,
+            actor=browser.actor,
+            schema_name=body.schema_name,
+            upload_length=upload_length,
+            sha256=body.sha256,
+        )
+    except HsclinkError as error:
+        return _json_problem(request, error)
+    return _submission_json(view, status=201)
+
+
+@router.patch("/submissions/{submission_id}", include_in_schema=False)
+async def browser_upload(
+    submission_id: Annotated[int, Path(ge=1)],
+    request: Request,
+    browser: Annotated[
+        web_auth.BrowserSession, Depends(PageActor("submission.upload", "submissions"))
+    ],
+    upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
+    content_type: Annotated[str, Header(alias="Content-Type")] = "",
+    csrf_token: Annotated[str, Header(alias=CSRF_HEADER, max_length=100)] = "",
+) -> Response:
+    """``PATCH /api/v1/submissions/{id}``: bytes from ``Upload-Offset``, streamed, resumable."""
+    ctx = get_ctx(request)
+
+    def work() -> ingest.SubmissionView:
+        _check_csrf(ctx, browser, csrf_token, "submission.upload")
+        if content_type.split(";")[0].strip() != OFFSET_MEDIA_TYPE:
+            raise InvalidRequest(f"Content-Type must be {OFFSET_MEDIA_TYPE}")
+        return ingest.upload(
+            ctx,
+            actor=browser.actor,
+            submission_id=submission_id,
+            offset=upload_offset,
+            chunks=blocking_chunks(request),
+            today=date.today(),
+        )
+
+    try:
+        view = await anyio.to_thread.run_sync(work)
+    except HsclinkError as error:
+        return _json_problem(request, error)
+    return _submission_json(view)
+
+
+@router.get("/submissions/{submission_id}/status", include_in_schema=False)
+def browser_submission_status(
+    submission_id: Annotated[int, Path(ge=1)],
+    request: Request,
+    browser: Annotated[
+        web_auth.BrowserSession, Depends(PageActor("submission.read", "submissions"))
+    ],
+) -> Response:
+    """Where to resume, and the result with its data-quality report once finished."""
+    try:
+        view = ingest.get_submission(
+            get_ctx(request), actor=browser.actor, submission_id=submission_id
+        )
+    except HsclinkError as error:
+        return _json_problem(request, error)
+    return _submission_json(view)
 
 
 def render_error(request: Request, status: int, title: str, detail: str) -> Response:
