@@ -37,6 +37,7 @@ __all__ = [
     "create_submission",
     "get_submission",
     "list_schemas",
+    "list_submissions",
     "pseudonym_keys",
     "upload",
 ]
@@ -176,6 +177,17 @@ def create_submission(
         uow.target = f"submission:{sub.id}"
         uow.details = {"schema": schema.name, "bytes": upload_length}
         return _view(uow.session, sub)
+
+
+def list_submissions(
+    ctx: ServiceContext, *, actor: Actor, limit: int = 100
+) -> list[SubmissionView]:
+    """Newest first. Submitters see their own organisation's; others (as policy allows) all."""
+    with unit_of_work(ctx, actor, "submission.list", target="submissions") as uow:
+        query = select(Submission).order_by(Submission.id.desc()).limit(limit)
+        if actor.role == "submitter":
+            query = query.join(Organisation).where(Organisation.code == actor.organisation)
+        return [SubmissionView.of(sub, []) for sub in uow.session.scalars(query)]
 
 
 def get_submission(ctx: ServiceContext, *, actor: Actor, submission_id: int) -> SubmissionView:

@@ -61,8 +61,10 @@ class NoiseProfile:
     lower_case: float
     extra_space: float
     nhs_spaced: float
+    #: Sex as 1/2/9/0; as M/F/U; the rest as Male/Female/Unknown.
     sex_numeric: float
     sex_letter: float
+    #: Dates of birth as 1948-03-07; as 07/03/1948; the rest as 7/3/48.
     dob_iso: float
     dob_day_first: float
     postcode_no_space: float

@@ -135,6 +135,7 @@ ROUTES: dict[tuple[str, str], Call] = {
         201,
         lambda ctx: {"json": {"schema": "nhs_episodes"}, "headers": {"Upload-Length": "100"}},
     ),
+    ("GET", "/api/v1/submissions"): Call(frozenset({"submitter", "ig_officer", "operator"})),
     ("GET", "/api/v1/submissions/{submission_id}"): Call(
         frozenset({"submitter", "ig_officer", "operator"}),
         200,

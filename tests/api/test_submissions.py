@@ -186,3 +186,14 @@ def test_a_council_schema_is_refused_for_a_trust_and_analysts_cannot_submit(clie
     wrong = start(submitter, b"x", schema="asc_clients")
     assert wrong.status_code == 422 and "council" in wrong.json()["detail"]
     assert start(client_as("analyst"), b"x").status_code == 403
+
+
+def test_submitters_list_only_their_own_and_ig_officers_see_every_quality_report(client_as):
+    submitter = client_as("submitter")
+    body = extract(4)
+    sid = start(submitter, body).json()["id"]
+    send(submitter, sid, body)
+    mine = submitter.get("/api/v1/submissions").json()
+    assert [s["id"] for s in mine] == [sid]
+    seen = client_as("ig_officer").get("/api/v1/submissions").json()
+    assert seen[0]["id"] == sid and seen[0]["quality"]["nhs_number"]["missing"] == 0

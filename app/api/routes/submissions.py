@@ -15,7 +15,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
@@ -111,6 +111,15 @@ def create_submission(
     response.headers.update(_resume_headers(view))
     response.headers["Location"] = f"{API_PREFIX}/submissions/{view.id}"
     return SubmissionOut.of(view)
+
+
+@router.get("/submissions", summary="Submissions, newest first (submitters: their own)")
+def list_submissions(
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("submission.list", "submissions"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[SubmissionOut]:
+    return [SubmissionOut.of(v) for v in ingest.list_submissions(ctx, actor=actor, limit=limit)]
 
 
 @router.get("/submissions/{submission_id}", summary="Status and data-quality report")
