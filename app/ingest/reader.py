@@ -79,6 +79,8 @@ class RecordReader:
             except StopIteration:
                 return
             except csv.Error:
+                if not self.complete:  # cut inside a quoted field: the resumed request has it
+                    return
                 raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
             yield Record(start_line, fields, self._consumed)
 
@@ -147,7 +149,8 @@ class RecordReader:
                 ) from None
             yield text, len(chunk)
         try:
-            tail = decoder.decode(b"", final=True)
+            # An interrupted stream may stop inside a character; only a whole file may not.
+            tail = decoder.decode(b"", final=self.complete)
         except UnicodeDecodeError:
             raise EncodingError("the file ends inside a character") from None
         if tail:
