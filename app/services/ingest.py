@@ -14,17 +14,18 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
 from app.db.base import utcnow
+from app.db.bulk import bulk_insert
 from app.db.models import IngestRecord, Organisation, RowError, Submission
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.ingest.reader import EncodingError, Record, RecordReader, TooLongError
-from app.ingest.rows import FieldQuality, RowProcessor
+from app.ingest.rows import RECORD_COLUMNS, FieldQuality, RowProcessor
 from app.ingest.schema import DatasetSchema, HeaderError, load_schemas
 from app.keys.store import LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
 from app.policy.engine import Resource
@@ -366,41 +367,25 @@ def _commit_batch(
     reader: RecordReader,
     end_offset: int | None = None,
 ) -> None:
-    rows: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for record in batch:
-        processed = processor.process(record.line, record.fields)
-        if processed.values is not None:
-            rows.append(
-                {
-                    **processed.values,
-                    "submission_id": submission_id,
-                    "line": record.line,
-                    "dataset": schema.dataset,
-                }
-            )
-        else:
-            errors.extend(
-                {
-                    "submission_id": submission_id,
-                    "line": p.line,
-                    "column": p.column,
-                    "reason": p.reason,
-                }
-                for p in processed.problems
-            )
+    processed = processor.process_batch((record.line, record.fields) for record in batch)
+    prefix = (submission_id, schema.dataset)
+    rows = [prefix + row for row in processed.rows]
+    errors = [
+        {"submission_id": submission_id, "line": p.line, "column": p.column, "reason": p.reason}
+        for p in processed.problems
+    ]
     with ctx.sessions() as session, session.begin():
         sub = session.get(Submission, submission_id)
         assert sub is not None
         if sub.status != "receiving":
             raise Conflict("the submission stopped receiving")
         if rows:
-            session.execute(insert(IngestRecord), rows)
+            bulk_insert(session, _RECORDS, _RECORD_INSERT_COLUMNS, rows)
+        refused_lines = {p.line for p in processed.problems}
         stored = sub.rows_rejected
         keep = errors[: max(0, MAX_STORED_ROW_ERRORS - stored)]
         if keep:
             session.execute(insert(RowError), keep)
-        refused_lines = {e["line"] for e in errors}
         sub.rows_seen += len(batch)
         sub.rows_accepted += len(rows)
         sub.rows_rejected += len(refused_lines)
@@ -413,6 +398,10 @@ def _commit_batch(
             sub.upload_offset = new_offset
         if batch:
             sub.next_line = _line_after(batch[-1])
+
+
+_RECORDS = cast(Table, IngestRecord.__table__)
+_RECORD_INSERT_COLUMNS = ("submission_id", "dataset", *RECORD_COLUMNS)
 
 
 def _line_after(record: Record) -> int:
