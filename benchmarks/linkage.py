@@ -1,0 +1,263 @@
+"""Linkage benchmark: quality, time and memory of ``linkage.link`` on synthetic London.
+
+For each size in ``--persons`` (default 20,000 and 200,000; about half a record per
+person), with fixed seeds:
+
+1. **Data** (timed separately, not linkage time): ``app.synth.generate`` and the real
+   ingest path (``RecordReader`` + ``RowProcessor``) in memory, through
+   ``app.synth.pseudonymised.pseudonymised_population``. Nothing raw touches the disk.
+2. **Linkage** in a fresh child process (this script with ``--worker``), which receives
+   the pseudonymised frame (tokens and Bloom filters only) over a pipe, so that its
+   peak RSS is the linkage's own: the peak (VmHWM) is reset after the frame is loaded,
+   so the figure is the input frame plus what linking adds (the RSS after loading the
+   frame is reported as the baseline; ``ru_maxrss``, which includes unpickling, too).
+   Per stage times come from ``LinkageResult.timings``; ``total`` is blocking +
+   comparison + EM + clustering (+ the small profile step), excluding pseudonymisation
+   and building the ``RecordFrame``.
+3. **Evaluation** with ``linkage.evaluation.evaluate`` against the truth.
+4. **Splink**: if ``benchmarks/splink_reference.py`` exists and ``splink`` imports, it
+   runs as a subprocess on the same (persons, seed) and both are printed side by side.
+
+Memory extrapolation: the growth of peak RSS over the baseline is fitted linearly in
+records between the two largest sizes and extended to 4.5 million records (9 million
+persons).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/linkage.py [--persons 20000,200000] [--seed 1] [--json]
+                                           [--no-splink]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import pickle
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+MIB = 1024 * 1024
+TARGET_RECORDS = 4_500_000
+
+
+def _rss_now_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+def _reset_peak() -> None:
+    """Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_mib() -> float:
+    """VmHWM: the peak RSS since the last reset."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker() -> None:
+    """Child: read (frame, seed) from stdin, link, write (report, person ids) to stdout."""
+    import numpy as np
+
+    from linkage.engine import link
+    from linkage.records import RecordFrame
+
+    frame, seed = pickle.load(sys.stdin.buffer)
+    baseline = _rss_now_mib()
+    _reset_peak()  # the peak from here on is the linkage's, not unpickling's
+    started = time.perf_counter()
+    records = RecordFrame.from_frame(frame)
+    prepared = time.perf_counter() - started
+    result = link(records, rng=np.random.default_rng(seed))
+    report = result.to_dict()
+    report["frame_seconds"] = prepared
+    report["baseline_rss_mib"] = baseline
+    report["peak_rss_mib"] = _peak_mib()
+    report["process_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pickle.dump((report, result.record_key, result.person_id), sys.stdout.buffer)
+
+
+def run_size(persons: int, seed: int) -> dict[str, Any]:
+    import numpy as np
+
+    from app.synth.pseudonymised import pseudonymised_population
+    from linkage.evaluation import evaluate
+
+    print(f"[{persons:,}] generating and pseudonymising", file=sys.stderr)
+    population = pseudonymised_population(persons, seed=seed)
+    payload = pickle.dumps((population.records, seed))
+    print(f"[{persons:,}] linking {len(population.records):,} records", file=sys.stderr)
+    child = subprocess.run(
+        [sys.executable, __file__, "--worker"],
+        input=payload,
+        capture_output=True,
+        check=True,
+    )
+    report, record_key, person_id = pickle.loads(child.stdout)
+    order = np.argsort(record_key)
+    predicted = person_id[order]
+    evaluation = evaluate(
+        predicted,
+        population.person_keys,
+        population.records["dataset"].to_numpy(),
+        twin_pairs=population.twin_pairs,
+    )
+    timings = report["timings"]
+    return {
+        "persons": persons,
+        "seed": seed,
+        "records": len(population.records),
+        "data_seconds": population.seconds,
+        "evaluation": evaluation.to_dict(),
+        "timings": timings,
+        "frame_seconds": report["frame_seconds"],
+        "records_per_second": len(population.records) / timings["total"],
+        "baseline_rss_mib": report["baseline_rss_mib"],
+        "peak_rss_mib": report["peak_rss_mib"],
+        "process_maxrss_mib": report["process_maxrss_mib"],
+        "blocking": report["blocking"],
+        "model": {
+            k: report["model"][k]
+            for k in ("prior", "threshold_weight", "threshold_probability", "threshold_rule")
+        },
+        "estimates": report["estimates"],
+        "clustering": report["clustering"],
+    }
+
+
+def run_splink(persons: int, seed: int) -> dict[str, Any] | None:
+    script = REPO / "benchmarks" / "splink_reference.py"
+    if not script.exists() or importlib.util.find_spec("splink") is None:
+        return None
+    print(f"[{persons:,}] Splink reference", file=sys.stderr)
+    done = subprocess.run(
+        [sys.executable, str(script), "--persons", str(persons), "--seed", str(seed), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"Splink reference failed: {done.stderr[-500:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def extrapolate(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    if len(runs) < 2:
+        return None
+    a, b = sorted(runs, key=lambda r: r["records"])[-2:]
+    growth_a = a["peak_rss_mib"] - a["baseline_rss_mib"]
+    growth_b = b["peak_rss_mib"] - b["baseline_rss_mib"]
+    slope = (growth_b - growth_a) / max(b["records"] - a["records"], 1)
+    input_slope = (b["baseline_rss_mib"] - a["baseline_rss_mib"]) / max(
+        b["records"] - a["records"], 1
+    )
+    growth = growth_b + slope * (TARGET_RECORDS - b["records"])
+    frame = b["baseline_rss_mib"] + input_slope * (TARGET_RECORDS - b["records"])
+    return {
+        "records": TARGET_RECORDS,
+        "linkage_growth_mib_per_million_records": slope * 1e6,
+        "input_frame_mib_per_million_records": input_slope * 1e6,
+        "linkage_growth_gib": growth / 1024,
+        "peak_gib_with_input_frame": (growth + frame) / 1024,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        f"hsclink linkage benchmark  {time.strftime('%Y-%m-%d')}  {platform.machine()}  "
+        f"nproc={os.cpu_count()}  python {platform.python_version()}",
+        "",
+    ]
+    for run in result["runs"]:
+        e, t = run["evaluation"], run["timings"]
+        lines += [
+            f"{run['persons']:,} persons, {run['records']:,} records (seed {run['seed']}); "
+            f"data: generate {run['data_seconds']['generate']:.1f} s, pseudonymise "
+            f"{run['data_seconds']['pseudonymise']:.1f} s",
+            "  {:<26}{:>9}{:>9}{:>9}".format("", "P", "R", "F1"),
+            "  {:<26}{:>9.5f}{:>9.5f}{:>9.5f}".format(
+                "pairwise", e["pairwise"]["precision"], e["pairwise"]["recall"], e["pairwise"]["f1"]
+            ),
+            "  {:<26}{:>9.5f}{:>9.5f}{:>9.5f}".format(
+                "cross-dataset",
+                e["cross_dataset"]["precision"],
+                e["cross_dataset"]["recall"],
+                e["cross_dataset"]["f1"],
+            ),
+            f"  exact-person share {e['person_exact_share']:.4f} (all), "
+            f"{e['person_exact_share_social_care']:.4f} (social care)",
+            f"  twin pairs merged {e['twin_pairs_merged']} of {e['twin_pairs']}",
+            "  time (s): "
+            + ", ".join(f"{k} {t[k]:.3f}" for k in ("prepare", "blocking", "comparison", "em"))
+            + f", clustering {t['clustering']:.3f}; total {t['total']:.2f}"
+            + f" ({run['records_per_second']:,.0f} records/s); RecordFrame "
+            + f"{run['frame_seconds']:.2f}",
+            f"  peak RSS {run['peak_rss_mib']:.0f} MiB (input frame loaded: "
+            f"{run['baseline_rss_mib']:.0f} MiB); pairs {run['blocking']['total_pairs']:,}",
+        ]
+        splink = run.get("splink")
+        if splink:
+            se, st = splink["evaluation"], splink["timings"]
+            ratio = t["total"] / st["total_linkage"]
+            lines += [
+                f"  Splink {splink['splink_version']}: pairwise F1 {se['pairwise']['f1']:.5f}, "
+                f"cross F1 {se['cross_dataset']['f1']:.5f}, P {se['pairwise']['precision']:.5f}, "
+                f"twins merged {se['twin_pairs_merged']}, linkage {st['total_linkage']:.1f} s, "
+                f"peak RSS {splink['peak_rss_mib']:.0f} MiB",
+                f"  time ratio hsclink / Splink = {ratio:.3f}",
+            ]
+        lines.append("")
+    x = result.get("extrapolation")
+    if x:
+        lines.append(
+            f"memory at {x['records']:,} records: linkage growth "
+            f"{x['linkage_growth_mib_per_million_records']:.0f} MiB per million records -> "
+            f"{x['linkage_growth_gib']:.1f} GiB; with the input frame "
+            f"({x['input_frame_mib_per_million_records']:.0f} MiB per million) "
+            f"{x['peak_gib_with_input_frame']:.1f} GiB"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", default="20000,200000")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-splink", action="store_true")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker()
+        return
+    runs = []
+    for persons in (int(p) for p in args.persons.split(",")):
+        run = run_size(persons, args.seed)
+        if not args.no_splink:
+            run["splink"] = run_splink(persons, args.seed)
+        runs.append(run)
+    result = {"runs": runs, "extrapolation": extrapolate(runs)}
+    print(json.dumps(result, indent=2) if args.json else table(result))
+
+
+if __name__ == "__main__":
+    main()

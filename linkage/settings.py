@@ -1,0 +1,63 @@
+"""The knobs of a linkage run, validated once; the defaults are the tested configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linkage.blocking import BlockingRule, LshRule
+
+__all__ = ["DEFAULT_RULES", "LinkageSettings"]
+
+DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
+    BlockingRule("nhs_number", ("tok_nhs_number",)),
+    BlockingRule("dob+family_phonetic", ("tok_dob", "tok_family_phonetic")),
+    BlockingRule(
+        "birth_year+given_phonetic+family_phonetic",
+        ("tok_dob_year", "tok_given_phonetic", "tok_family_phonetic"),
+    ),
+    BlockingRule("dob+given_phonetic", ("tok_dob", "tok_given_phonetic")),
+    BlockingRule("postcode+birth_year", ("tok_postcode", "tok_dob_year")),
+    LshRule("lsh(given+family+dob)", ("bloom_given_name", "bloom_family_name", "bloom_dob")),
+)
+
+
+@dataclass(frozen=True)
+class LinkageSettings:
+    """How to link.
+
+    ``threshold_weight``: link pairs whose match weight is at least this; ``None`` (the
+    default) lets the model choose the weight that maximises its own estimate of
+    pairwise F1 (see ``scoring.choose_threshold``). ``contradiction_weight``: a pair
+    sharing an NHS number is an exact link unless the rest of its evidence sums below
+    this weight (bits), in which case it is left to the probabilistic model.
+    ``incremental``: with a previous assignment, keep existing persons as they are (never
+    merged or split); ``False`` re-clusters everything and carries ids by overlap.
+    """
+
+    rules: tuple[BlockingRule | LshRule, ...] = DEFAULT_RULES
+    max_block: int = 2000
+    u_sample_pairs: int = 1_000_000
+    em_max_iterations: int = 100
+    em_tolerance: float = 1e-5
+    em_start_prior: float = 0.3
+    term_frequency: bool = True
+    threshold_weight: float | None = None
+    contradiction_weight: float = -15.0
+    incremental: bool = True
+    histogram_range: tuple[float, float] = (-40.0, 60.0)
+    histogram_bin: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.rules or len(self.rules) > 30:
+            raise ValueError("between 1 and 30 blocking rules")
+        if len({r.name for r in self.rules}) != len(self.rules):
+            raise ValueError("blocking rule names are unique")
+        if self.max_block < 2 or self.u_sample_pairs < 1000:
+            raise ValueError("max_block >= 2 and u_sample_pairs >= 1000")
+        if self.em_max_iterations < 1 or not 0 < self.em_tolerance < 1:
+            raise ValueError("EM needs an iteration and a tolerance in (0, 1)")
+        if not 0 < self.em_start_prior < 1:
+            raise ValueError("em_start_prior lies in (0, 1)")
+        low, high = self.histogram_range
+        if not low < high or self.histogram_bin <= 0:
+            raise ValueError("a histogram range low < high and a positive bin")
