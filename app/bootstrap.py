@@ -20,10 +20,11 @@ from app.api.middleware import RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.routes import audit as audit_routes
 from app.api.routes import governance, identity, optout, submissions
+from app.api.routes import linkage as linkage_routes
 from app.auth.actor import Actor
 from app.config import Settings
 from app.logs import configure_logging
-from app.services import audit, policy
+from app.services import audit, linkage, policy
 from app.services.context import ServiceContext
 from app.services.setup import check_ready
 from app.web import WEB_DIR
@@ -39,6 +40,7 @@ API_ROUTERS = [
     (governance.router, "governance"),
     (submissions.router, "submissions"),
     (optout.router, "opt-out"),
+    (linkage_routes.router, "linkage"),
 ]
 
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_ready(ctx)
         policy.record_policy_load(ctx, actor=Actor.service())
+        linkage.recover_interrupted_runs(ctx)
         log.info("policy in force", extra={"policy_sha256": ctx.policy.sha256})
         signer = None
         if settings.audit_sign_interval_seconds > 0:

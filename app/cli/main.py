@@ -7,26 +7,23 @@ Every command that changes state is audited like an API call.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
 from app.auth.actor import Actor
+from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
+from app.cli.link import link_app
 from app.config import InsecureConfiguration, load_settings
 from app.db.models import ROLES
-from app.errors import Conflict, HsclinkError, InvalidRequest, NotFound, PermissionDenied
+from app.errors import InvalidRequest
 from app.keys.master import MasterKeyMissing
 from app.policy.engine import PolicyError
 from app.services import audit, identity, keys, policy, setup
-from app.services.context import ServiceContext
 from app.services.setup import NotInitialised
 
 __all__ = ["app", "main"]
@@ -55,60 +52,6 @@ for sub, name in (
     (key_app, "key"),
 ):
     app.add_typer(sub, name=name)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-OPERATOR_ORG = "HSCOPS"
-
-
-def _exit_code(error: Exception) -> int:
-    match error:
-        case InvalidRequest():
-            return 2
-        case NotFound():
-            return 3
-        case Conflict():
-            return 4
-        case PermissionDenied():
-            return 5
-        case MasterKeyMissing() | PolicyError() | InsecureConfiguration() | NotInitialised():
-            return 6
-
-        case _:
-            return 1
-
-
-def _fail(error: Exception) -> NoReturn:
-    message = error.safe_detail if isinstance(error, HsclinkError) else str(error)
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(_exit_code(error))
-
-
-@contextmanager
-def _context() -> Iterator[ServiceContext]:
-    try:
-        settings = load_settings()
-        ctx = ServiceContext.build(settings)
-    except (PolicyError, InsecureConfiguration) as error:
-        _fail(error)
-    try:
-        yield ctx
-    except (HsclinkError, MasterKeyMissing) as error:
-        _fail(error)
-    finally:
-        ctx.close()
-
-
-def _print(data: Any, as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, default=_json_default, indent=2))
-    else:
-        human()
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
 
 
 @app.command()
@@ -515,6 +458,7 @@ def upload(
 
 optout_app = typer.Typer(help="The national data opt-out list.", no_args_is_help=True)
 app.add_typer(optout_app, name="optout")
+app.add_typer(link_app, name="link")
 
 
 @optout_app.command("load")

@@ -86,9 +86,12 @@ def grant_app_role(*tables: str) -> None:
         op.execute(
             f"""
             DO $$ DECLARE seq text; BEGIN
-              seq := pg_get_serial_sequence('"{table}"', 'id');
-              IF seq IS NOT NULL THEN
-                EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO "{role}"', seq);
+              IF EXISTS (SELECT 1 FROM information_schema.columns
+                         WHERE table_name = '{table}' AND column_name = 'id') THEN
+                seq := pg_get_serial_sequence('"{table}"', 'id');
+                IF seq IS NOT NULL THEN
+                  EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO "{role}"', seq);
+                END IF;
               END IF;
             END $$;
             """

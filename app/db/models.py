@@ -27,9 +27,12 @@ __all__ = [
     "AuditTreeHead",
     "IngestRecord",
     "KeyVersion",
+    "LinkageRun",
+    "LinkageSnapshot",
     "LoginFailure",
     "OptOut",
     "Organisation",
+    "PersonLink",
     "PolicyLoad",
     "RowError",
     "Submission",
@@ -230,6 +233,7 @@ class IngestRecord(Base):
     __tablename__ = "ingest_records"
     __table_args__ = (
         Index("ix_ingest_records_submission_line", "submission_id", "line", unique=True),
+        Index("ix_ingest_records_dataset_record", "dataset", "tok_record_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -290,3 +294,65 @@ class OptOut(Base):
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LinkageRun(Base):
+    """One linkage job: who started it, where it is, and the snapshot it made.
+
+    ``active`` is 1 while the run is queued or running and NULL otherwise; its unique
+    constraint lets only one run be active at a time, on SQLite and PostgreSQL alike.
+    """
+
+    __tablename__ = "linkage_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("active IS NULL OR active = 1", name="active_flag"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    active: Mapped[int | None] = mapped_column(Integer, unique=True, default=1)
+    mode: Mapped[str] = mapped_column(String(16))  # incremental | full
+    started_by: Mapped[str] = mapped_column(String(120))
+    stage: Mapped[str] = mapped_column(String(40), default="queued")
+    records: Mapped[int | None] = mapped_column(Integer)
+    problem: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_snapshots.id"))
+
+
+class LinkageSnapshot(Base):
+    """A versioned linkage result: the model, its figures and the code that made it.
+
+    ``summary`` is the engine's own account (parameters, threshold, pair counts,
+    histogram, estimates, timings); ``report`` holds the counts behind the run report
+    (per dataset, per borough / age band / sex), unrounded: disclosure control is
+    applied when they are shown. Neither holds a token, a filter or a per-pair score.
+    """
+
+    __tablename__ = "linkage_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    previous_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    code_version: Mapped[str] = mapped_column(String(80))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    records: Mapped[int] = mapped_column(Integer)
+    persons: Mapped[int] = mapped_column(Integer)
+    next_person_id: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PersonLink(Base):
+    """Which person a record belongs to in a snapshot, and how it was linked."""
+
+    __tablename__ = "linkage_assignments"
+    __table_args__ = (Index("ix_linkage_assignments_snapshot_person", "snapshot_id", "person_id"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("ingest_records.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer)
+    link_type: Mapped[str] = mapped_column(String(16))

@@ -1,8 +1,10 @@
 """One policy decision point for every route and service.
 
 The policy set in force is every ``*.cedar`` file of the policy directory in name
-order, validated against ``schema.cedarschema``. It is identified by the SHA-256 of
-its canonical text (see :func:`canonical_text`), which the audit log records on load.
+order, validated against ``schema.cedarschema``, and the declarative rules of its
+``*.toml`` files (``app.policy.rules``: disclosure control, linkage threshold). It is
+identified by the SHA-256 of its canonical text (see :func:`canonical_text`), which the
+audit log records on load.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import cedarpy
 
 from app.auth.actor import Actor
+from app.policy.rules import Rules, RulesError, parse_rules
 
 __all__ = ["Decision", "PolicyError", "PolicySet", "Resource", "load_policy_set"]
 
@@ -54,12 +57,27 @@ class PolicyFile:
 class PolicySet:
     schema_text: str
     files: tuple[PolicyFile, ...]
+    documents: tuple[PolicyFile, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            rules = parse_rules({d.name: d.text for d in self.documents})
+        except RulesError as error:
+            raise PolicyError(str(error)) from None
+        object.__setattr__(self, "_rules", rules)
+
+    @property
+    def rules(self) -> Rules:
+        """The parsed ``*.toml`` rules (validated when the set was built)."""
+        rules: Rules = self.__dict__["_rules"]
+        return rules
 
     @property
     def canonical_text(self) -> str:
         """What the hash covers: the schema then each policy file, each under its name."""
         parts = [f"// ---- {SCHEMA_FILE} ----\n{self.schema_text}"]
         parts += [f"// ---- {f.name} ----\n{f.text}" for f in self.files]
+        parts += [f"// ---- {d.name} ----\n{d.text}" for d in self.documents]
         return "\n".join(parts)
 
     @property
@@ -124,7 +142,10 @@ def load_policy_set(directory: Path) -> PolicySet:
     )
     if not files:
         raise PolicyError(f"no *.cedar policy files in {directory}")
-    policy_set = PolicySet(schema_path.read_text(encoding="utf-8"), files)
+    documents = tuple(
+        PolicyFile(p.name, p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.toml"))
+    )
+    policy_set = PolicySet(schema_path.read_text(encoding="utf-8"), files, documents)
     result = cedarpy.validate_policies(policy_set.policies_text, policy_set.schema_text)
     if not result.validation_passed:
         messages = "; ".join(str(e) for e in result.errors)

@@ -40,7 +40,8 @@ def record_policy_load(ctx: ServiceContext, *, actor: Actor) -> bool:
 def show_policy(ctx: ServiceContext, *, actor: Actor | None) -> PolicyInForce:
     """The rules in force and their hash; ``actor`` None is the CLI on the host (not audited)."""
     policy = ctx.policy
-    result = PolicyInForce(policy.sha256, [f.name for f in policy.files], policy.canonical_text)
+    names = [f.name for f in (*policy.files, *policy.documents)]
+    result = PolicyInForce(policy.sha256, names, policy.canonical_text)
     if actor is not None:
         with unit_of_work(ctx, actor, "policy.read", target=f"policy:{policy.sha256[:16]}"):
             pass

@@ -106,6 +106,8 @@ def test_policy_show_prints_the_rules_and_their_hash(initialised, ctx):
         "10-operator.cedar",
         "20-ig-officer.cedar",
         "30-submitter.cedar",
+        "disclosure.toml",
+        "linkage.toml",
     ]
 
 

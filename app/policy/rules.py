@@ -1,0 +1,77 @@
+"""Declarative rules beside the Cedar policies: ``policies/*.toml``, read by IG officers.
+
+Each file has a fixed set of keys; an unknown key or a bad value stops the service from
+starting (``PolicyError``), like a Cedar policy that does not validate. The files are
+part of the policy set's hash, so changing one is an audited policy change.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from privacy.disclosure import DisclosureControl
+
+__all__ = ["LinkageRules", "Rules", "RulesError", "parse_rules"]
+
+
+class RulesError(ValueError):
+    """A rules file is missing, unknown, or has an unknown key or a bad value."""
+
+
+@dataclass(frozen=True)
+class LinkageRules:
+    """``threshold_weight`` None: the model chooses; a number overrides it (bits)."""
+
+    threshold_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    disclosure: DisclosureControl
+    linkage: LinkageRules
+
+
+_KNOWN = {
+    "disclosure.toml": {"suppress_below", "round_to", "rate_digits"},
+    "linkage.toml": {"threshold"},
+}
+
+
+def _table(name: str, text: str) -> dict[str, Any]:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RulesError(f"{name} is not valid TOML: {error}") from None
+    unknown = sorted(set(table) - _KNOWN[name])
+    if unknown:
+        raise RulesError(f"{name}: unknown key(s) {', '.join(unknown)}")
+    return table
+
+
+def parse_rules(documents: Mapping[str, str]) -> Rules:
+    """``documents``: file name -> text of every ``*.toml`` in the policy directory."""
+    unknown_files = sorted(set(documents) - set(_KNOWN))
+    if unknown_files:
+        raise RulesError(f"unknown rules file(s): {', '.join(unknown_files)}")
+    missing = sorted(set(_KNOWN) - set(documents))
+    if missing:
+        raise RulesError(f"missing rules file(s): {', '.join(missing)}")
+    disclosure = _table("disclosure.toml", documents["disclosure.toml"])
+    try:
+        control = DisclosureControl(**disclosure)
+    except (TypeError, ValueError) as error:
+        raise RulesError(f"disclosure.toml: {error}") from None
+    linkage = _table("linkage.toml", documents["linkage.toml"])
+    threshold = linkage.get("threshold", "model")
+    if threshold == "model":
+        weight = None
+    elif isinstance(threshold, int | float) and not isinstance(threshold, bool):
+        if not -50.0 <= float(threshold) <= 100.0:
+            raise RulesError("linkage.toml: threshold lies between -50 and 100 bits")
+        weight = float(threshold)
+    else:
+        raise RulesError('linkage.toml: threshold is "model" or a match weight in bits')
+    return Rules(disclosure=control, linkage=LinkageRules(threshold_weight=weight))
