@@ -75,6 +75,7 @@ def init(
             "audit_public_key_file": str(ctx.settings.audit_public_key_path),
             "demo_users": [asdict(u) for u in demo_users],
             "demo_submissions": demo_data.submissions if demo_data else [],
+            "demo_linkage_snapshot": demo_data.linkage_snapshot if demo_data else None,
         }
 
     def human() -> None:
@@ -98,6 +99,8 @@ def init(
                 typer.echo(f"\nSynthetic extracts in {demo_data.directory}, submitted:")
                 for schema, status, rows in demo_data.submissions:
                     typer.echo(f"  {schema:<13} {status} ({rows:,} rows)")
+                if demo_data.linkage_snapshot is not None:
+                    typer.echo(f"  linked: snapshot {demo_data.linkage_snapshot}")
         elif demo:
             typer.echo("  users exist already; no demo users created (existing data kept)")
 

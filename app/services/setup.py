@@ -115,7 +115,7 @@ DEMO_USERS = [
     ("demo.submitter", "submitter", "RAL"),
     ("demo.council", "submitter", "E09000007"),
 ]
-DEMO_PERSONS = 2_000
+DEMO_PERSONS = 20_000
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ def seed_demo(ctx: ServiceContext, *, actor: Actor) -> list[DemoUser]:
 class DemoData:
     directory: str
     submissions: list[tuple[str, str, int]]  # (schema, status, rows accepted)
+    linkage_snapshot: int | None = None
 
 
 def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: int = 1) -> DemoData:
@@ -190,4 +191,9 @@ def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: in
                 today=date.today(),
             )
         results.append((schema, view.status, view.rows_accepted))
-    return DemoData(str(outdir), results)
+    # Link them too, so the run report and (later) releases have a snapshot to work on.
+    from app.services import linkage
+
+    run = linkage.start_run(ctx, actor=Actor.cli())
+    linked = linkage.execute_run(ctx, run.id)
+    return DemoData(str(outdir), results, linked.snapshot_id)

@@ -25,9 +25,9 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from app.auth.actor import Actor
-from app.services import identity
 from app.synth import write_extracts
 from privacy import normalise
+from tests.api.uploads import add_council_submitter, upload
 
 WORD = re.compile(r"[a-z]{4,}")
 
@@ -112,33 +112,7 @@ def file_texts(directory: Path) -> dict[Path, str]:
 
 @pytest.fixture
 def council_submitter(ctx, people):
-    cli = Actor.cli()
-    identity.create_user(
-        ctx, actor=cli, username="camden.asc", role="submitter", organisation="E09000007"
-    )
-    return identity.issue_token(ctx, actor=cli, username="camden.asc").token
-
-
-def upload(client, token: str, path: Path, schema: str) -> dict:
-    body = path.read_bytes()
-    headers = {"Authorization": f"Bearer {token}"}
-    created = client.post(
-        "/api/v1/submissions",
-        json={"schema": schema},
-        headers={**headers, "Upload-Length": str(len(body))},
-    )
-    assert created.status_code == 201, created.text
-    done = client.patch(
-        f"/api/v1/submissions/{created.json()['id']}",
-        content=body,
-        headers={
-            **headers,
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
-    assert done.status_code == 200, done.text
-    return done.json()
+    return add_council_submitter(ctx)
 
 
 def test_no_raw_identifier_is_kept_anywhere_after_real_uploads(

@@ -9,31 +9,10 @@ import sys
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from app.auth.secrets import hash_secret
-from app.cli.main import app
 from app.db.models import ApiToken, AuditEvent
 from tests.integration.audit_helpers import drop_guards, execute
-
-
-@pytest.fixture
-def cli_env(settings):
-    return {
-        "HSCLINK_DATA_DIR": str(settings.data_dir),
-        "HSCLINK_DATABASE_URL": settings.database_url,
-        "HSCLINK_AUDIT_SIGN_INTERVAL_SECONDS": "0",
-    }
-
-
-@pytest.fixture
-def run(cli_env):
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), env=cli_env, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

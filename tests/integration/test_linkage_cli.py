@@ -1,0 +1,64 @@
+"""``hsclink link``: the demo store is linked at init; runs, reports and evaluation from
+the command line, with no raw record id left in the audit log or the output."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from sqlalchemy import select
+
+from app.db.models import AuditEvent
+
+
+@pytest.fixture
+def demo(run):
+    result = run("init", "--demo", "--json")
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["demo_linkage_snapshot"] == 1
+    return run
+
+
+def test_the_demo_is_linked_and_an_operator_can_run_report_and_evaluate(demo, settings, ctx):
+    ran = demo("link", "run", "--json")
+    assert ran.exit_code == 0, ran.output
+    view = json.loads(ran.stdout)
+    assert (view["status"], view["snapshot_id"], view["mode"]) == ("succeeded", 2, "incremental")
+
+    report = json.loads(demo("link", "report", "--json").stdout)
+    assert report["snapshot_id"] == 2
+    assert {d["dataset"] for d in report["datasets"]} == {"nhs_episodes", "asc_clients"}
+
+    status = demo("link", "status")
+    assert status.exit_code == 0 and "succeeded" in status.stdout
+
+    truth = settings.data_dir / "demo-extracts" / "truth.csv"
+    evaluated = demo("link", "evaluate", "--truth", str(truth), "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.stdout)
+    assert set(scores) >= {"pairwise", "cross_dataset", "person_exact_share"}
+    assert set(scores["pairwise"]) >= {"precision", "recall", "f1"}
+    assert scores["pairwise"]["f1"] > 0.99 and scores["cross_dataset"]["f1"] > 0.98
+    assert scores["truth_rows_unmatched"] == 0
+
+    with truth.open(newline="") as handle:
+        record_ids = {row["record_id"] for row in csv.DictReader(handle)}
+    with ctx.sessions() as session:
+        entries = session.scalars(select(AuditEvent)).all()
+        logged = " ".join(f"{e.target} {e.details}" for e in entries)
+    assert ("linkage.evaluate", "allowed") in {(e.action, e.outcome) for e in entries}
+    assert not [r for r in record_ids if r in logged or r in evaluated.stdout]
+
+
+def test_a_malformed_truth_file_is_refused_naming_the_line_never_the_value(demo, tmp_path):
+    bad = tmp_path / "truth.csv"
+    bad.write_text("dataset,record_id,person_key\nnhs_episodes,RAL-EP-SECRET-1\n")
+    result = demo("link", "evaluate", "--truth", str(bad))
+    assert result.exit_code == 2
+    assert "line 2" in result.output and "SECRET" not in result.output
+    wrong_header = tmp_path / "header.csv"
+    wrong_header.write_text("ds,id,person\n")
+    result = demo("link", "evaluate", "--truth", str(wrong_header))
+    assert result.exit_code == 2 and "header" in result.output
