@@ -19,6 +19,7 @@ from app.api import API_PREFIX
 from app.api.middleware import RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.routes import audit as audit_routes
+from app.api.routes import budgets as budget_routes
 from app.api.routes import governance, identity, optout, submissions
 from app.api.routes import linkage as linkage_routes
 from app.auth.actor import Actor
@@ -41,6 +42,7 @@ API_ROUTERS = [
     (submissions.router, "submissions"),
     (optout.router, "opt-out"),
     (linkage_routes.router, "linkage"),
+    (budget_routes.router, "budgets"),
 ]
 
 

@@ -6,6 +6,7 @@
     ├── RateLimited             too many failed logins for an account or address
     ├── NotFound                no such user, token, entry or head
     ├── Conflict                the request clashes with existing state
+    │   └── BudgetExhausted     a query would spend more privacy budget than is left
     ├── InvalidRequest          the request is malformed (names the field, never its value)
     └── CsrfFailed              a browser form arrived without its anti-forgery token
 
@@ -15,6 +16,7 @@ Each carries only safe text: never a submitted value, a token, or a password.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "Conflict",
     "CsrfFailed",
     "HsclinkError",
@@ -56,6 +58,10 @@ class NotFound(HsclinkError):
 
 class Conflict(HsclinkError):
     title = "Conflict"
+
+
+class BudgetExhausted(Conflict):
+    title = "Privacy budget exhausted"
 
 
 class InvalidRequest(HsclinkError):

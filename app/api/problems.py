@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import SECURITY_HEADERS
 from app.errors import (
+    BudgetExhausted,
     Conflict,
     CsrfFailed,
     HsclinkError,
@@ -37,6 +38,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     CsrfFailed: (403, "csrf-failed"),
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
+    BudgetExhausted: (409, "budget-exhausted"),
     InvalidRequest: (422, "invalid-request"),
     RateLimited: (429, "rate-limited"),
 }

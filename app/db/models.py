@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -25,6 +26,8 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AuditTreeHead",
+    "Budget",
+    "Charge",
     "IngestRecord",
     "KeyVersion",
     "LinkageRun",
@@ -34,6 +37,9 @@ __all__ = [
     "Organisation",
     "PersonLink",
     "PolicyLoad",
+    "Project",
+    "ProjectMember",
+    "Release",
     "RowError",
     "Submission",
     "User",
@@ -356,3 +362,81 @@ class PersonLink(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("ingest_records.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(Integer)
     link_type: Mapped[str] = mapped_column(String(16))
+
+
+class Project(Base):
+    """An analysis project: a budget that several analysts' queries are also charged to."""
+
+    __tablename__ = "release_projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProjectMember(Base):
+    __tablename__ = "release_project_members"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("release_projects.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("iam_users.id"), primary_key=True)
+
+
+class Budget(Base):
+    """A privacy budget for one analyst or one project in one period, in micro-units of
+    the ledger's unit (integers: no rounding drift). ``spent <= total`` is a CHECK: the
+    last line of defence if the service's own check were ever bypassed."""
+
+    __tablename__ = "release_budgets"
+    __table_args__ = (
+        CheckConstraint("kind IN ('analyst', 'project')", name="kind"),
+        CheckConstraint("spent >= 0 AND total >= 0 AND spent <= total", name="within_total"),
+        Index("ux_release_budgets_subject_period", "kind", "subject_id", "period", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)  # iam_users.id or release_projects.id
+    period: Mapped[str] = mapped_column(String(16))  # e.g. "FY2025-26"
+    total: Mapped[int] = mapped_column(BigInteger)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    set_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Release(Base):
+    """A differentially private answer, kept so that a repeated identical query on the same
+    snapshot gets the same answer without a new charge. ``status`` is ``pending`` from the
+    charge until the answer is stored, ``failed`` if the mechanism failed (the charge
+    stands: the data may have been touched)."""
+
+    __tablename__ = "release_releases"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'released', 'failed')", name="status"),
+        Index("ux_release_releases_snapshot_plan", "snapshot_id", "plan_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"))
+    plan_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cost: Mapped[int] = mapped_column(BigInteger)  # micro-units charged
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    analyst_id: Mapped[int] = mapped_column(ForeignKey("iam_users.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("release_projects.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Charge(Base):
+    """One entry of the privacy ledger: what a release cost, against which budgets."""
+
+    __tablename__ = "release_charges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("release_releases.id"))
+    analyst_budget_id: Mapped[int] = mapped_column(ForeignKey("release_budgets.id"))
+    project_budget_id: Mapped[int | None] = mapped_column(ForeignKey("release_budgets.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,7 +14,7 @@ from typing import Any
 
 from privacy.disclosure import DisclosureControl
 
-__all__ = ["LinkageRules", "Rules", "RulesError", "parse_rules"]
+__all__ = ["LinkageRules", "ReleaseRules", "Rules", "RulesError", "parse_rules"]
 
 
 class RulesError(ValueError):
@@ -29,14 +29,43 @@ class LinkageRules:
 
 
 @dataclass(frozen=True)
+class ReleaseRules:
+    """Budget limits and the budget period (``policies/release.toml``)."""
+
+    period: str = "financial_year"
+    max_epsilon_per_query: float = 1.0
+    max_analyst_budget: float = 5.0
+    max_project_budget: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.period not in ("financial_year", "month"):
+            raise RulesError('release.toml: period is "financial_year" or "month"')
+        for name in ("max_epsilon_per_query", "max_analyst_budget", "max_project_budget"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise RulesError(f"release.toml: {name} must be a number")
+            if not 0 < float(value) <= 100:
+                raise RulesError(f"release.toml: {name} lies in (0, 100]")
+        if self.max_epsilon_per_query > min(self.max_analyst_budget, self.max_project_budget):
+            raise RulesError("release.toml: one query may not cost more than a whole budget")
+
+
+@dataclass(frozen=True)
 class Rules:
     disclosure: DisclosureControl
     linkage: LinkageRules
+    release: ReleaseRules = ReleaseRules()
 
 
 _KNOWN = {
     "disclosure.toml": {"suppress_below", "round_to", "rate_digits"},
     "linkage.toml": {"threshold"},
+    "release.toml": {
+        "period",
+        "max_epsilon_per_query",
+        "max_analyst_budget",
+        "max_project_budget",
+    },
 }
 
 
@@ -74,4 +103,5 @@ def parse_rules(documents: Mapping[str, str]) -> Rules:
         weight = float(threshold)
     else:
         raise RulesError('linkage.toml: threshold is "model" or a match weight in bits')
-    return Rules(disclosure=control, linkage=LinkageRules(threshold_weight=weight))
+    release = ReleaseRules(**_table("release.toml", documents["release.toml"]))
+    return Rules(disclosure=control, linkage=LinkageRules(threshold_weight=weight), release=release)

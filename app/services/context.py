@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,8 @@ class ServiceContext:
     reads: SessionFactory
     policy: PolicySet
     _master: MasterKey | None = field(default=None, repr=False)
+    #: In-memory caches shared by requests (e.g. the linked data of the snapshot queried).
+    caches: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceContext:

@@ -17,14 +17,21 @@ from sqlalchemy.orm import Session
 
 from app.audit.log import AuditLog
 from app.auth.actor import Actor
-from app.errors import CsrfFailed, HsclinkError, NotAuthenticated, PermissionDenied, RateLimited
+from app.errors import (
+    BudgetExhausted,
+    CsrfFailed,
+    HsclinkError,
+    NotAuthenticated,
+    PermissionDenied,
+    RateLimited,
+)
 from app.keys.store import DatabaseKeyStore
 from app.policy.engine import Resource
 from app.services.context import ServiceContext
 
 __all__ = ["UnitOfWork", "unit_of_work"]
 
-_REFUSALS = (PermissionDenied, NotAuthenticated, RateLimited, CsrfFailed)
+_REFUSALS = (PermissionDenied, NotAuthenticated, RateLimited, CsrfFailed, BudgetExhausted)
 
 
 class UnitOfWork:

@@ -78,6 +78,14 @@ def _snapshot(ctx: ServiceContext) -> dict[str, Any]:
     return {"path": {"snapshot_id": view.snapshot_id, "run_id": run.id}}
 
 
+def _project_member(ctx: ServiceContext) -> dict[str, Any]:
+    from app.services.release import budgets
+
+    code = f"P{next(_counter)}"
+    budgets.create_project(ctx, actor=Actor.cli(), code=code, name="Discharge to assess")
+    return {"path": {"code": code}, "json": {"username": "test.analyst"}}
+
+
 def _no_active_run(ctx: ServiceContext) -> None:
     from app.db.models import LinkageRun
 
@@ -183,6 +191,21 @@ ROUTES: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/api/v1/linkage/snapshots/{snapshot_id}/report"): Call(
         frozenset({"ig_officer", "operator"}), 200, _snapshot
+    ),
+    ("GET", "/api/v1/budget"): Call(frozenset({"analyst"})),
+    ("GET", "/api/v1/budgets"): Call(frozenset({"ig_officer"})),
+    ("PUT", "/api/v1/budgets/{kind}/{subject}"): Call(
+        frozenset({"ig_officer"}),
+        200,
+        lambda ctx: {"path": {"kind": "analyst", "subject": "test.analyst"}, "json": {"total": 1}},
+    ),
+    ("POST", "/api/v1/projects"): Call(
+        frozenset({"ig_officer"}),
+        201,
+        lambda ctx: {"json": {"code": f"P{next(_counter)}", "name": "Hospital discharge"}},
+    ),
+    ("POST", "/api/v1/projects/{code}/members"): Call(
+        frozenset({"ig_officer"}), 200, _project_member
     ),
     ("PATCH", "/api/v1/submissions/{submission_id}"): Call(
         frozenset({"submitter"}),

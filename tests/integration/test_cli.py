@@ -85,8 +85,10 @@ def test_policy_show_prints_the_rules_and_their_hash(initialised, ctx):
         "10-operator.cedar",
         "20-ig-officer.cedar",
         "30-submitter.cedar",
+        "40-analyst.cedar",
         "disclosure.toml",
         "linkage.toml",
+        "release.toml",
     ]
 
 

@@ -22,7 +22,16 @@ def test_the_database_is_at_the_head_revision(admin_engine):
 
 
 def test_every_table_is_prefixed_by_the_capability_that_owns_it(admin_engine):
-    prefixes = ("iam_", "audit_", "keystore_", "policy_", "ingest_", "linkage_", "alembic_version")
+    prefixes = (
+        "iam_",
+        "audit_",
+        "keystore_",
+        "policy_",
+        "ingest_",
+        "linkage_",
+        "release_",
+        "alembic_version",
+    )
     for table in inspect(admin_engine).get_table_names():
         assert table.startswith(prefixes), table
 

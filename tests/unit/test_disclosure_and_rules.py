@@ -51,7 +51,9 @@ def test_the_shipped_rules_are_the_nhs_publication_practice_and_a_model_threshol
 
 
 def test_a_numeric_threshold_overrides_the_model():
-    rules = parse_rules({"disclosure.toml": "", "linkage.toml": "threshold = 7.5"})
+    rules = parse_rules(
+        {"disclosure.toml": "", "linkage.toml": "threshold = 7.5", "release.toml": ""}
+    )
     assert rules.linkage.threshold_weight == 7.5
 
 
@@ -64,6 +66,9 @@ def test_a_numeric_threshold_overrides_the_model():
         ("linkage.toml", "threshold = 'high'", "model"),
         ("linkage.toml", "threshold = 1000", "between"),
         ("linkage.toml", "threshold = [", "not valid TOML"),
+        ("release.toml", "period = 'weekly'", "financial_year"),
+        ("release.toml", "max_epsilon_per_query = 0", "lies in"),
+        ("release.toml", "max_epsilon_per_query = 6.0", "whole budget"),
     ],
 )
 def test_a_bad_rules_file_stops_the_policy_set_from_loading(tmp_path, name, text, message):
@@ -77,10 +82,10 @@ def test_a_bad_rules_file_stops_the_policy_set_from_loading(tmp_path, name, text
 def test_an_unknown_or_missing_rules_file_stops_the_policy_set_from_loading(tmp_path: Path):
     copy = tmp_path / "policies"
     shutil.copytree(REPO_ROOT / "policies", copy)
-    (copy / "release.toml").write_text("")
+    (copy / "extra.toml").write_text("")
     with pytest.raises(PolicyError, match="unknown rules file"):
         load_policy_set(copy)
-    (copy / "release.toml").unlink()
+    (copy / "extra.toml").unlink()
     (copy / "linkage.toml").unlink()
     with pytest.raises(PolicyError, match="missing rules file"):
         load_policy_set(copy)

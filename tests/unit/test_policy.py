@@ -38,6 +38,12 @@ GRANTS = {
     "linkage.run": {"operator"},
     "linkage.read": {"ig_officer", "operator"},
     "linkage.evaluate": {"operator"},
+    "query.preview": {"analyst"},
+    "query.run": {"analyst"},
+    "budget.read": {"analyst"},
+    "budget.list": {"ig_officer"},
+    "budget.set": {"ig_officer"},
+    "project.manage": {"ig_officer"},
 }
 ROLES = ("analyst", "ig_officer", "submitter", "operator")
 

@@ -1,0 +1,109 @@
+"""Privacy budgets and projects.
+
+    GET  /api/v1/budget                          the caller's own budgets (analysts)
+    GET  /api/v1/budgets                         every budget of the period (IG officers)
+    PUT  /api/v1/budgets/{kind}/{subject}        set a total (IG officers, within policy)
+    POST /api/v1/projects                        create a project (IG officers)
+    POST /api/v1/projects/{code}/members         add an analyst to a project (IG officers)
+
+Amounts are in the ledger's unit (epsilon); each budget belongs to one period.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+
+from app.api import API_PREFIX
+from app.api.deps import Authorized, Ctx
+from app.auth.actor import Actor
+from app.services.release import budgets
+from app.services.release.ledger import BudgetView
+
+router = APIRouter(prefix=API_PREFIX)
+
+
+class BudgetOut(BaseModel):
+    kind: str
+    subject: str
+    period: str
+    total: float
+    spent: float
+    remaining: float
+    unit: str
+
+    @classmethod
+    def of(cls, view: BudgetView) -> BudgetOut:
+        return cls(**view.__dict__)
+
+
+class BudgetIn(BaseModel):
+    total: float = Field(ge=0, le=100)
+
+
+class ProjectIn(BaseModel):
+    code: str = Field(min_length=2, max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MemberIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+
+
+class ProjectOut(BaseModel):
+    code: str
+    name: str
+    members: list[str]
+
+
+@router.get("/budget", summary="Your own privacy budgets for this period (and your projects')")
+def own_budget(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.read", "budget"))]
+) -> list[BudgetOut]:
+    views = budgets.budgets_of(ctx, actor=actor, today=date.today())
+    return [BudgetOut.of(v) for v in views]
+
+
+@router.get("/budgets", summary="Every privacy budget of this period")
+def list_budgets(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.list", "budgets"))]
+) -> list[BudgetOut]:
+    return [BudgetOut.of(v) for v in budgets.list_budgets(ctx, actor=actor, today=date.today())]
+
+
+@router.put("/budgets/{kind}/{subject}", summary="Set an analyst's or a project's budget")
+def set_budget(
+    body: BudgetIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("budget.set", "budgets"))],
+    kind: Literal["analyst", "project"],
+    subject: Annotated[str, Path(min_length=1, max_length=64)],
+) -> BudgetOut:
+    view = budgets.set_budget(
+        ctx, actor=actor, kind=kind, subject=subject, total=body.total, today=date.today()
+    )
+    return BudgetOut.of(view)
+
+
+@router.post("/projects", status_code=201, summary="Create an analysis project")
+def create_project(
+    body: ProjectIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("project.manage", "projects"))],
+) -> ProjectOut:
+    view = budgets.create_project(ctx, actor=actor, code=body.code, name=body.name)
+    return ProjectOut(**view.__dict__)
+
+
+@router.post("/projects/{code}/members", summary="Add an analyst to a project")
+def add_member(
+    body: MemberIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("project.manage", "projects"))],
+    code: Annotated[str, Path(min_length=2, max_length=40)],
+) -> ProjectOut:
+    view = budgets.add_project_member(ctx, actor=actor, code=code, username=body.username)
+    return ProjectOut(**view.__dict__)

@@ -1,0 +1,1 @@
+"""Differentially private release: the privacy ledger, budgets, projects and queries."""
