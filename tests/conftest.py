@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -252,3 +258,70 @@ def client_as(client: TestClient, people: dict[str, Person]) -> Callable[[str], 
         return client
 
     return as_role
+
+
+# --------------------------------------------------------------------------- live server
+
+
+def _free_socket() -> socket.socket:
+    """Bind port 0 and keep the socket: uvicorn serves on it, so no other process can take it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+#: Straight to the local server, whatever *_proxy variables the environment sets.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _wait_for_health(base_url: str, thread: threading.Thread, deadline_s: float = 15.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the live server stopped while starting; see the captured log")
+        try:
+            with _NO_PROXY.open(f"{base_url}/health", timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"the live server did not answer {base_url}/health in {deadline_s} s")
+
+
+@pytest.fixture
+def live_server(
+    settings: Settings, ctx: ServiceContext, people: dict[str, Person]
+) -> Iterator[str]:
+    """The real app (create_app) under uvicorn in a background thread; yields its base URL.
+
+    Depends on ``people`` so the four users exist before the first page loads.
+    """
+    app = create_app(settings, ctx=ctx)
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        loop="asyncio",
+        http="h11",
+        ws="none",
+        lifespan="on",
+        log_config=None,  # leave the test run's logging alone
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="hsclink-live-server", daemon=True
+    )
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(base_url, thread)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+    assert not thread.is_alive(), "the live server did not shut down"

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from app.auth.actor import Actor
+from app.cli.budget import budget_app, project_app
 from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
 from app.cli.link import link_app
 from app.config import InsecureConfiguration, load_settings
@@ -462,6 +463,8 @@ def upload(
 optout_app = typer.Typer(help="The national data opt-out list.", no_args_is_help=True)
 app.add_typer(optout_app, name="optout")
 app.add_typer(link_app, name="link")
+app.add_typer(budget_app, name="budget")
+app.add_typer(project_app, name="project")
 
 
 @optout_app.command("load")
