@@ -28,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from linkage.errors import LinkageError
+
 __all__ = ["Evaluation", "InvalidEvaluationInput", "PairScores", "evaluate"]
 
 IntArray = npt.NDArray[np.int64]
@@ -35,14 +37,10 @@ IntArray = npt.NDArray[np.int64]
 _FEW_DATASETS = 8
 
 
-class InvalidEvaluationInput(ValueError):
+class InvalidEvaluationInput(LinkageError):
     """The labels cannot be scored; the message names the argument, never a value."""
 
     title = "Invalid evaluation input"
-
-    def __init__(self, safe_detail: str) -> None:
-        super().__init__(safe_detail)
-        self.safe_detail = safe_detail
 
 
 def _check_count(name: str, value: object) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage import evaluation
+from linkage.errors import LinkageError
 from linkage.evaluation import Evaluation, InvalidEvaluationInput, PairScores, evaluate
 
 NHS, ASC = "nhs_episodes", "asc_clients"
@@ -280,6 +281,11 @@ def test_scores_and_evaluations_check_their_fields_on_construction():
         Evaluation(perfect, perfect, 1.0, 1.0, 0, 0.0, records=1, persons=2, social_care_persons=0)
     with pytest.raises(ValueError, match="share"):
         Evaluation(perfect, perfect, 2.0, 1.0, 0, 0.0, records=2, persons=1, social_care_persons=0)
+
+
+def test_evaluation_errors_are_linkage_errors_and_value_errors():
+    assert issubclass(InvalidEvaluationInput, LinkageError)
+    assert issubclass(InvalidEvaluationInput, ValueError)
 
 
 def test_the_module_declares_its_exports():
