@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -333,32 +334,65 @@ def _stream(
     )
     for name, counts in quality.items():
         processor.quality[name] = counts
-    batch: list[Record] = []
-    for record in records:
-        if skip:
-            skip -= 1
-            outcome.end_offset = record.end_offset
-            continue
-        if not any(cell.strip() for cell in record.fields):
-            outcome.end_offset = record.end_offset
-            continue
-        batch.append(record)
-        if len(batch) >= ctx.settings.ingest_batch_rows:
-            _commit_batch(ctx, submission_id, schema, processor, batch, header, reader)
+
+    def prepare(batch: list[Record], end_offset: int | None = None) -> _Prepared:
+        return _prepare_batch(submission_id, schema, processor, batch, header, reader, end_offset)
+
+    # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
+    # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
+    # and in order, each with its offset; leaving the block waits for the last write.
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+
+        def commit(prepared: _Prepared) -> None:
+            nonlocal pending
+            if pending is not None:
+                pending.result()  # the previous batch is committed (or its error raised)
+            pending = writer.submit(_write_batch, ctx, submission_id, prepared)
+
+        batch: list[Record] = []
+        for record in records:
+            if skip:
+                skip -= 1
+                outcome.end_offset = record.end_offset
+                continue
+            if not any(cell.strip() for cell in record.fields):
+                outcome.end_offset = record.end_offset
+                continue
+            batch.append(record)
+            if len(batch) >= ctx.settings.ingest_batch_rows:
+                commit(prepare(batch))
+                outcome.rows += len(batch)
+                outcome.end_offset = batch[-1].end_offset
+                batch = []
+        if batch:
+            commit(prepare(batch))
             outcome.rows += len(batch)
             outcome.end_offset = batch[-1].end_offset
-            batch = []
-    if batch:
-        _commit_batch(ctx, submission_id, schema, processor, batch, header, reader)
-        outcome.rows += len(batch)
-        outcome.end_offset = batch[-1].end_offset
-    elif header is not None:
-        _commit_batch(ctx, submission_id, schema, processor, [], header, reader, outcome.end_offset)
+        elif header is not None:
+            commit(prepare([], outcome.end_offset))
+        if pending is not None:
+            pending.result()
     return outcome
 
 
-def _commit_batch(
-    ctx: ServiceContext,
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch ready to commit: everything the write needs, fixed when it was prepared."""
+
+    rows: list[tuple[Any, ...]]
+    errors: list[dict[str, Any]]
+    refused: int
+    seen: int
+    header: list[str]
+    encoding: str | None
+    compressed: bool | None
+    quality: dict[str, dict[str, int]]
+    end_offset: int | None
+    next_line: int | None
+
+
+def _prepare_batch(
     submission_id: int,
     schema: DatasetSchema,
     processor: RowProcessor,
@@ -366,38 +400,48 @@ def _commit_batch(
     header: list[str],
     reader: RecordReader,
     end_offset: int | None = None,
-) -> None:
+) -> _Prepared:
     processed = processor.process_batch((record.line, record.fields) for record in batch)
     prefix = (submission_id, schema.dataset)
-    rows = [prefix + row for row in processed.rows]
-    errors = [
-        {"submission_id": submission_id, "line": p.line, "column": p.column, "reason": p.reason}
-        for p in processed.problems
-    ]
+    return _Prepared(
+        rows=[prefix + row for row in processed.rows],
+        errors=[
+            {"submission_id": submission_id, "line": p.line, "column": p.column, "reason": p.reason}
+            for p in processed.problems
+        ],
+        refused=len({p.line for p in processed.problems}),
+        seen=len(batch),
+        header=header,
+        encoding=reader.encoding,
+        compressed=reader.compressed,
+        quality={name: q.as_dict() for name, q in processor.quality.items()},
+        end_offset=batch[-1].end_offset if batch else end_offset,
+        next_line=_line_after(batch[-1]) if batch else None,
+    )
+
+
+def _write_batch(ctx: ServiceContext, submission_id: int, batch: _Prepared) -> None:
     with ctx.sessions() as session, session.begin():
         sub = session.get(Submission, submission_id)
         assert sub is not None
         if sub.status != "receiving":
             raise Conflict("the submission stopped receiving")
-        if rows:
-            bulk_insert(session, _RECORDS, _RECORD_INSERT_COLUMNS, rows)
-        refused_lines = {p.line for p in processed.problems}
-        stored = sub.rows_rejected
-        keep = errors[: max(0, MAX_STORED_ROW_ERRORS - stored)]
+        if batch.rows:
+            bulk_insert(session, _RECORDS, _RECORD_INSERT_COLUMNS, batch.rows)
+        keep = batch.errors[: max(0, MAX_STORED_ROW_ERRORS - sub.rows_rejected)]
         if keep:
             session.execute(insert(RowError), keep)
-        sub.rows_seen += len(batch)
-        sub.rows_accepted += len(rows)
-        sub.rows_rejected += len(refused_lines)
-        sub.header = header
-        sub.encoding = reader.encoding
-        sub.compressed = reader.compressed
-        sub.quality = {name: q.as_dict() for name, q in processor.quality.items()}
-        new_offset = batch[-1].end_offset if batch else (end_offset or sub.upload_offset)
-        if not reader.compressed:
-            sub.upload_offset = new_offset
-        if batch:
-            sub.next_line = _line_after(batch[-1])
+        sub.rows_seen += batch.seen
+        sub.rows_accepted += len(batch.rows)
+        sub.rows_rejected += batch.refused
+        sub.header = batch.header
+        sub.encoding = batch.encoding
+        sub.compressed = batch.compressed
+        sub.quality = batch.quality
+        if not batch.compressed:
+            sub.upload_offset = batch.end_offset or sub.upload_offset
+        if batch.next_line is not None:
+            sub.next_line = batch.next_line
 
 
 _RECORDS = cast(Table, IngestRecord.__table__)
