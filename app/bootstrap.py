@@ -22,6 +22,7 @@ from app.api.routes import audit as audit_routes
 from app.api.routes import budgets as budget_routes
 from app.api.routes import governance, identity, optout, submissions
 from app.api.routes import linkage as linkage_routes
+from app.api.routes import queries as query_routes
 from app.auth.actor import Actor
 from app.config import Settings
 from app.logs import configure_logging
@@ -43,6 +44,7 @@ API_ROUTERS = [
     (optout.router, "opt-out"),
     (linkage_routes.router, "linkage"),
     (budget_routes.router, "budgets"),
+    (query_routes.router, "queries"),
 ]
 
 

@@ -8,7 +8,8 @@
     ├── Conflict                the request clashes with existing state
     │   └── BudgetExhausted     a query would spend more privacy budget than is left
     ├── InvalidRequest          the request is malformed (names the field, never its value)
-    └── CsrfFailed              a browser form arrived without its anti-forgery token
+    ├── CsrfFailed              a browser form arrived without its anti-forgery token
+    └── ReleaseFailed           a charged query could not be answered (the charge stands)
 
 Each carries only safe text: never a submitted value, a token, or a password.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "ReleaseFailed",
 ]
 
 
@@ -70,3 +72,7 @@ class InvalidRequest(HsclinkError):
 
 class CsrfFailed(HsclinkError):
     title = "Form expired or forged"
+
+
+class ReleaseFailed(HsclinkError):
+    title = "The query could not be answered"

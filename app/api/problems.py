@@ -26,6 +26,7 @@ from app.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    ReleaseFailed,
 )
 
 __all__ = ["PROBLEMS", "install_problem_handlers", "problem_response"]
@@ -41,6 +42,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     BudgetExhausted: (409, "budget-exhausted"),
     InvalidRequest: (422, "invalid-request"),
     RateLimited: (429, "rate-limited"),
+    ReleaseFailed: (500, "release-failed"),
 }
 _HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "not-authenticated"}
 MEDIA_TYPE = "application/problem+json"

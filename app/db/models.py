@@ -406,19 +406,27 @@ class Budget(Base):
 
 class Release(Base):
     """A differentially private answer, kept so that a repeated identical query on the same
-    snapshot gets the same answer without a new charge. ``status`` is ``pending`` from the
-    charge until the answer is stored, ``failed`` if the mechanism failed (the charge
-    stands: the data may have been touched)."""
+    snapshot (and opt-out list) gets the same answer without a new charge. ``status`` is
+    ``pending`` from the charge until the answer is stored, ``failed`` if the mechanism
+    failed (the charge stands: the data may have been touched)."""
 
     __tablename__ = "release_releases"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'released', 'failed')", name="status"),
-        Index("ux_release_releases_snapshot_plan", "snapshot_id", "plan_id", unique=True),
+        Index(
+            "ux_release_releases_snapshot_plan",
+            "snapshot_id",
+            "plan_id",
+            "data_version",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"))
     plan_id: Mapped[str] = mapped_column(String(64))
+    #: The opt-out list the answer honours: a change of list means a new answer.
+    data_version: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     cost: Mapped[int] = mapped_column(BigInteger)  # micro-units charged

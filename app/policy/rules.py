@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privacy.disclosure import DisclosureControl
+from privacy.release.catalogue import AttributePolicy, ReleasePolicy
 
 __all__ = ["LinkageRules", "ReleaseRules", "Rules", "RulesError", "parse_rules"]
 
@@ -54,8 +55,21 @@ class ReleaseRules:
 class Rules:
     disclosure: DisclosureControl
     linkage: LinkageRules
-    release: ReleaseRules = ReleaseRules()
+    release: ReleaseRules
+    #: What the release mechanism needs (bounds per person, domains, clipping bounds).
+    release_policy: ReleasePolicy
 
+
+_MECHANISM_KEYS = (
+    "records_per_person",
+    "cells_per_person",
+    "first_month",
+    "last_month",
+    "max_cells",
+    "max_quantiles",
+    "reference_cell_persons",
+)
+_BUDGET_KEYS = ("period", "max_epsilon_per_query", "max_analyst_budget", "max_project_budget")
 
 _KNOWN = {
     "disclosure.toml": {"suppress_below", "round_to", "rate_digits"},
@@ -65,6 +79,8 @@ _KNOWN = {
         "max_epsilon_per_query",
         "max_analyst_budget",
         "max_project_budget",
+        *_MECHANISM_KEYS,
+        "attributes",
     },
 }
 
@@ -103,5 +119,27 @@ def parse_rules(documents: Mapping[str, str]) -> Rules:
         weight = float(threshold)
     else:
         raise RulesError('linkage.toml: threshold is "model" or a match weight in bits')
-    release = ReleaseRules(**_table("release.toml", documents["release.toml"]))
-    return Rules(disclosure=control, linkage=LinkageRules(threshold_weight=weight), release=release)
+    table = _table("release.toml", documents["release.toml"])
+    release = ReleaseRules(**{k: table[k] for k in _BUDGET_KEYS if k in table})
+    return Rules(
+        disclosure=control,
+        linkage=LinkageRules(threshold_weight=weight),
+        release=release,
+        release_policy=_release_policy(table, release),
+    )
+
+
+def _release_policy(table: dict[str, Any], release: ReleaseRules) -> ReleasePolicy:
+    values: dict[str, Any] = {k: table[k] for k in _MECHANISM_KEYS if k in table}
+    values["max_epsilon_per_query"] = release.max_epsilon_per_query
+    attributes = table.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise RulesError("release.toml: attributes is a table per numeric attribute")
+    try:
+        if attributes:
+            values["attributes"] = tuple(
+                AttributePolicy(name=name, **spec) for name, spec in sorted(attributes.items())
+            )
+        return ReleasePolicy(**values)
+    except (TypeError, ValueError) as error:
+        raise RulesError(f"release.toml: {error}") from None

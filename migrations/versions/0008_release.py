@@ -90,6 +90,7 @@ def upgrade() -> None:
             "snapshot_id", sa.Integer(), sa.ForeignKey("linkage_snapshots.id"), nullable=False
         ),
         sa.Column("plan_id", sa.String(64), nullable=False),
+        sa.Column("data_version", sa.String(80), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("cost", sa.BigInteger(), nullable=False),
@@ -103,7 +104,7 @@ def upgrade() -> None:
     op.create_index(
         "ux_release_releases_snapshot_plan",
         "release_releases",
-        ["snapshot_id", "plan_id"],
+        ["snapshot_id", "plan_id", "data_version"],
         unique=True,
     )
     op.create_table(

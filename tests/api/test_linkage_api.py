@@ -6,24 +6,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from app.auth.actor import Actor
 from app.db.models import AuditEvent, LinkageRun, PersonLink
 from app.services import linkage
 from app.synth import write_extracts
-from tests.api.uploads import add_council_submitter, upload
-
-
-@pytest.fixture
-def population(ctx, client, people, tmp_path):
-    """About 800 records of 1,500 synthetic Londoners, submitted through the API."""
-    write_extracts(tmp_path, persons=1500, seed=21)
-    nhs = upload(client, people["submitter"].token, tmp_path / "nhs_episodes.csv", "nhs_episodes")
-    asc = upload(client, add_council_submitter(ctx), tmp_path / "asc_clients.csv", "asc_clients")
-    assert nhs["status"] == asc["status"] == "accepted"
-    return tmp_path
+from tests.api.uploads import upload
 
 
 def as_(people, role: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -76,6 +76,23 @@ def _snapshot(ctx: ServiceContext) -> dict[str, Any]:
     view = linkage.execute_run(ctx, run.id)
     assert view.snapshot_id is not None, view.problem
     return {"path": {"snapshot_id": view.snapshot_id, "run_id": run.id}}
+
+
+def _query(ctx: ServiceContext) -> dict[str, Any]:
+    """A linkage snapshot and a budget for the test analyst: a query can be answered."""
+    from app.services.release import budgets
+
+    _snapshot(ctx)
+    budgets.set_budget(
+        ctx,
+        actor=Actor.cli(),
+        kind="analyst",
+        subject="test.analyst",
+        total=1,
+        today=date.today(),
+    )
+    query = {"measure": {"kind": "persons"}, "group_by": ["sex"], "epsilon": 0.1}
+    return {"json": {"query": query}}
 
 
 def _project_member(ctx: ServiceContext) -> dict[str, Any]:
@@ -207,6 +224,8 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/projects/{code}/members"): Call(
         frozenset({"ig_officer"}), 200, _project_member
     ),
+    ("POST", "/api/v1/queries/preview"): Call(frozenset({"analyst"}), 200, _query),
+    ("POST", "/api/v1/queries"): Call(frozenset({"analyst"}), 200, _query),
     ("PATCH", "/api/v1/submissions/{submission_id}"): Call(
         frozenset({"submitter"}),
         200,

@@ -50,6 +50,15 @@ def test_the_shipped_rules_are_the_nhs_publication_practice_and_a_model_threshol
     assert rules.linkage.threshold_weight is None
 
 
+def test_the_shipped_release_rules_bound_each_person_and_clip_costs():
+    rules = load_policy_set(REPO_ROOT / "policies").rules
+    policy = rules.release_policy
+    assert (policy.records_per_person, policy.cells_per_person) == (10, 4)
+    assert policy.max_epsilon_per_query == rules.release.max_epsilon_per_query == 1.0
+    cost = policy.attribute("weekly_cost")
+    assert (cost.lower, cost.upper) == (0.0, 2500.0)
+
+
 def test_a_numeric_threshold_overrides_the_model():
     rules = parse_rules(
         {"disclosure.toml": "", "linkage.toml": "threshold = 7.5", "release.toml": ""}
@@ -69,6 +78,9 @@ def test_a_numeric_threshold_overrides_the_model():
         ("release.toml", "period = 'weekly'", "financial_year"),
         ("release.toml", "max_epsilon_per_query = 0", "lies in"),
         ("release.toml", "max_epsilon_per_query = 6.0", "whole budget"),
+        ("release.toml", "records_per_person = 0", "records_per_person"),
+        ("release.toml", "[attributes.weekly_cost]\nlower = 10.0\nupper = 1.0", "lower < upper"),
+        ("release.toml", "[attributes.weekly_cost]\nceiling = 1", "ceiling"),
     ],
 )
 def test_a_bad_rules_file_stops_the_policy_set_from_loading(tmp_path, name, text, message):

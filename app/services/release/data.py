@@ -21,8 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import IngestRecord, OptOut, PersonLink
+from privacy.release.data import ReleaseData
+from privacy.release.icd10 import icd10_chapters
 
-__all__ = ["LinkedData", "ReleaseDataCache", "load_linked_data"]
+__all__ = ["LinkedData", "ReleaseDataCache", "load_linked_data", "optout_version"]
 
 _FETCH_ROWS = 50_000
 
@@ -31,19 +33,13 @@ _FETCH_ROWS = 50_000
 class LinkedData:
     snapshot_id: int
     optout_version: tuple[int, str]
-    persons: pl.DataFrame
-    records: pl.DataFrame
+    data: ReleaseData
     excluded_persons: int
 
 
 def optout_version(session: Session) -> tuple[int, str]:
     count, latest = session.execute(select(func.count(), func.max(OptOut.loaded_at))).one()
     return int(count or 0), str(latest)
-
-
-def _financial_year(day: date) -> str:
-    start = day.year if day.month >= 4 else day.year - 1
-    return f"FY{start:04d}-{(start + 1) % 100:02d}"
 
 
 def _date(text: Any) -> date | None:
@@ -63,26 +59,35 @@ def _number(text: Any) -> float | None:
 
 
 def _record_facts(dataset: str, attrs: dict[str, Any]) -> tuple[Any, ...]:
-    """(event_date, financial_year, month, admission_method, primary_diagnosis,
-    service_type, support_reason, weekly_cost, length_of_stay) of one record."""
+    """The release columns of one record, from its kept attributes (``_FACTS`` order)."""
     if dataset == "nhs_episodes":
         start, end = _date(attrs.get("admission_date")), _date(attrs.get("discharge_date"))
         stay = float((end - start).days) if start and end and end >= start else None
-        facts = (attrs.get("admission_method"), attrs.get("primary_diagnosis"), None, None)
-        cost = None
-    else:
-        start, stay, cost = _date(attrs.get("event_start_date")), None, None
-        facts = (None, None, attrs.get("service_type"), attrs.get("primary_support_reason"))
-        cost = _number(attrs.get("weekly_cost"))
-    year = _financial_year(start) if start else None
-    month = f"{start.year:04d}-{start.month:02d}" if start else None
-    return (start, year, month, *facts, cost, stay)
+        return (
+            start,
+            end,
+            attrs.get("admission_method"),
+            attrs.get("primary_diagnosis"),
+            None,
+            None,
+            None,
+            stay,
+        )
+    return (
+        _date(attrs.get("event_start_date")),
+        _date(attrs.get("event_end_date")),
+        None,
+        None,
+        attrs.get("service_type"),
+        attrs.get("primary_support_reason"),
+        _number(attrs.get("weekly_cost")),
+        None,
+    )
 
 
 _FACTS = (
     "event_date",
-    "financial_year",
-    "month",
+    "end_date",
     "admission_method",
     "primary_diagnosis",
     "service_type",
@@ -133,7 +138,17 @@ def load_linked_data(session: Session, snapshot_id: int) -> LinkedData:
         schema_overrides={
             "person_id": pl.Int64,
             "record_id": pl.Int64,
+            "dataset": pl.String,
+            "borough": pl.String,
+            "age_band": pl.String,
+            "sex": pl.String,
+            "optout": pl.Boolean,
             "event_date": pl.Date,
+            "end_date": pl.Date,
+            "admission_method": pl.String,
+            "primary_diagnosis": pl.String,
+            "service_type": pl.String,
+            "support_reason": pl.String,
             "weekly_cost": pl.Float64,
             "length_of_stay": pl.Float64,
         },
@@ -142,8 +157,19 @@ def load_linked_data(session: Session, snapshot_id: int) -> LinkedData:
     opted_out = frame.filter(pl.col("optout")).select("person_id").unique()
     frame = frame.join(opted_out, on="person_id", how="anti")
     persons = _persons(frame)
-    records = frame.select("person_id", "dataset", *_FACTS)
-    return LinkedData(snapshot_id, version, persons, records, opted_out.height)
+    records = frame.select(
+        "person_id",
+        "dataset",
+        "event_date",
+        "end_date",
+        "admission_method",
+        icd10_chapters(frame["primary_diagnosis"]).alias("icd10_chapter"),
+        "service_type",
+        "support_reason",
+        "weekly_cost",
+        "length_of_stay",
+    )
+    return LinkedData(snapshot_id, version, ReleaseData(persons, records), opted_out.height)
 
 
 def _most_common(frame: pl.DataFrame, column: str) -> pl.DataFrame:

@@ -1,0 +1,264 @@
+"""Queries: preview (accuracy and cost, no charge) and release (charged, then answered).
+
+The order of a release is the privacy argument, so it is fixed here:
+
+1. The query is parsed and compiled for its form alone (``privacy.release``): an invalid
+   query is refused without reading any data.
+2. One transaction reserves the cost against the analyst's budget (and the project's),
+   records a ``pending`` release under the unique key (snapshot, plan, opt-out list) and
+   writes the ``query.run`` audit entry; an over-budget query is refused there, charging
+   nothing. A repeat of a released (snapshot, plan, opt-out list) returns the stored
+   answer with no charge, so averaging repeated answers gains nothing; once the opt-out
+   list changes, a stored answer (which may count someone who has since opted out) is
+   never served again.
+3. Only then is the data touched: the plan runs once on the snapshot's linked data.
+4. The answer is stored (``query.release``) and only after that commit does it leave.
+   If the mechanism fails after the charge, the charge stands (the data may have been
+   touched) and the release is marked failed; asking again charges again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.auth.actor import Actor
+from app.db.base import utcnow
+from app.db.models import Charge, LinkageSnapshot, Project, ProjectMember, Release
+from app.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, ReleaseFailed
+from app.services.context import ServiceContext
+from app.services.release.data import ReleaseDataCache, optout_version
+from app.services.release.ledger import from_micro, period_of, reserve, to_micro
+from app.services.unit import unit_of_work
+from privacy.release import InvalidQuery, ReleasePolicy
+from privacy.release import run as run_plan
+from privacy.release.plan import Plan, compile_plan
+from privacy.release.spec import QuerySpec
+
+__all__ = ["QueryPreview", "ReleaseFailed", "ReleaseView", "preview_query", "run_query"]
+
+log = logging.getLogger("hsclink.release")
+
+
+@dataclass(frozen=True)
+class QueryPreview:
+    snapshot_id: int
+    plan_id: str
+    epsilon: float
+    dimensions: list[str]
+    cells: int
+    accuracy: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    release_id: int
+    snapshot_id: int
+    plan_id: str
+    repeat: bool
+    charged: float
+    epsilon: float
+    unit: str
+    dimensions: list[str]
+    cells: list[dict[str, Any]]
+    accuracy: dict[str, Any]
+    query: dict[str, Any]
+    released_at: datetime | None
+
+
+def _policy(ctx: ServiceContext) -> ReleasePolicy:
+    return ctx.policy.rules.release_policy
+
+
+def _compile(ctx: ServiceContext, query: object) -> Plan:
+    try:
+        return compile_plan(QuerySpec.from_json(query, policy=_policy(ctx)), _policy(ctx))
+    except InvalidQuery as error:
+        raise InvalidRequest(error.safe_detail) from None
+
+
+def _snapshot(session: Session, snapshot_id: int | None) -> LinkageSnapshot:
+    if snapshot_id is None:
+        snapshot = session.scalar(
+            select(LinkageSnapshot).order_by(LinkageSnapshot.id.desc()).limit(1)
+        )
+        if snapshot is None:
+            raise NotFound("no linkage snapshot yet: an operator must run linkage first")
+        return snapshot
+    found = session.get(LinkageSnapshot, snapshot_id)
+    if found is None:
+        raise NotFound("no such linkage snapshot")
+    return found
+
+
+def preview_query(
+    ctx: ServiceContext, *, actor: Actor, query: object, snapshot_id: int | None = None
+) -> QueryPreview:
+    """The plan's cost and accuracy; reads no data and charges nothing (audited)."""
+    with unit_of_work(ctx, actor, "query.preview", target="queries") as uow:
+        snapshot = _snapshot(uow.session, snapshot_id)
+        plan = _compile(ctx, query)
+        uow.target = f"linkage-snapshot:{snapshot.id}"
+        uow.details = {
+            "plan_id": plan.plan_id,
+            "epsilon_micro": to_micro(plan.epsilon),
+            "cells": plan.n_cells,
+        }
+        return QueryPreview(
+            snapshot_id=snapshot.id,
+            plan_id=plan.plan_id,
+            epsilon=plan.epsilon,
+            dimensions=list(plan.dimensions),
+            cells=plan.n_cells,
+            accuracy=plan.accuracy.canonical(),
+        )
+
+
+def _view(release: Release, plan_accuracy: dict[str, Any], repeat: bool) -> ReleaseView:
+    answer = release.answer or {}
+    return ReleaseView(
+        release_id=release.id,
+        snapshot_id=release.snapshot_id,
+        plan_id=release.plan_id,
+        repeat=repeat,
+        charged=0.0 if repeat else from_micro(release.cost),
+        epsilon=from_micro(release.cost),
+        unit="epsilon",
+        dimensions=list(answer.get("dimensions", [])),
+        cells=list(answer.get("cells", [])),
+        accuracy=plan_accuracy,
+        query=release.spec,
+        released_at=release.released_at,
+    )
+
+
+def _project_id(session: Session, actor: Actor, code: str | None) -> int | None:
+    if code is None:
+        return None
+    project = session.scalar(select(Project).where(Project.code == code))
+    member = (
+        None
+        if project is None or actor.user_id is None
+        else session.get(ProjectMember, (project.id, actor.user_id))
+    )
+    if project is None or member is None:
+        raise PermissionDenied("you are not a member of that project")
+    return project.id
+
+
+def run_query(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    query: object,
+    today: date,
+    snapshot_id: int | None = None,
+    project: str | None = None,
+) -> ReleaseView:
+    """Charge, answer, store, return (see the module docstring for why in that order)."""
+    plan = _compile(ctx, query)
+    accuracy = plan.accuracy.canonical()
+    cost = to_micro(plan.epsilon)
+    period = period_of(today, ctx.policy.rules.release.period)
+    with unit_of_work(ctx, actor, "query.run", target="queries") as uow:
+        session = uow.session
+        snapshot = _snapshot(session, snapshot_id)
+        uow.target = f"linkage-snapshot:{snapshot.id}"
+        project_id = _project_id(session, actor, project)
+        count, latest = optout_version(session)
+        data_version = f"optout:{count}:{latest}"[:80]
+        existing = session.scalar(
+            select(Release).where(
+                Release.snapshot_id == snapshot.id,
+                Release.plan_id == plan.plan_id,
+                Release.data_version == data_version,
+            )
+        )
+        if existing is not None and existing.status == "released":
+            uow.details = {"plan_id": plan.plan_id, "release": existing.id, "repeat": True}
+            return _view(existing, accuracy, repeat=True)
+        if existing is not None and existing.status == "pending":
+            raise Conflict("the same query is being answered now: ask again in a moment")
+        if actor.user_id is None:
+            raise PermissionDenied("only an analyst's account can be charged")
+        reservation = reserve(
+            session, analyst_id=actor.user_id, project_id=project_id, period=period, amount=cost
+        )
+        if existing is None:
+            release = Release(
+                snapshot_id=snapshot.id,
+                plan_id=plan.plan_id,
+                data_version=data_version,
+                status="pending",
+                spec=plan.spec.canonical(),
+                cost=cost,
+                analyst_id=actor.user_id,
+                project_id=project_id,
+            )
+            session.add(release)
+        else:  # a failed release of the same plan: asking again charges again
+            release = existing
+            release.status, release.cost = "pending", cost
+            release.analyst_id, release.project_id = actor.user_id, project_id
+        try:
+            session.flush()
+        except IntegrityError:  # an identical query won the race for (snapshot, plan)
+            raise Conflict("the same query is being answered now: ask again in a moment") from None
+        session.add(
+            Charge(
+                release_id=release.id,
+                analyst_budget_id=reservation.analyst.id,
+                project_budget_id=reservation.project.id if reservation.project else None,
+                amount=cost,
+            )
+        )
+        release_id, snapshot_key = release.id, snapshot.id
+        uow.details = {
+            "plan_id": plan.plan_id,
+            "release": release_id,
+            "charged_micro": cost,
+            "period": period,
+            "analyst_remaining_micro": reservation.analyst.total - reservation.analyst.spent,
+            "project": project,
+        }
+    # Committed: the charge is reserved with its audit entry. Now, and only now, the data.
+    try:
+        cache: ReleaseDataCache = ctx.caches.setdefault("release_data", ReleaseDataCache())
+        with ctx.reads() as session:
+            linked = cache.get(session, snapshot_key)
+        answer = run_plan(plan, linked.data)
+    except Exception as error:
+        log.error("release failed", extra={"release": release_id, "error": type(error).__name__})
+        with unit_of_work(ctx, actor, "query.failed", target=f"release:{release_id}") as uow:
+            failed = uow.session.get(Release, release_id)
+            assert failed is not None
+            failed.status = "failed"
+            uow.details = {"release": release_id, "error": type(error).__name__}
+        raise ReleaseFailed("the query could not be answered; its charge stands") from None
+    with unit_of_work(ctx, actor, "query.release", target=f"release:{release_id}") as uow:
+        stored = uow.session.get(Release, release_id)
+        assert stored is not None
+        stored.status = "released"
+        stored.released_at = utcnow()
+        stored.answer = {
+            "dimensions": list(answer.dimensions),
+            "cells": [
+                {
+                    "key": list(cell.key),
+                    "statistic": cell.statistic,
+                    "value": cell.value,
+                    "low": cell.low,
+                    "high": cell.high,
+                }
+                for cell in answer.cells
+            ],
+        }
+        uow.details = {"release": release_id, "cells": len(answer.cells)}
+        uow.session.flush()
+        return _view(stored, accuracy, repeat=False)

@@ -1,0 +1,138 @@
+"""The input the service gives the mechanism: a linkage snapshot as two Polars frames.
+
+``persons``: one row per linked person (persons who opted out already removed):
+
+=============  ==========  =====================================================
+column         dtype       meaning
+=============  ==========  =====================================================
+person_id      Int64       the snapshot's pseudonymous person id (not null)
+borough        String      ONS code E09000001..E09000033 (``LONDON_BOROUGHS``)
+age_band       String      ONS five-year band (``privacy.normalise.AGE_BANDS``)
+sex            String      person gender code (``privacy.normalise.SEX_CODES``)
+=============  ==========  =====================================================
+
+``records``: one row per record of a linked person, in any dataset:
+
+================  ========  ======================================================
+column            dtype     meaning
+================  ========  ======================================================
+person_id         Int64     the person the record is linked to
+dataset           String    ``nhs_episodes`` or ``asc_clients``
+event_date        Date      admission date (NHS), service start date (ASC)
+end_date          Date      discharge date (NHS), service end date (ASC; null: open)
+admission_method  String    NHS admission method code (NHS; else null)
+icd10_chapter     String    chapter I..XXII of the primary diagnosis (NHS; see
+                            :func:`privacy.release.icd10.icd10_chapters`)
+service_type      String    ASC service type (ASC; else null)
+support_reason    String    ASC primary support reason (ASC; else null)
+weekly_cost       Float64   ASC weekly cost in pounds (ASC; else null)
+length_of_stay    Float64   NHS length of stay in days (NHS; else null)
+================  ========  ======================================================
+
+``month`` and ``financial_year`` are derived from ``event_date``, ``admission_type`` from
+``admission_method`` and ``support_term`` from ``service_type``; they are not supplied.
+Columns after ``end_date`` may be left out (read as all null). String columns may also be
+Categorical or Enum, integer and float columns any width; dates must be ``Date``.
+
+Construction conforms the frames once (per snapshot: keep the ``ReleaseData`` for every
+query on it): ``persons`` keeps one row per ``person_id`` (nulls dropped) and both frames
+are sorted by ``person_id``, which makes the per-person aggregation of every query a pass
+over sorted keys. Frames that arrive sorted (checked in one pass) are not re-sorted.
+
+Only the **schema** is checked. Values are never inspected for errors (an error that
+depends on values would leak them): a value outside a dimension's declared domain, or a
+null, simply puts the row in no cell of that dimension; a record of a person who is not
+in ``persons`` is ignored; a repeated ``person_id`` in ``persons`` is kept once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import polars as pl
+
+from privacy.release.errors import InvalidReleaseData
+
+__all__ = ["PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"]
+
+PERSON_COLUMNS: Mapping[str, pl.DataType] = MappingProxyType(
+    {"person_id": pl.Int64(), "borough": pl.String(), "age_band": pl.String(), "sex": pl.String()}
+)
+RECORD_COLUMNS: Mapping[str, pl.DataType] = MappingProxyType(
+    {
+        "person_id": pl.Int64(),
+        "dataset": pl.String(),
+        "event_date": pl.Date(),
+        "end_date": pl.Date(),
+        "admission_method": pl.String(),
+        "icd10_chapter": pl.String(),
+        "service_type": pl.String(),
+        "support_reason": pl.String(),
+        "weekly_cost": pl.Float64(),
+        "length_of_stay": pl.Float64(),
+    }
+)
+_REQUIRED_RECORD_COLUMNS = ("person_id", "dataset", "event_date")
+
+
+def _accepts(dtype: pl.DataType, wanted: pl.DataType) -> bool:
+    if isinstance(wanted, pl.String):
+        return isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    if isinstance(wanted, pl.Int64):
+        return dtype.is_integer()
+    if isinstance(wanted, pl.Float64):
+        return dtype.is_float() or dtype.is_integer()
+    return isinstance(dtype, pl.Date)
+
+
+def _conform(
+    frame: pl.DataFrame, columns: Mapping[str, pl.DataType], required: tuple[str, ...], name: str
+) -> pl.DataFrame:
+    if not isinstance(frame, pl.DataFrame):
+        raise InvalidReleaseData(f"{name}: must be a Polars DataFrame")
+    schema = frame.schema
+    exprs = []
+    for column, wanted in columns.items():
+        if column not in schema:
+            if column in required:
+                raise InvalidReleaseData(f"{name}: column {column} is missing")
+            exprs.append(pl.lit(None, dtype=wanted).alias(column))
+            continue
+        if not _accepts(schema[column], wanted):
+            raise InvalidReleaseData(f"{name}: column {column} has the wrong type")
+        expr = pl.col(column)
+        exprs.append(expr if schema[column] == wanted else expr.cast(wanted))
+    return frame.select(exprs)
+
+
+def _sorted_by_person(frame: pl.DataFrame) -> pl.DataFrame:
+    if not frame["person_id"].is_sorted():
+        frame = frame.sort("person_id", maintain_order=True)
+    return frame.with_columns(pl.col("person_id").set_sorted())
+
+
+@dataclass(frozen=True)
+class ReleaseData:
+    """The validated frames, conformed to the documented schema (and nothing else)."""
+
+    persons: pl.DataFrame
+    records: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        persons = _conform(self.persons, PERSON_COLUMNS, tuple(PERSON_COLUMNS), "persons")
+        records = _conform(self.records, RECORD_COLUMNS, _REQUIRED_RECORD_COLUMNS, "records")
+        persons = persons.filter(pl.col("person_id").is_not_null())
+        if persons["person_id"].n_unique() != persons.height:
+            persons = persons.unique("person_id", keep="first", maintain_order=True)
+        records = records.filter(pl.col("person_id").is_not_null())
+        object.__setattr__(self, "persons", _sorted_by_person(persons))
+        object.__setattr__(self, "records", _sorted_by_person(records))
+
+    @classmethod
+    def empty(cls) -> ReleaseData:
+        """A snapshot with no persons and no records."""
+        return cls(
+            pl.DataFrame(schema=dict(PERSON_COLUMNS)), pl.DataFrame(schema=dict(RECORD_COLUMNS))
+        )

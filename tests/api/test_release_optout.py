@@ -1,0 +1,75 @@
+"""People under the national data opt-out are never counted: every record of a person
+with an opted-out NHS number leaves the release data, and no stored answer computed
+before the opt-out is served again."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+from sqlalchemy import select
+
+from app.auth.actor import Actor
+from app.db.models import IngestRecord, PersonLink
+from app.services import optout
+from app.services.ingest import pseudonym_keys
+from app.services.release import budgets, queries
+from app.services.release.data import load_linked_data
+from privacy.nhs_number import nhs_number
+from tests.api.test_queries_api import officer
+
+
+def _opted_out_numbers(population, count: int) -> list[str]:
+    with (population / "nhs_episodes.csv").open(newline="") as handle:
+        numbers = {nhs_number(row["nhs_number"]) for row in csv.DictReader(handle)}
+    return sorted(n for n in numbers if n)[:count]
+
+
+def test_every_record_of_an_opted_out_person_leaves_the_release_data(ctx, population, linked):
+    numbers = _opted_out_numbers(population, 60)
+    optout.load_optouts(ctx, actor=Actor.cli(), lines=numbers)
+    keys = pseudonym_keys(ctx)
+    tokens = [keys.token("nhs_number", n) for n in numbers]
+    with ctx.sessions() as session:
+        opted_persons = set(
+            session.scalars(
+                select(PersonLink.person_id)
+                .join(IngestRecord, IngestRecord.id == PersonLink.record_id)
+                .where(PersonLink.snapshot_id == linked)
+                .where(IngestRecord.tok_nhs_number.in_(tokens))
+            )
+        )
+        everyone = set(
+            session.scalars(select(PersonLink.person_id).where(PersonLink.snapshot_id == linked))
+        )
+        data = load_linked_data(session, linked)
+    assert len(opted_persons) >= 50
+    kept = set(data.data.persons["person_id"].to_list())
+    assert kept == everyone - opted_persons
+    assert not opted_persons & set(data.data.records["person_id"].to_list())
+    assert data.excluded_persons == len(opted_persons)
+
+
+def test_an_answer_from_before_an_opt_out_is_never_served_again(ctx, people, population, linked):
+    from app.db.models import User
+    from app.services import identity
+
+    budgets.set_budget(
+        ctx,
+        actor=officer(ctx),
+        kind="analyst",
+        subject="test.analyst",
+        total=3,
+        today=date.today(),
+    )
+    with ctx.sessions() as session:
+        analyst = identity.actor_for(
+            session.scalars(select(User).where(User.username == "test.analyst")).one()
+        )
+    total = {"measure": {"kind": "persons"}, "epsilon": 1.0}
+    before = queries.run_query(ctx, actor=analyst, query=total, today=date.today())
+    optout.load_optouts(ctx, actor=Actor.cli(), lines=_opted_out_numbers(population, 200))
+    after = queries.run_query(ctx, actor=analyst, query=total, today=date.today())
+    assert not after.repeat and after.charged == 1.0
+    # About 200 fewer persons, against Laplace noise of scale 1 in each answer.
+    assert before.cells[0]["value"] - after.cells[0]["value"] > 150
