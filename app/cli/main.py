@@ -19,6 +19,7 @@ from app.auth.actor import Actor
 from app.cli.budget import budget_app, project_app
 from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
 from app.cli.link import link_app
+from app.cli.query import query
 from app.config import InsecureConfiguration, load_settings
 from app.db.models import ROLES
 from app.errors import InvalidRequest
@@ -465,6 +466,7 @@ app.add_typer(optout_app, name="optout")
 app.add_typer(link_app, name="link")
 app.add_typer(budget_app, name="budget")
 app.add_typer(project_app, name="project")
+app.command("query")(query)
 
 
 @optout_app.command("load")

@@ -1,0 +1,110 @@
+"""``hsclink query``: ask a differentially private question through the API (analysts).
+
+The question comes from a JSON file (the API's query form) or from flags for the
+common shapes; ``--preview`` shows its cost and accuracy without spending anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.budget import Server, Token, call, client
+from app.cli.common import JsonFlag, _print
+
+__all__ = ["query"]
+
+
+def _from_flags(
+    measure: str,
+    group_by: str,
+    dataset: str | None,
+    attribute: str | None,
+    epsilon: float | None,
+    target: float | None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"measure": {"kind": measure}}
+    if dataset:
+        spec["measure"]["dataset"] = dataset
+    if attribute:
+        spec["measure"]["attribute"] = attribute
+    dims = [d.strip() for d in group_by.split(",") if d.strip()]
+    if dims:
+        spec["group_by"] = dims
+    if (epsilon is None) == (target is None):
+        raise typer.BadParameter("give exactly one of --epsilon and --target")
+    if epsilon is not None:
+        spec["epsilon"] = epsilon
+    else:
+        spec["target"] = {"half_width": target}
+    return spec
+
+
+def query(
+    server: Server,
+    token: Token,
+    file: Annotated[
+        Path | None,
+        typer.Argument(exists=True, dir_okay=False, help="A query as JSON (the API's form)."),
+    ] = None,
+    measure: Annotated[str, typer.Option(help="persons, records, sum, mean")] = "persons",
+    group_by: Annotated[str, typer.Option(help="Comma-separated dimensions.")] = "",
+    dataset: Annotated[str | None, typer.Option(help="nhs_episodes or asc_clients")] = None,
+    attribute: Annotated[str | None, typer.Option(help="weekly_cost, length_of_stay")] = None,
+    epsilon: Annotated[float | None, typer.Option(help="Privacy cost to spend.")] = None,
+    target: Annotated[
+        float | None, typer.Option(help="Wanted 95% half-width instead of an epsilon.")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="Also charge this project.")] = None,
+    snapshot: Annotated[int | None, typer.Option(help="Snapshot id (default latest).")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="Cost and accuracy only.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask a differentially private question (charged to your budget unless --preview)."""
+    if file is not None:
+        try:
+            spec = json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise typer.BadParameter("the query file is not JSON") from None
+    else:
+        spec = _from_flags(measure, group_by, dataset, attribute, epsilon, target)
+    body: dict[str, Any] = {"query": spec, "snapshot_id": snapshot}
+    if project:
+        body["project"] = project
+    api = client(server, token)
+    if preview:
+        result = call(api, "POST", "/api/v1/queries/preview", body)
+        acc = result["accuracy"]
+        _print(
+            result,
+            as_json,
+            lambda: typer.echo(
+                f"{result['cells']:,} cells over {', '.join(result['dimensions']) or '(total)'}:"
+                f" costs {result['epsilon']:g} epsilon; each cell ±{acc['half_width']:.4g}"
+                f" {acc['unit']} (95%, {acc['noise']} noise of scale {acc['scale']:.4g})"
+            ),
+        )
+        return
+    result = call(api, "POST", "/api/v1/queries", body)
+
+    def human() -> None:
+        dims = result["dimensions"]
+        typer.echo(
+            (
+                "repeat of an earlier answer, not charged"
+                if result["repeat"]
+                else f"charged {result['charged']:g} {result['unit']}"
+            )
+            + f" (release {result['release_id']}, snapshot {result['snapshot_id']})"
+        )
+        for cell in result["cells"]:
+            key = " ".join(f"{d}={v}" for d, v in zip(dims, cell["key"], strict=True))
+            interval = (
+                f"  [{cell['low']:.1f}, {cell['high']:.1f}]" if cell["low"] is not None else ""
+            )
+            typer.echo(f"  {key or 'total'} {cell['statistic']}: {cell['value']:.1f}{interval}")
+
+    _print(result, as_json, human)

@@ -1,0 +1,60 @@
+"""``hsclink query`` against a live server with the analyst's own token."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from app.services.release import budgets
+from tests.api.test_queries_api import officer
+
+
+@pytest.fixture
+def hsclink(live_server, people, ctx, linked):
+    budgets.set_budget(
+        ctx,
+        actor=officer(ctx),
+        kind="analyst",
+        subject="test.analyst",
+        total=1,
+        today=date.today(),
+    )
+    runner = CliRunner()
+    env = {"HSCLINK_SERVER": live_server, "HSCLINK_TOKEN": people["analyst"].token}
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["query", *args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_an_analyst_previews_then_asks_and_sees_every_cell(hsclink, tmp_path):
+    preview = hsclink("--group-by", "borough", "--epsilon", "0.4", "--preview", "--json")
+    assert preview.exit_code == 0, preview.output
+    assert json.loads(preview.stdout)["cells"] == 33
+    shown = hsclink("--group-by", "borough", "--epsilon", "0.4", "--preview")
+    assert "costs 0.4 epsilon" in shown.stdout
+
+    answer = hsclink("--group-by", "borough", "--epsilon", "0.4", "--json")
+    assert answer.exit_code == 0, answer.output
+    released = json.loads(answer.stdout)
+    assert released["charged"] == 0.4 and len(released["cells"]) == 33
+
+    spec = tmp_path / "query.json"
+    spec.write_text(
+        json.dumps({"measure": {"kind": "persons"}, "group_by": ["borough"], "epsilon": 0.4})
+    )
+    again = hsclink(str(spec))
+    assert again.exit_code == 0 and "not charged" in again.stdout
+    assert "borough=E09000001 persons:" in again.stdout
+
+
+def test_an_over_budget_query_exits_with_the_reason(hsclink):
+    assert hsclink("--epsilon", "0.9").exit_code == 0
+    refused = hsclink("--group-by", "sex", "--epsilon", "0.5")
+    assert refused.exit_code == 4
+    assert "Privacy budget exhausted" in refused.output
