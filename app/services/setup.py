@@ -196,4 +196,15 @@ def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: in
 
     run = linkage.start_run(ctx, actor=Actor.cli())
     linked = linkage.execute_run(ctx, run.id)
+    # ...and give the demo analyst a privacy budget for this period, so queries work.
+    from app.services.release import budgets
+
+    budgets.set_budget(
+        ctx,
+        actor=Actor.cli(),
+        kind="analyst",
+        subject="demo.analyst",
+        total=ctx.policy.rules.release.max_analyst_budget,
+        today=date.today(),
+    )
     return DemoData(str(outdir), results, linked.snapshot_id)

@@ -73,3 +73,29 @@ def test_an_answer_from_before_an_opt_out_is_never_served_again(ctx, people, pop
     assert not after.repeat and after.charged == 1.0
     # About 200 fewer persons, against Laplace noise of scale 1 in each answer.
     assert before.cells[0]["value"] - after.cells[0]["value"] > 150
+
+
+def test_the_release_data_carries_each_records_kept_attributes(ctx, linked):
+    import polars as pl
+
+    from app.db.models import IngestRecord as Record
+
+    with ctx.sessions() as session:
+        data = load_linked_data(session, linked).data
+        stored = {
+            (r.dataset, r.attributes.get("admission_date") or r.attributes.get("event_start_date"))
+            for r in session.scalars(select(Record))
+        }
+    records = data.records
+    nhs = records.filter(pl.col("dataset") == "nhs_episodes")
+    asc = records.filter(pl.col("dataset") == "asc_clients")
+    assert nhs.height and asc.height
+    assert nhs["event_date"].null_count() == 0 and nhs["admission_method"].null_count() == 0
+    assert nhs["icd10_chapter"].null_count() < nhs.height * 0.05
+    assert nhs["length_of_stay"].min() >= 0 and nhs["service_type"].null_count() == nhs.height
+    assert asc["service_type"].null_count() == 0 and asc["weekly_cost"].null_count() < asc.height
+    assert asc["admission_method"].null_count() == asc.height
+    assert {(d, str(e)) for d, e in records.select("dataset", "event_date").iter_rows()} == stored
+    persons = data.persons
+    assert persons["person_id"].n_unique() == persons.height
+    assert persons["borough"].null_count() < persons.height

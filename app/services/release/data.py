@@ -12,12 +12,12 @@ the latest record's), so that each person sits in exactly one cell of those dime
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import IngestRecord, OptOut, PersonLink
@@ -42,118 +42,92 @@ def optout_version(session: Session) -> tuple[int, str]:
     return int(count or 0), str(latest)
 
 
-def _date(text: Any) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(str(text))
-    except ValueError:
-        return None
+#: Kept attributes read for a release: (column, JSON key in ingest_records.attributes).
+_ATTRIBUTES = (
+    ("admission_date", "admission_date"),
+    ("discharge_date", "discharge_date"),
+    ("admission_method", "admission_method"),
+    ("primary_diagnosis", "primary_diagnosis"),
+    ("event_start_date", "event_start_date"),
+    ("event_end_date", "event_end_date"),
+    ("service_type", "service_type"),
+    ("support_reason", "primary_support_reason"),
+    ("weekly_cost", "weekly_cost"),
+)
+_SCHEMA = {
+    "person_id": pl.Int64,
+    "record_id": pl.Int64,
+    "dataset": pl.String,
+    "borough": pl.String,
+    "age_band": pl.String,
+    "sex": pl.String,
+    "optout": pl.Boolean,
+    **{name: pl.String for name, _ in _ATTRIBUTES},
+}
 
 
-def _number(text: Any) -> float | None:
-    try:
-        return None if text is None else float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def _record_facts(dataset: str, attrs: dict[str, Any]) -> tuple[Any, ...]:
-    """The release columns of one record, from its kept attributes (``_FACTS`` order)."""
-    if dataset == "nhs_episodes":
-        start, end = _date(attrs.get("admission_date")), _date(attrs.get("discharge_date"))
-        stay = float((end - start).days) if start and end and end >= start else None
-        return (
-            start,
-            end,
-            attrs.get("admission_method"),
-            attrs.get("primary_diagnosis"),
-            None,
-            None,
-            None,
-            stay,
-        )
+def _query(snapshot_id: int) -> Select[Any]:
+    """One row per record; JSON fields extracted by the database (portable SQL)."""
     return (
-        _date(attrs.get("event_start_date")),
-        _date(attrs.get("event_end_date")),
-        None,
-        None,
-        attrs.get("service_type"),
-        attrs.get("primary_support_reason"),
-        _number(attrs.get("weekly_cost")),
-        None,
+        select(
+            PersonLink.person_id,
+            IngestRecord.id.label("record_id"),
+            IngestRecord.dataset,
+            IngestRecord.borough,
+            IngestRecord.age_band,
+            IngestRecord.sex,
+            OptOut.id.is_not(None).label("optout"),
+            *(IngestRecord.attributes[key].as_string().label(name) for name, key in _ATTRIBUTES),
+        )
+        .join(IngestRecord, IngestRecord.id == PersonLink.record_id)
+        .outerjoin(OptOut, OptOut.tok_nhs_number == IngestRecord.tok_nhs_number)
+        .where(PersonLink.snapshot_id == snapshot_id)
     )
 
 
-_FACTS = (
-    "event_date",
-    "end_date",
-    "admission_method",
-    "primary_diagnosis",
-    "service_type",
-    "support_reason",
-    "weekly_cost",
-    "length_of_stay",
-)
+def _batches(session: Session, snapshot_id: int) -> Iterator[pl.DataFrame]:
+    names = list(_SCHEMA)
+    result = session.execute(_query(snapshot_id).execution_options(yield_per=_FETCH_ROWS))
+    for rows in result.partitions():
+        yield pl.DataFrame(rows, schema=names, orient="row", schema_overrides=_SCHEMA)
+
+
+def _facts(frame: pl.DataFrame) -> pl.DataFrame:
+    """The release columns, parsed by Polars (a value that does not parse becomes null)."""
+    nhs = pl.col("dataset") == "nhs_episodes"
+
+    def day(column: str) -> pl.Expr:
+        return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
+
+    start = pl.when(nhs).then(day("admission_date")).otherwise(day("event_start_date"))
+    end = pl.when(nhs).then(day("discharge_date")).otherwise(day("event_end_date"))
+    stay = (day("discharge_date") - day("admission_date")).dt.total_days().cast(pl.Float64)
+    return frame.select(
+        "person_id",
+        "record_id",
+        "dataset",
+        "borough",
+        "age_band",
+        "sex",
+        pl.col("optout").fill_null(False),
+        start.alias("event_date"),
+        end.alias("end_date"),
+        pl.when(nhs).then(pl.col("admission_method")).alias("admission_method"),
+        pl.when(nhs).then(pl.col("primary_diagnosis")).alias("primary_diagnosis"),
+        pl.when(~nhs).then(pl.col("service_type")).alias("service_type"),
+        pl.when(~nhs).then(pl.col("support_reason")).alias("support_reason"),
+        pl.when(~nhs)
+        .then(pl.col("weekly_cost").cast(pl.Float64, strict=False))
+        .alias("weekly_cost"),
+        pl.when(nhs & (stay >= 0)).then(stay).alias("length_of_stay"),
+    )
 
 
 def load_linked_data(session: Session, snapshot_id: int) -> LinkedData:
     """Persons and records of ``snapshot_id``, opted-out persons removed."""
     version = optout_version(session)
-    query = (
-        select(
-            PersonLink.person_id,
-            IngestRecord.id,
-            IngestRecord.dataset,
-            IngestRecord.borough,
-            IngestRecord.age_band,
-            IngestRecord.sex,
-            IngestRecord.attributes,
-            OptOut.id.is_not(None),
-        )
-        .join(IngestRecord, IngestRecord.id == PersonLink.record_id)
-        .outerjoin(OptOut, OptOut.tok_nhs_number == IngestRecord.tok_nhs_number)
-        .where(PersonLink.snapshot_id == snapshot_id)
-        .execution_options(yield_per=_FETCH_ROWS)
-    )
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in ("person_id", "record_id", "dataset", "borough", "age_band", "sex", "optout")
-    }
-    facts: list[tuple[Any, ...]] = []
-    for person, record, dataset, borough, band, sex, attrs, opted_out in session.execute(query):
-        columns["person_id"].append(person)
-        columns["record_id"].append(record)
-        columns["dataset"].append(dataset)
-        columns["borough"].append(borough)
-        columns["age_band"].append(band)
-        columns["sex"].append(sex)
-        columns["optout"].append(bool(opted_out))
-        facts.append(_record_facts(dataset, attrs or {}))
-    frame = pl.DataFrame(
-        {
-            **columns,
-            **{name: [f[i] for f in facts] for i, name in enumerate(_FACTS)},
-        },
-        schema_overrides={
-            "person_id": pl.Int64,
-            "record_id": pl.Int64,
-            "dataset": pl.String,
-            "borough": pl.String,
-            "age_band": pl.String,
-            "sex": pl.String,
-            "optout": pl.Boolean,
-            "event_date": pl.Date,
-            "end_date": pl.Date,
-            "admission_method": pl.String,
-            "primary_diagnosis": pl.String,
-            "service_type": pl.String,
-            "support_reason": pl.String,
-            "weekly_cost": pl.Float64,
-            "length_of_stay": pl.Float64,
-        },
-        strict=False,
-    )
+    parts = [_facts(batch) for batch in _batches(session, snapshot_id)]
+    frame = pl.concat(parts) if parts else _facts(pl.DataFrame(schema=_SCHEMA))
     opted_out = frame.filter(pl.col("optout")).select("person_id").unique()
     frame = frame.join(opted_out, on="person_id", how="anti")
     persons = _persons(frame)
