@@ -8,6 +8,9 @@ a double-submit cookie since there is no session yet.
 The upload page's script talks to browser twins of the submission API (JSON in and
 out, the session instead of a bearer token, the CSRF token in an ``X-CSRF-Token``
 header); they call the same ingest services and stream the body the same way.
+
+The linkage pages live in ``linkage_pages`` and are added to this router, so every
+page route is listed (and checked for its policy gate) in one place.
 """
 
 from __future__ import annotations
@@ -18,23 +21,20 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from app.api.deps import get_ctx, request_id_of
 from app.api.problems import PROBLEMS, problem_response
 from app.api.routes.submissions import OFFSET_MEDIA_TYPE, SubmissionIn, SubmissionOut
 from app.api.streaming import blocking_chunks
 from app.audit.verify import VerificationReport
-from app.auth.actor import Actor
 from app.auth.secrets import new_csrf_token, same_secret
-from app.errors import CsrfFailed, HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
-from app.policy.engine import Resource
+from app.errors import HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
 from app.services import audit, identity, ingest, policy, web_auth
 from app.services.audit import EventFilter
 from app.services.context import ServiceContext
-from app.services.identity import check_allowed
-from app.services.unit import unit_of_work
-from app.web import WEB_DIR
+from app.web import linkage_pages
+from app.web.pages import SESSION_COOKIE, LoginRequired, PageActor, allowed, render, templates
+from app.web.pages import check_csrf as _check_csrf
 
 __all__ = [
     "SESSION_COOKIE",
@@ -47,46 +47,12 @@ __all__ = [
 ]
 
 router = APIRouter()
-templates = Jinja2Templates(directory=WEB_DIR / "templates")
-SESSION_COOKIE = "hsclink_session"
+linkage_pages.add_routes(router)
 LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
 PAGE_SIZE = 50
 CSRF_HEADER = "X-CSRF-Token"
 #: How much of a file the upload page sends per PATCH (it cuts each part at a line end).
 UPLOAD_SLICE_BYTES = 4 * 1024 * 1024
-
-
-class LoginRequired(Exception):
-    """No valid session: the browser is sent to the sign-in page."""
-
-
-class PageActor:
-    """The page's policy gate: a signed-in session, then the policy decision point."""
-
-    def __init__(self, action: str, resource: str) -> None:
-        self.action = action
-        self.resource = Resource(resource)
-
-    def __call__(self, request: Request) -> web_auth.BrowserSession:
-        ctx = get_ctx(request)
-        browser = web_auth.session_actor(
-            ctx, request.cookies.get(SESSION_COOKIE), request_id=request_id_of(request)
-        )
-        if browser is None:
-            raise LoginRequired()
-        check_allowed(ctx, browser.actor, self.action, self.resource)
-        return browser
-
-
-def _check_csrf(
-    ctx: ServiceContext, browser: web_auth.BrowserSession, submitted: str, action: str
-) -> None:
-    """A form without this session's token is refused, and the refusal audited."""
-    if submitted and same_secret(browser.csrf_token, submitted):
-        return
-    with unit_of_work(ctx, browser.actor, action, target="form") as uow:
-        uow.details = {"reason": "csrf"}
-        raise CsrfFailed("the form was not issued by this session; reload the page and try again")
 
 
 def _cookie_args(ctx: ServiceContext) -> dict[str, Any]:
@@ -96,10 +62,6 @@ def _cookie_args(ctx: ServiceContext) -> dict[str, Any]:
         "samesite": "strict",
         "path": "/",
     }
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -167,10 +129,6 @@ def logout(
     return response
 
 
-def _allowed(ctx: ServiceContext, actor: Actor, action: str, resource: str) -> bool:
-    return ctx.policy.decide(actor, action, Resource(resource)).allowed
-
-
 @router.get("/", response_class=HTMLResponse)
 def home(
     request: Request,
@@ -179,9 +137,7 @@ def home(
     ctx = get_ctx(request)
     actor = identity.whoami(ctx, actor=browser.actor)
     users = (
-        identity.list_users(ctx, actor=actor)
-        if _allowed(ctx, actor, "user.list", "users")
-        else None
+        identity.list_users(ctx, actor=actor) if allowed(ctx, actor, "user.list", "users") else None
     )
     return render(
         request,
@@ -189,9 +145,11 @@ def home(
         actor=actor,
         csrf_token=browser.csrf_token,
         users=users,
-        can_audit=_allowed(ctx, actor, "audit.read", "audit-log"),
-        can_submit=_allowed(ctx, actor, "submission.create", "submissions"),
-        policy_sha256=ctx.policy.sha256 if _allowed(ctx, actor, "policy.read", "policy") else None,
+        can_audit=allowed(ctx, actor, "audit.read", "audit-log"),
+        can_submit=allowed(ctx, actor, "submission.create", "submissions"),
+        can_link=allowed(ctx, actor, "linkage.read", "linkage"),
+        can_start_linkage=allowed(ctx, actor, "linkage.run", "linkage"),
+        policy_sha256=ctx.policy.sha256 if allowed(ctx, actor, "policy.read", "policy") else None,
     )
 
 
