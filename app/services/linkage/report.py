@@ -21,6 +21,7 @@ from app.errors import NotFound
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
 from privacy.disclosure import DisclosureControl
+from privacy.normalise import AGE_BANDS
 
 __all__ = ["SnapshotReport", "snapshot_report"]
 
@@ -66,6 +67,15 @@ def _datasets(counts: dict[str, Any], sdc: DisclosureControl) -> list[dict[str, 
     return rows
 
 
+def _order(grouping: str, value: str) -> tuple[int, str]:
+    """Age bands in their natural order (not as text: "5-9" before "45-49"); unknown last."""
+    if value == "unknown":
+        return (1, value)
+    if grouping == "age_band" and value in AGE_BANDS:
+        return (0, f"{AGE_BANDS.index(value):03d}")
+    return (0, value)
+
+
 def _rates(by: dict[str, Any], sdc: DisclosureControl) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for grouping, values in by.items():
@@ -76,7 +86,7 @@ def _rates(by: dict[str, Any], sdc: DisclosureControl) -> dict[str, list[dict[st
                 "linked_rate": sdc.rate(c["linked"], c["records"]),
                 "probabilistic_rate": sdc.rate(c["probabilistic"], c["records"]),
             }
-            for value, c in sorted(values.items())
+            for value, c in sorted(values.items(), key=lambda item: _order(grouping, item[0]))
         ]
     return out
 
