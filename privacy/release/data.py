@@ -53,6 +53,7 @@ from types import MappingProxyType
 
 import polars as pl
 
+from privacy.release.catalogue import DATASETS
 from privacy.release.errors import InvalidReleaseData
 
 __all__ = ["PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"]
@@ -126,7 +127,10 @@ class ReleaseData:
         persons = persons.filter(pl.col("person_id").is_not_null())
         if persons["person_id"].n_unique() != persons.height:
             persons = persons.unique("person_id", keep="first", maintain_order=True)
-        records = records.filter(pl.col("person_id").is_not_null())
+        # The dataset as an Enum (values outside DATASETS become null): one byte to compare.
+        records = records.filter(pl.col("person_id").is_not_null()).with_columns(
+            pl.col("dataset").cast(pl.String).cast(pl.Enum(DATASETS), strict=False)
+        )
         object.__setattr__(self, "persons", _sorted_by_person(persons))
         object.__setattr__(self, "records", _sorted_by_person(records))
 

@@ -98,7 +98,8 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
         return raw.replace_strict(keys, default=None, return_dtype=pl.UInt32)
     if name not in catalogue.dimensions:
         raise KeyError(name)
-    return pl.col(name).cast(pl.Enum(list(values)), strict=False).to_physical().cast(pl.UInt32)
+    column = pl.col(name).cast(pl.String) if name == "dataset" else pl.col(name)
+    return column.cast(pl.Enum(list(values)), strict=False).to_physical().cast(pl.UInt32)
 
 
 def _cell_expr(catalogue: Catalogue, plan: Plan, level: str, name: str = "cell") -> pl.Expr:
@@ -249,13 +250,32 @@ def _person_cell_aggregates(
         frame = per_person.join(persons, on="person_id", how="inner").collect()
         weights = frame["records"].to_numpy()
         return [_exact_bincount(frame["pcell"].to_numpy(), weights, n)]
-    per_person = (
-        selected.filter(_has_value(plan))
-        .group_by("person_id", maintain_order=True)
-        .agg(_combined(plan).alias("value"))
-        .join(persons, on="person_id", how="inner")
-        .select(pl.col("pcell").alias("cell"), "value")
-    )
+    attribute = plan.spec.measure.attribute or ""
+    frame = selected.filter(_has_value(plan)).select("person_id", attribute).collect()
+    keys, values = frame["person_id"].to_numpy(), frame[attribute].to_numpy()
+    if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):  # pragma: no cover - sorted
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+    # Records are sorted by person (ReleaseData): each person's run is one reduceat slice.
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys[:0]
+    combine = plan.spec.measure.combine or "sum"
+    if not keys.size:
+        combined = values[:0]
+    elif combine == "max":
+        combined = np.maximum.reduceat(values, starts)
+    else:
+        combined = np.add.reduceat(values, starts)
+        if combine == "mean":
+            combined = combined / np.diff(np.r_[starts, keys.size])
+    owners = keys[starts]
+    people = persons.collect()
+    person_ids, person_cells = people["person_id"].to_numpy(), people["pcell"].to_numpy()
+    at = np.searchsorted(person_ids, owners).clip(0, max(person_ids.size - 1, 0))
+    known = person_ids[at] == owners if person_ids.size else np.zeros(owners.size, dtype=bool)
+    per_person = pl.DataFrame(
+        {"cell": person_cells[at[known]].astype(np.int64), "value": combined[known]},
+        schema={"cell": pl.Int64, "value": pl.Float64},
+    ).lazy()
     return _numeric_aggregates(plan, catalogue, per_person)
 
 

@@ -1,0 +1,254 @@
+"""The mechanism: bounded contributions per person, every cell answered, nothing else out."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from privacy.release import (
+    InvalidReleaseData,
+    QuerySpec,
+    ReleaseData,
+    ReleasePolicy,
+    compile_plan,
+    run,
+)
+from privacy.release.mechanism import Release, ReleasedCell, cell_aggregates
+
+POLICY = ReleasePolicy(records_per_person=3, cells_per_person=2, max_epsilon_per_query=100)
+NHS, ASC = "nhs_episodes", "asc_clients"
+
+
+def persons(*rows: tuple[int, str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema=["person_id", "borough", "age_band", "sex"], orient="row"
+    ).with_columns(pl.col("person_id").cast(pl.Int64))
+
+
+def records(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = {
+        "person_id": pl.Int64,
+        "dataset": pl.String,
+        "event_date": pl.Date,
+        "end_date": pl.Date,
+        "admission_method": pl.String,
+        "service_type": pl.String,
+        "weekly_cost": pl.Float64,
+        "length_of_stay": pl.Float64,
+    }
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+
+
+def episode(pid: int, day: date, method: str = "21", los: float = 1.0) -> dict[str, Any]:
+    return {
+        "person_id": pid,
+        "dataset": NHS,
+        "event_date": day,
+        "end_date": day,
+        "admission_method": method,
+        "length_of_stay": los,
+    }
+
+
+def service(pid: int, day: date, kind: str = "Residential", cost: float = 100.0) -> dict[str, Any]:
+    return {
+        "person_id": pid,
+        "dataset": ASC,
+        "event_date": day,
+        "service_type": f"Long Term Support: {kind}",
+        "weekly_cost": cost,
+    }
+
+
+PEOPLE = persons(
+    (1, "E09000001", "80-84", "2"),
+    (2, "E09000001", "80-84", "2"),
+    (3, "E09000002", "20-24", "1"),
+)
+HEAVY = [episode(1, date(2024, 4, 1 + i % 28), los=10.0) for i in range(100)]
+DATA = ReleaseData(
+    PEOPLE,
+    records(
+        [
+            *HEAVY,
+            episode(2, date(2024, 5, 3), method="11", los=400.0),
+            service(2, date(2024, 6, 1), cost=900.0),
+            service(2, date(2024, 6, 8), cost=5000.0),
+            service(3, date(2024, 6, 1), kind="Nursing", cost=700.0),
+            episode(99, date(2024, 5, 3)),  # a person not in the snapshot (opted out)
+        ]
+    ),
+)
+
+
+def plan_of(query: dict[str, Any]):
+    return compile_plan(QuerySpec.from_json({"epsilon": 1, **query}, policy=POLICY), POLICY)
+
+
+def aggregate(query: dict[str, Any], data: ReleaseData = DATA) -> np.ndarray:
+    plan = plan_of(query)
+    return dict(zip(plan.cells, cell_aggregates(plan, data)[0].tolist(), strict=True))
+
+
+def test_a_person_with_a_hundred_records_counts_once_among_persons():
+    counts = aggregate({"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["borough"]})
+    assert counts[("E09000001",)] == 2  # persons 1 and 2, not 100 + 1
+    assert counts[("E09000002",)] == 0
+
+
+def test_a_person_counts_at_most_k_records():
+    counts = aggregate({"measure": {"kind": "records", "dataset": NHS}, "group_by": ["borough"]})
+    assert counts[("E09000001",)] == 3 + 1  # k = 3 for person 1, one for person 2
+
+
+def test_a_person_counts_at_most_k_records_across_record_level_cells():
+    counts = aggregate({"measure": {"kind": "records"}, "group_by": ["dataset"]})
+    assert counts[(NHS,)] + counts[(ASC,)] == 3 + 3 + 1  # persons 1, 2 (capped), 3
+
+
+def test_a_person_reaches_at_most_cells_per_person_record_level_cells():
+    counts = aggregate({"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["month"]})
+    # Person 1 has episodes in one month only; then check a person spread over months.
+    assert sum(counts.values()) == 2
+    spread = ReleaseData(PEOPLE, records([episode(3, date(2024, m, 1)) for m in range(4, 13)]))
+    counts = aggregate(
+        {"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["month"]}, spread
+    )
+    assert sum(counts.values()) == POLICY.cells_per_person
+    assert counts[("2024-04",)] == counts[("2024-05",)] == 1  # the first cells in cell order
+
+
+def test_values_are_aggregated_per_person_then_clipped_to_the_policy_bounds():
+    sums = aggregate(
+        {"measure": {"kind": "sum", "attribute": "weekly_cost"}, "group_by": ["borough"]}
+    )
+    # Person 2: 900 + 5000 = 5900, clipped to 2500; person 3: 700. In pence.
+    assert sums[("E09000001",)] == 2500 * 100
+    assert sums[("E09000002",)] == 700 * 100
+    stays = aggregate({"measure": {"kind": "sum", "attribute": "length_of_stay"}})
+    assert stays[()] == 180 + 180  # 100 x 10 days and 400 days, each clipped to 180
+    means = aggregate({"measure": {"kind": "sum", "attribute": "weekly_cost", "combine": "mean"}})
+    assert means[()] == (2500 + 700) * 100  # person 2: mean(900, 5000) = 2950, clipped
+
+
+def test_a_mean_is_built_from_centred_sums_and_scaled_counts():
+    plan = plan_of({"measure": {"kind": "mean", "attribute": "weekly_cost", "combine": "max"}})
+    sums, counts = cell_aggregates(plan, DATA)
+    r = 250_000  # (2500 - 0) / 0.01
+    # max per person: 2500 (clipped) and 700; centred doubled: 2v - r.
+    assert sums.tolist() == [(2 * 250_000 - r) + (2 * 70_000 - r)]
+    assert counts.tolist() == [2 * r]
+
+
+def test_person_filters_may_look_at_records_in_either_dataset():
+    both = {
+        "measure": {"kind": "persons"},
+        "filters": {
+            "exists": [
+                {"dataset": NHS, "records": [{"attribute": "admission_type", "in": ["emergency"]}]},
+                {"dataset": ASC, "records": [{"attribute": "support_term", "in": ["long_term"]}]},
+            ]
+        },
+    }
+    assert aggregate(both)[()] == 0  # person 2's episode is elective
+    both["filters"]["exists"][0]["records"][0]["in"] = ["elective"]
+    assert aggregate(both)[()] == 1
+    no_hospital = {
+        "measure": {"kind": "mean", "attribute": "weekly_cost"},
+        "filters": {"not_exists": [{"dataset": NHS}]},
+    }
+    plan = plan_of(no_hospital)
+    _, counts = cell_aggregates(plan, DATA)
+    assert counts.tolist() == [250_000]  # person 3 only
+
+
+def test_a_period_selects_records_by_start_end_or_overlap():
+    base = {"measure": {"kind": "persons", "dataset": ASC}}
+    june = {"from": "2024-06-05", "to": "2024-06-30"}
+    assert aggregate({**base, "period": june})[()] == 1  # person 2's second service
+    assert aggregate({**base, "period": {**june, "match": "overlap"}})[()] == 2  # open-ended
+    assert aggregate({**base, "period": {**june, "match": "end"}})[()] == 0
+
+
+def test_every_declared_cell_is_released_in_order_even_with_no_data():
+    plan = plan_of({"measure": {"kind": "persons"}, "group_by": ["borough", "sex"]})
+    release = run(plan, ReleaseData.empty())
+    assert [c.key for c in release.cells] == list(plan.cells)
+    assert len(release.cells) == 33 * 4
+
+
+def test_a_release_holds_the_plan_id_epsilon_and_noisy_cells_only():
+    plan = plan_of({"measure": {"kind": "persons"}, "group_by": ["borough"]})
+    release = run(plan, DATA)
+    assert release.plan_id == plan.plan_id and release.epsilon == plan.epsilon
+    assert [f.name for f in dataclasses.fields(Release)] == [
+        "plan_id",
+        "epsilon",
+        "dimensions",
+        "cells",
+    ]
+    assert [f.name for f in dataclasses.fields(ReleasedCell)] == [
+        "key",
+        "statistic",
+        "value",
+        "low",
+        "high",
+    ]
+    cell = release.cells[0]
+    assert cell.low is not None and cell.high is not None
+    assert cell.high - cell.value == pytest.approx(plan.accuracy.half_width)
+
+
+def test_at_a_huge_epsilon_the_noisy_counts_are_the_true_ones():
+    plan = compile_plan(
+        QuerySpec.from_json(
+            {"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["sex"], "epsilon": 100},
+            policy=POLICY,
+        ),
+        POLICY,
+    )
+    values = [c.value for c in run(plan, DATA).cells]
+    assert values == [0, 0, 2, 0]  # sex codes 0, 1, 2, 9: persons 1 and 2 are "2"
+
+
+def test_quantiles_release_a_declared_candidate_for_every_cell():
+    plan = plan_of(
+        {
+            "measure": {"kind": "quantile", "attribute": "weekly_cost", "quantiles": [0.5, 0.9]},
+            "group_by": ["sex"],
+        }
+    )
+    release = run(plan, DATA)
+    assert [(c.key, c.statistic) for c in release.cells[:2]] == [(("0",), "q0.5"), (("0",), "q0.9")]
+    assert len(release.cells) == 4 * 2
+    assert all(c.value in plan.candidates and c.low is None for c in release.cells)
+
+
+def test_a_mean_interval_stays_within_the_bounds():
+    plan = plan_of({"measure": {"kind": "mean", "attribute": "weekly_cost"}, "group_by": ["sex"]})
+    for cell in run(plan, DATA).cells:
+        assert 0 <= cell.low <= cell.value <= cell.high <= 2500  # type: ignore[operator]
+
+
+def test_frames_with_a_wrong_schema_are_refused_naming_the_column_only():
+    with pytest.raises(InvalidReleaseData, match=r"^persons: column sex is missing$"):
+        ReleaseData(PEOPLE.drop("sex"), records([]))
+    bad = records([]).with_columns(pl.col("event_date").cast(pl.String))
+    with pytest.raises(
+        InvalidReleaseData, match=r"^records: column event_date has the wrong type$"
+    ):
+        ReleaseData(PEOPLE, bad)
+
+
+def test_repeated_persons_are_kept_once_and_out_of_domain_values_fall_in_no_cell():
+    people = persons(
+        (1, "E09000001", "80-84", "2"), (1, "E09000001", "80-84", "2"), (2, "W06000001", "x", "2")
+    )
+    data = ReleaseData(people, records([]))
+    counts = aggregate({"measure": {"kind": "persons"}, "group_by": ["borough"]}, data)
+    assert counts[("E09000001",)] == 1 and sum(counts.values()) == 1
