@@ -6,6 +6,9 @@ close the markup it sits in. Colours are presentation attributes, not ``style=``
 
 A suppressed count (``"*"``, see ``privacy.disclosure``) is not a number: its bar is
 drawn as a short hatched band marked ``*``, never as zero and never to scale.
+
+``histogram_svg`` draws the linkage report's match weights; ``interval_bars_svg`` draws a
+differentially private answer: one row per cell, its noisy value and its 95% interval.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from markupsafe import Markup
 
 from privacy.disclosure import SUPPRESSED
 
-__all__ = ["ChartGeometry", "histogram_svg"]
+__all__ = [
+    "MAX_INTERVAL_ROWS",
+    "ChartGeometry",
+    "IntervalGeometry",
+    "histogram_svg",
+    "interval_bars_svg",
+]
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _BAR = "#005eb8"
@@ -320,3 +329,219 @@ def histogram_svg(
         _tag("desc", {"id": f"{chart_id}-desc"}, described + "."),
         *parts,
     )
+
+
+class IntervalGeometry:
+    """The frame of an interval chart: one row per cell, its labels left of the plot."""
+
+    width = 720
+    left = 248
+    right = 24
+    top = 16
+    bottom = 56
+    row = 18
+    #: Longer labels are cut (with "…"); the row's tooltip keeps the whole label.
+    label_chars = 34
+
+    def height(self, rows: int) -> int:
+        return self.top + rows * self.row + self.bottom
+
+    @property
+    def plot_width(self) -> int:
+        return self.width - self.left - self.right
+
+
+#: The most rows one interval chart draws; a page charts a slice of a bigger table.
+MAX_INTERVAL_ROWS = 100
+_INTERVAL_BAR = "#8fb8de"
+_INTERVAL_INK = "#0b0c0c"
+
+
+def _float_step(target: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k (k may be negative) that is at least ``target``."""
+    magnitude = 10.0 ** math.floor(math.log10(target))
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= target * (1 - 1e-12):
+            return factor * magnitude
+    raise AssertionError("unreachable: 10 x magnitude exceeds the target")  # pragma: no cover
+
+
+def _check_intervals(
+    labels: Sequence[str],
+    values: Sequence[float],
+    lows: Sequence[float | None],
+    highs: Sequence[float | None],
+) -> None:
+    if not len(labels) == len(values) == len(lows) == len(highs):
+        raise ValueError("an interval chart needs as many labels, values, lows and highs")
+    if not 1 <= len(values) <= MAX_INTERVAL_ROWS:
+        raise ValueError(f"an interval chart draws 1 to {MAX_INTERVAL_ROWS} rows")
+    for value, low, high in zip(values, lows, highs, strict=True):
+        for number in (value, *(end for end in (low, high) if end is not None)):
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError("values and interval ends are numbers (an end may be None)")
+            if not math.isfinite(number):
+                raise ValueError("values and interval ends are finite")
+        if (low is None) != (high is None):
+            raise ValueError("an interval has both ends or neither")
+        if low is not None and high is not None and low > high:
+            raise ValueError("an interval's low end is not above its high end")
+
+
+def interval_bars_svg(
+    labels: Sequence[str],
+    values: Sequence[float],
+    lows: Sequence[float | None],
+    highs: Sequence[float | None],
+    *,
+    title: str = "Released values with their 95% intervals",
+    x_label: str = "Value",
+    chart_id: str = "intervals",
+) -> Markup:
+    """A horizontal bar per row from zero to its value, and its interval as a line with
+    end caps across the bar (no line for a row without an interval, such as a quantile).
+
+    Released values are noisy, so a value or an interval end may be below zero: the axis
+    always spans zero, and a negative bar is drawn left of the zero line.
+    """
+    _check_intervals(labels, values, lows, highs)
+    if not _ID.match(chart_id):
+        raise ValueError("chart_id is a letter then up to 63 letters, digits, - or _")
+    g = IntervalGeometry()
+    rows = len(values)
+    height = g.height(rows)
+    baseline = height - g.bottom
+    ends = [float(v) for v in (*values, *lows, *highs) if v is not None]
+    least, most = min(0.0, *ends), max(0.0, *ends)
+    step = _float_step((most - least) / 5) if most > least else 1.0
+    low = math.floor(least / step + 1e-9) * step
+    high = math.ceil(most / step - 1e-9) * step
+    if high <= low:
+        high = low + step
+    decimals = max(0, -math.floor(math.log10(step)))
+
+    def x_of(value: float) -> float:
+        return round(g.left + (value - low) / (high - low) * g.plot_width, 2)
+
+    def shown(value: float) -> str:
+        return f"{value:,.{decimals}f}" if decimals else f"{value:,.0f}"
+
+    parts: list[str] = []
+    ticks = round((high - low) / step)
+    for index in range(ticks + 1):
+        tick = low + index * step
+        x = x_of(tick)
+        parts.append(
+            _tag(
+                "line",
+                {"class": "grid", "x1": x, "x2": x, "y1": g.top, "y2": baseline}
+                | {"stroke": _GRID},
+            )
+        )
+        parts.append(
+            _tag(
+                "text",
+                {"class": "tick x-tick", "x": x, "y": baseline + 18}
+                | {"text-anchor": "middle", "font-size": 12},
+                shown(0.0 if abs(tick) < step / 2 else tick),
+            )
+        )
+    zero = x_of(0.0)
+    with_interval = 0
+    for index, (label, value, lo, hi) in enumerate(zip(labels, values, lows, highs, strict=True)):
+        top = g.top + index * g.row
+        middle = top + g.row / 2
+        text = str(label)
+        cut = text if len(text) <= g.label_chars else text[: g.label_chars - 1] + "…"
+        parts.append(
+            _tag(
+                "text",
+                {"class": "row-label", "x": g.left - 8, "y": round(middle + 4, 2)}
+                | {"text-anchor": "end", "font-size": 12},
+                cut,
+            )
+        )
+        x = x_of(float(value))
+        tooltip = f"{text}: {_plain(value)}"
+        if lo is not None and hi is not None:
+            tooltip += f" (95% interval {_plain(lo)} to {_plain(hi)})"
+        parts.append(
+            _tag(
+                "rect",
+                {
+                    "class": "bar",
+                    "x": min(x, zero),
+                    "y": top + 3,
+                    "width": round(abs(x - zero), 2),
+                    "height": g.row - 6,
+                    "fill": _INTERVAL_BAR,
+                },
+                _tag("title", {}, tooltip),
+            )
+        )
+        if lo is not None and hi is not None:
+            with_interval += 1
+            x0, x1 = x_of(float(lo)), x_of(float(hi))
+            cap0, cap1 = round(middle - 5, 2), round(middle + 5, 2)
+            parts.append(
+                _tag(
+                    "path",
+                    {
+                        "class": "interval",
+                        "d": f"M{x0} {cap0}V{cap1}M{x0} {middle}H{x1}M{x1} {cap0}V{cap1}",
+                        "fill": "none",
+                        "stroke": _INTERVAL_INK,
+                        "stroke-width": 1.5,
+                    },
+                    _tag("title", {}, tooltip),
+                )
+            )
+    parts.append(
+        _tag(
+            "line",
+            {"class": "axis zero", "x1": zero, "x2": zero, "y1": g.top, "y2": baseline}
+            | {"stroke": _AXIS},
+        )
+    )
+    parts.append(
+        _tag(
+            "line",
+            {"class": "axis x-axis", "x1": g.left, "x2": g.left + g.plot_width}
+            | {"y1": baseline, "y2": baseline, "stroke": _AXIS},
+        )
+    )
+    parts.append(
+        _tag(
+            "text",
+            {"class": "axis-title", "x": g.left + g.plot_width / 2, "y": height - 10}
+            | {"text-anchor": "middle", "font-size": 13},
+            x_label,
+        )
+    )
+    described = f"{rows} rows, each a bar from zero to its released value"
+    if with_interval:
+        described += "; the line with end caps across a bar is its 95% interval"
+    described += f"; the axis runs from {shown(low)} to {shown(high)}"
+    return _tag(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "id": chart_id,
+            "class": "chart intervals",
+            "viewBox": f"0 0 {g.width} {height}",
+            "width": g.width,
+            "height": height,
+            "role": "img",
+            "aria-labelledby": f"{chart_id}-title",
+            "aria-describedby": f"{chart_id}-desc",
+        },
+        _tag("title", {"id": f"{chart_id}-title"}, title),
+        _tag("desc", {"id": f"{chart_id}-desc"}, described + "."),
+        *parts,
+    )
+
+
+def _plain(value: float) -> str:
+    """A released value for a tooltip: whole numbers without decimals, others to 2."""
+    number = float(value)
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"

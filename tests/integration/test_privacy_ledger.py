@@ -39,7 +39,7 @@ def test_budget_periods_are_financial_years_or_months():
 def test_amounts_are_kept_as_whole_micro_units():
     assert to_micro(0.1) == 100_000
     assert to_micro("1.0000005") == 1_000_001
-    for bad in ("x", "nan", -1, "inf"):
+    for bad in ("x", "nan", -1, "inf", "1e300"):
         with pytest.raises(InvalidRequest):
             to_micro(bad)
 

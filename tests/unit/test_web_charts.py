@@ -1,13 +1,15 @@
-"""The match-weight histogram, drawn on the server as inline SVG (``app.web.charts``)."""
+"""The match-weight histogram and the released values' interval chart, drawn on the server
+as inline SVG (``app.web.charts``)."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 from markupsafe import Markup
 
-from app.web.charts import histogram_svg
+from app.web.charts import histogram_svg, interval_bars_svg
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 EDGES = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
@@ -179,3 +181,116 @@ def test_malformed_histograms_are_refused(edges, counts, threshold):
 def test_a_chart_id_that_is_not_a_plain_name_is_refused(chart_id):
     with pytest.raises(ValueError, match="chart_id"):
         histogram_svg(EDGES, [1, 2, 3, 4, 5], 1.0, chart_id=chart_id)
+
+
+# --------------------------------------------------------------------------- interval bars
+
+
+def interval_rows(svg: ET.Element) -> list[tuple[float, float]]:
+    """(left x, right x) of each bar, in row order."""
+    return [
+        (float(bar.get("x", "nan")), float(bar.get("x", "nan")) + float(bar.get("width", "nan")))
+        for bar in bars(svg)
+    ]
+
+
+def intervals(svg: ET.Element) -> list[ET.Element]:
+    return [p for p in svg.iterfind("svg:path", NS) if p.get("class") == "interval"]
+
+
+def zero_x(svg: ET.Element) -> float:
+    (line,) = [line for line in svg.iterfind("svg:line", NS) if "zero" in line.get("class", "")]
+    return float(line.get("x1", "nan"))
+
+
+def test_each_row_gets_a_bar_from_zero_to_its_value_and_a_line_across_its_interval():
+    svg = parse(interval_bars_svg(["a", "b", "c"], [10.0, 40.0, 20.0], [5, 35, 15], [15, 45, 25]))
+    zero = zero_x(svg)
+    rows = interval_rows(svg)
+    assert [left for left, _ in rows] == [zero] * 3
+    widths = [right - left for left, right in rows]
+    assert widths[1] == pytest.approx(4 * widths[0], abs=0.02)
+    assert widths[2] == pytest.approx(2 * widths[0], abs=0.02)
+    # Each interval is drawn as a path from its low end to its high end, in row order.
+    unit = widths[0] / 10
+    paths = intervals(svg)
+    assert len(paths) == 3
+    for path, (low, high) in zip(paths, [(5, 15), (35, 45), (15, 25)], strict=True):
+        ends = [float(v) for v in re.findall(r"M([\d.]+) ", path.get("d", ""))]
+        assert [round((x - zero) / unit, 1) for x in (ends[0], ends[-1])] == [low, high]
+    tooltips = [bar.findtext("svg:title", namespaces=NS) for bar in bars(svg)]
+    assert tooltips[0] == "a: 10 (95% interval 5 to 15)"
+    labels = [t.text for t in svg.iterfind("svg:text", NS) if t.get("class") == "row-label"]
+    assert labels == ["a", "b", "c"]
+
+
+def test_a_negative_noisy_value_is_drawn_left_of_zero_and_the_axis_spans_zero():
+    svg = parse(interval_bars_svg(["small", "big"], [-3.0, 12.0], [-9, 6], [3, 18]))
+    zero = zero_x(svg)
+    (neg_left, neg_right), (pos_left, _) = interval_rows(svg)
+    assert neg_right == pytest.approx(zero) and neg_left < zero
+    assert pos_left == pytest.approx(zero)
+    ticks = [t.text for t in svg.iterfind("svg:text", NS) if t.get("class") == "tick x-tick"]
+    assert ticks[0].startswith("-") and "0" in ticks
+
+
+def test_a_row_without_an_interval_gets_its_bar_but_no_interval_line():
+    svg = parse(interval_bars_svg(["q0.5", "q0.9"], [3.0, 9.0], [None, None], [None, None]))
+    assert len(bars(svg)) == 2 and intervals(svg) == []
+    assert "95% interval" not in svg.findtext("svg:desc", namespaces=NS)
+
+
+def test_the_chart_grows_a_row_per_cell_and_long_labels_are_cut_but_kept_in_the_tooltip():
+    label = "Long Term Support: Community: Supported Living · 2025-26"
+    svg = parse(interval_bars_svg([label] * 33, [1.0] * 33, [0.0] * 33, [2.0] * 33))
+    assert len(bars(svg)) == len(intervals(svg)) == 33
+    assert float(svg.get("height", "0")) >= 33 * 18
+    texts = [t.text for t in svg.iterfind("svg:text", NS) if t.get("class") == "row-label"]
+    assert all(len(t) <= 34 and t.endswith("…") for t in texts)
+    assert bars(svg)[0].findtext("svg:title", namespaces=NS).startswith(label + ": 1")
+
+
+def test_fractional_values_get_fractional_ticks_and_all_zero_values_still_draw_an_axis():
+    svg = parse(interval_bars_svg(["a"], [0.25], [0.125], [0.375]))
+    ticks = [t.text for t in svg.iterfind("svg:text", NS) if t.get("class") == "tick x-tick"]
+    assert ticks[0] == "0.0" and ticks[-1] == "0.4"
+    flat = parse(interval_bars_svg(["a", "b"], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]))
+    assert [t.text for t in flat.iterfind("svg:text", NS) if "x-tick" in t.get("class", "")] == [
+        "0",
+        "1",
+    ]
+
+
+def test_interval_labels_and_titles_are_escaped_and_the_chart_has_no_inline_style():
+    hostile = '<script>alert("x")</script> & </svg><img src=x onerror=alert(1)>'
+    markup = interval_bars_svg([hostile], [1.0], [0.0], [2.0], title=hostile, x_label=hostile)
+    assert isinstance(markup, Markup)
+    assert "<script" not in markup and "<img" not in markup and "</svg><" not in markup
+    svg = parse(markup)
+    assert svg.findtext("svg:title", namespaces=NS) == hostile
+    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "intervals-title"
+    assert all("style" not in element.attrib for element in svg.iter())
+
+
+@pytest.mark.parametrize(
+    ("labels", "values", "lows", "highs"),
+    [
+        (["a"], [1.0, 2.0], [0.0], [2.0]),  # lengths differ
+        ([], [], [], []),  # no row
+        (["a"] * 101, [1.0] * 101, [0.0] * 101, [2.0] * 101),  # too many rows
+        (["a"], [float("nan")], [0.0], [2.0]),
+        (["a"], [1.0], [float("-inf")], [2.0]),
+        (["a"], [1.0], [0.0], [None]),  # one end only
+        (["a"], [1.0], [3.0], [2.0]),  # low above high
+        (["a"], ["1"], [0.0], [2.0]),  # text, not a number
+        (["a"], [True], [0.0], [2.0]),
+    ],
+)
+def test_malformed_interval_charts_are_refused(labels, values, lows, highs):
+    with pytest.raises(ValueError):
+        interval_bars_svg(labels, values, lows, highs)
+
+
+def test_an_interval_chart_id_that_is_not_a_plain_name_is_refused():
+    with pytest.raises(ValueError, match="chart_id"):
+        interval_bars_svg(["a"], [1.0], [0.0], [2.0], chart_id='a"b')

@@ -41,8 +41,8 @@ def to_micro(amount: float | str | Decimal) -> int:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise InvalidRequest("an amount of privacy budget must be a number") from None
-    if not value.is_finite() or value < 0:
-        raise InvalidRequest("an amount of privacy budget is a non-negative number")
+    if not value.is_finite() or value < 0 or value > 1_000_000:
+        raise InvalidRequest("an amount of privacy budget is a number from 0 to 1,000,000")
     return int((value * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
