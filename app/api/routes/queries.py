@@ -9,7 +9,7 @@ its noisy value and 95% interval, and what was charged.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 import anyio
@@ -59,38 +59,13 @@ class QueryIn(BaseModel):
     )
 
 
-class PreviewOut(BaseModel):
-    snapshot_id: int
-    plan_id: str
-    epsilon: float
-    dimensions: list[str]
-    cells: int
-    accuracy: dict[str, Any]
-
-
-class ReleaseOut(BaseModel):
-    release_id: int
-    snapshot_id: int
-    plan_id: str
-    repeat: bool = Field(description="A repeat of an earlier identical query: not charged.")
-    charged: float
-    epsilon: float
-    unit: str
-    dimensions: list[str]
-    cells: list[dict[str, Any]]
-    accuracy: dict[str, Any]
-    query: dict[str, Any]
-    released_at: datetime | None
-
-
 @router.post("/queries/preview", summary="Accuracy and cost of a query, without any charge")
 def preview(
     body: QueryIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("query.preview", "queries"))],
-) -> PreviewOut:
-    view = queries.preview_query(ctx, actor=actor, query=body.query, snapshot_id=body.snapshot_id)
-    return PreviewOut(**view.__dict__)
+) -> queries.QueryPreview:
+    return queries.preview_query(ctx, actor=actor, query=body.query, snapshot_id=body.snapshot_id)
 
 
 @router.post("/queries", summary="Ask a query: a differentially private, charged answer")
@@ -98,8 +73,8 @@ async def release(
     body: QueryIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("query.run", "queries"))],
-) -> ReleaseOut:
-    view = await anyio.to_thread.run_sync(
+) -> queries.ReleaseView:
+    return await anyio.to_thread.run_sync(
         lambda: queries.run_query(
             ctx,
             actor=actor,
@@ -109,4 +84,3 @@ async def release(
             project=body.project,
         )
     )
-    return ReleaseOut(**view.__dict__)

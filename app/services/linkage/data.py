@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db.bulk import bulk_insert
 from app.db.models import IngestRecord, LinkageSnapshot, PersonLink, Submission
+from app.errors import NotFound
 from linkage.engine import LinkageResult
 from linkage.records import BLOOM_COLUMNS, TOKEN_COLUMNS
 from linkage.stability import PersonAssignment
@@ -25,6 +26,7 @@ __all__ = [
     "GROUPINGS",
     "LinkedRecords",
     "assignment_of",
+    "find_snapshot",
     "load_records",
     "report_counts",
     "write_assignment",
@@ -80,6 +82,22 @@ def load_records(session: Session) -> LinkedRecords:
         for g in GROUPINGS
     }
     return LinkedRecords(frame, np.asarray(data["dataset"], dtype=object), groups)
+
+
+def find_snapshot(session: Session, snapshot_id: int | None) -> LinkageSnapshot:
+    """Snapshot ``snapshot_id``, or the latest when None; ``NotFound`` if there is none."""
+    snapshot = (
+        latest_snapshot(session)
+        if snapshot_id is None
+        else session.get(LinkageSnapshot, snapshot_id)
+    )
+    if snapshot is None:
+        raise NotFound(
+            "no such linkage snapshot"
+            if snapshot_id is not None
+            else "no linkage snapshot yet: an operator must run linkage first"
+        )
+    return snapshot
 
 
 def latest_snapshot(session: Session) -> LinkageSnapshot | None:

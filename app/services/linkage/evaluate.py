@@ -17,10 +17,11 @@ import numpy as np
 from sqlalchemy import select
 
 from app.auth.actor import Actor
-from app.db.models import IngestRecord, LinkageSnapshot, PersonLink
-from app.errors import InvalidRequest, NotFound
+from app.db.models import IngestRecord, PersonLink
+from app.errors import InvalidRequest
 from app.services.context import ServiceContext
 from app.services.ingest import pseudonym_keys
+from app.services.linkage.data import find_snapshot
 from app.services.unit import unit_of_work
 from linkage.evaluation import evaluate
 
@@ -92,14 +93,7 @@ def evaluate_snapshot(
     target = "linkage-snapshot:" + ("latest" if snapshot_id is None else str(snapshot_id))
     with unit_of_work(ctx, actor, "linkage.evaluate", target=target) as uow:
         session = uow.session
-        if snapshot_id is None:
-            snapshot = session.scalar(
-                select(LinkageSnapshot).order_by(LinkageSnapshot.id.desc()).limit(1)
-            )
-        else:
-            snapshot = session.get(LinkageSnapshot, snapshot_id)
-        if snapshot is None:
-            raise NotFound("no linkage snapshot to evaluate")
+        snapshot = find_snapshot(session, snapshot_id)
         # (dataset, record token) -> true person; the raw id is dropped here.
         wanted: dict[tuple[str, bytes], str] = {}
         rows = 0

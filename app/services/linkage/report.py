@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from app.auth.actor import Actor
-from app.db.models import LinkageRun, LinkageSnapshot
-from app.errors import NotFound
+from app.db.models import LinkageRun
 from app.services.context import ServiceContext
+from app.services.linkage.data import find_snapshot
 from app.services.unit import unit_of_work
 from privacy.disclosure import DisclosureControl
 from privacy.normalise import AGE_BANDS
@@ -98,14 +98,7 @@ def snapshot_report(
     target = "linkage-snapshot:" + ("latest" if snapshot_id is None else str(snapshot_id))
     with unit_of_work(ctx, actor, "linkage.read", target=target) as uow:
         session = uow.session
-        if snapshot_id is None:
-            snapshot = session.scalar(
-                select(LinkageSnapshot).order_by(LinkageSnapshot.id.desc()).limit(1)
-            )
-        else:
-            snapshot = session.get(LinkageSnapshot, snapshot_id)
-        if snapshot is None:
-            raise NotFound("no such linkage snapshot")
+        snapshot = find_snapshot(session, snapshot_id)
         run_id = session.scalar(select(LinkageRun.id).where(LinkageRun.snapshot_id == snapshot.id))
         sdc = ctx.policy.rules.disclosure
         counts = snapshot.report

@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
 from app.db.base import utcnow
-from app.db.models import Charge, LinkageSnapshot, Project, ProjectMember, Release
-from app.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, ReleaseFailed
+from app.db.models import Charge, Project, ProjectMember, Release
+from app.errors import Conflict, InvalidRequest, PermissionDenied, ReleaseFailed
 from app.services.context import ServiceContext
+from app.services.linkage.data import find_snapshot
 from app.services.release.data import ReleaseDataCache, optout_version
 from app.services.release.ledger import from_micro, period_of, reserve, to_micro
 from app.services.unit import unit_of_work
@@ -83,26 +84,12 @@ def _compile(ctx: ServiceContext, query: object) -> Plan:
         raise InvalidRequest(error.safe_detail) from None
 
 
-def _snapshot(session: Session, snapshot_id: int | None) -> LinkageSnapshot:
-    if snapshot_id is None:
-        snapshot = session.scalar(
-            select(LinkageSnapshot).order_by(LinkageSnapshot.id.desc()).limit(1)
-        )
-        if snapshot is None:
-            raise NotFound("no linkage snapshot yet: an operator must run linkage first")
-        return snapshot
-    found = session.get(LinkageSnapshot, snapshot_id)
-    if found is None:
-        raise NotFound("no such linkage snapshot")
-    return found
-
-
 def preview_query(
     ctx: ServiceContext, *, actor: Actor, query: object, snapshot_id: int | None = None
 ) -> QueryPreview:
     """The plan's cost and accuracy; reads no data and charges nothing (audited)."""
     with unit_of_work(ctx, actor, "query.preview", target="queries") as uow:
-        snapshot = _snapshot(uow.session, snapshot_id)
+        snapshot = find_snapshot(uow.session, snapshot_id)
         plan = _compile(ctx, query)
         uow.target = f"linkage-snapshot:{snapshot.id}"
         uow.details = {
@@ -168,7 +155,7 @@ def run_query(
     period = period_of(today, ctx.policy.rules.release.period)
     with unit_of_work(ctx, actor, "query.run", target="queries") as uow:
         session = uow.session
-        snapshot = _snapshot(session, snapshot_id)
+        snapshot = find_snapshot(session, snapshot_id)
         uow.target = f"linkage-snapshot:{snapshot.id}"
         project_id = _project_id(session, actor, project)
         count, latest = optout_version(session)
