@@ -17,6 +17,11 @@ person), with fixed seeds:
 3. **Evaluation** with ``linkage.evaluation.evaluate`` against the truth.
 4. **Splink**: if ``benchmarks/splink_reference.py`` exists and ``splink`` imports, it
    runs as a subprocess on the same (persons, seed) and both are printed side by side.
+5. **recordlinkage** (``--recordlinkage``; by default only at sizes up to 20,000
+   persons, where it adds about 10 s): ``benchmarks/recordlinkage_reference.py`` runs
+   in another child on the same pseudonymised frame and times each stage with the
+   recordlinkage toolkit against the engine's own (indexing, comparison, EM, evaluation);
+   printed as a table ``stage | recordlinkage 0.16 | hsclink | ratio``.
 
 Memory extrapolation: the growth of peak RSS over the baseline is fitted linearly in
 records between the two largest sizes and extended to 4.5 million records (9 million
@@ -25,7 +30,7 @@ persons).
 Run from the repository root::
 
     .venv/bin/python benchmarks/linkage.py [--persons 20000,200000] [--seed 1] [--json]
-                                           [--no-splink]
+                                           [--no-splink] [--[no-]recordlinkage]
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ if str(REPO) not in sys.path:
 
 MIB = 1024 * 1024
 TARGET_RECORDS = 4_500_000
+#: Without --recordlinkage or --no-recordlinkage, the reference runs up to this size.
+RECORDLINKAGE_DEFAULT_MAX_PERSONS = 20_000
+RECORDLINKAGE_REPEAT = 3
 
 
 def _rss_now_mib() -> float:
@@ -94,7 +102,34 @@ def worker() -> None:
     pickle.dump((report, result.record_key, result.person_id), sys.stdout.buffer)
 
 
-def run_size(persons: int, seed: int) -> dict[str, Any]:
+def run_recordlinkage(population: Any, persons: int, seed: int) -> dict[str, Any] | None:
+    """The recordlinkage reference on the same frame, in a child; None if it failed."""
+    script = REPO / "benchmarks" / "recordlinkage_reference.py"
+    print(f"[{persons:,}] recordlinkage reference", file=sys.stderr)
+    payload = pickle.dumps(
+        (
+            population.records,
+            population.person_keys,
+            population.twin_pairs,
+            seed,
+            RECORDLINKAGE_REPEAT,
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), "--worker"],
+        input=payload,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = done.stderr[-500:].decode(errors="replace")
+        print(f"recordlinkage reference failed (exit {done.returncode}): {tail}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def run_size(persons: int, seed: int, *, recordlinkage: bool = False) -> dict[str, Any]:
     import numpy as np
 
     from app.synth.pseudonymised import pseudonymised_population
@@ -120,6 +155,7 @@ def run_size(persons: int, seed: int) -> dict[str, Any]:
         twin_pairs=population.twin_pairs,
     )
     timings = report["timings"]
+    reference = run_recordlinkage(population, persons, seed) if recordlinkage else None
     return {
         "persons": persons,
         "seed": seed,
@@ -139,6 +175,7 @@ def run_size(persons: int, seed: int) -> dict[str, Any]:
         },
         "estimates": report["estimates"],
         "clustering": report["clustering"],
+        "recordlinkage": reference,
     }
 
 
@@ -225,6 +262,10 @@ def table(result: dict[str, Any]) -> str:
                 f"peak RSS {splink['peak_rss_mib']:.0f} MiB",
                 f"  time ratio hsclink / Splink = {ratio:.3f}",
             ]
+        if run.get("recordlinkage"):
+            from benchmarks.recordlinkage_reference import table as recordlinkage_table
+
+            lines.append(recordlinkage_table(run["recordlinkage"], indent="  "))
         lines.append("")
     x = result.get("extrapolation")
     if x:
@@ -244,6 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-splink", action="store_true")
+    parser.add_argument(
+        "--recordlinkage",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time each stage with the recordlinkage toolkit too (default: only at sizes "
+        f"up to {RECORDLINKAGE_DEFAULT_MAX_PERSONS:,} persons)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -251,7 +299,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     runs = []
     for persons in (int(p) for p in args.persons.split(",")):
-        run = run_size(persons, args.seed)
+        reference = (
+            persons <= RECORDLINKAGE_DEFAULT_MAX_PERSONS
+            if args.recordlinkage is None
+            else args.recordlinkage
+        )
+        run = run_size(persons, args.seed, recordlinkage=reference)
         if not args.no_splink:
             run["splink"] = run_splink(persons, args.seed)
         runs.append(run)

@@ -19,10 +19,18 @@ Why numpy rather than the ``recordlinkage`` toolkit (0.16): no stage uses it. It
 ``Index().block`` joins pandas frames per rule and has no LSH; its ``Compare`` features
 are string similarities on text columns, while tokens are opaque bytes and Bloom
 similarity needs popcounts over packed words; its ``ECMClassifier`` fits EM on binary
-vectors only (no graded levels, no fixed u, no per-rule training). The numpy pipeline
-here links the 200,000-person synthetic population (about 102,000 records) in about
-1.4 s on 2 cores, all stages included (``benchmarks/linkage.py``). A like-for-like timing
-of recordlinkage's indexer and comparer on the same data has not been recorded yet.
+vectors only (no graded levels, no fixed u, no per-rule training). Measured on the same
+pseudonymised profiles (``benchmarks/linkage.py --recordlinkage``, 2 cores, best of 3),
+at 200,000 / 2,000,000 persons (102,111 / 1,025,702 records): the five exact rules
+index in 0.078 / 1.36 s with ``Index().block`` against 0.026 / 0.51 s here (same
+pairs); ``Compare`` (``exact`` and a popcount Dice feature) takes 0.10 / 13.9 s over the
+122,123 / 12.3 million candidate pairs against 0.049 / 8.2 s, its peak RSS growing by
+7.1 GiB at 12.3 million pairs against 0.1 GiB here; ``ECMClassifier`` takes 0.29 /
+33 s on 6 equality features for pairwise F1 0.9925 / 0.9932 (on all 15 features 0.64 /
+77 s, F1 0.93 / about 0: one giant component), against 0.67 / 12.2 s for the EM stage
+here and F1 0.9998 / 0.9991; its ``precision``/``recall``/``fscore`` agree with
+``linkage.evaluation`` but take 0.076 / 1.23 s against 0.034 / 0.33 s. The whole
+pipeline here links the 200,000 persons in about 1.7 s.
 
 Nothing in the result holds a token, a filter or a per-pair score; per-record arrays
 are the person id and the kind of link only.
