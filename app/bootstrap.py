@@ -25,9 +25,11 @@ from app.api.routes import linkage as linkage_routes
 from app.api.routes import queries as query_routes
 from app.auth.actor import Actor
 from app.config import Settings
+from app.jobs import run_in_background
 from app.logs import configure_logging
 from app.services import audit, linkage, policy
 from app.services.context import ServiceContext
+from app.services.release.data import warm_latest
 from app.services.setup import check_ready
 from app.web import WEB_DIR
 from app.web import routes as web_routes
@@ -57,6 +59,8 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
         check_ready(ctx)
         policy.record_policy_load(ctx, actor=Actor.service())
         linkage.recover_interrupted_runs(ctx)
+        if settings.release_warm_cache:
+            run_in_background("release-cache-warm", lambda: warm_latest(ctx))
         log.info("policy in force", extra={"policy_sha256": ctx.policy.sha256})
         signer = None
         if settings.audit_sign_interval_seconds > 0:

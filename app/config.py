@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     ingest_batch_rows: int = Field(default=2000, gt=0)
     #: The date age bands are computed at (ONS mid-year estimates use 30 June).
     reference_date: date = date(2026, 6, 30)
+    #: Read the latest linkage snapshot into memory in the background when the service
+    #: starts and after each linkage run it makes, so that analysts' first query does not
+    #: wait for it (about a minute at London scale).
+    release_warm_cache: bool = True
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -183,6 +183,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         policy_dir=REPO_ROOT / "policies",
         audit_sign_interval_seconds=0,
+        # No background reads that could outlive a test; warming is tested directly.
+        release_warm_cache=False,
     )
 
 

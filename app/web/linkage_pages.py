@@ -92,7 +92,7 @@ def start_run(
     ctx = get_ctx(request)
     check_csrf(ctx, browser, csrf_token, "linkage.run")
     view = linkage.start_run(ctx, actor=browser.actor, mode=mode)
-    run_in_background(f"linkage-run-{view.id}", lambda: linkage.execute_run(ctx, view.id))
+    run_in_background(f"linkage-run-{view.id}", lambda: linkage.run_in_service(ctx, view.id))
     return RedirectResponse("/linkage", status_code=303)
 
 

@@ -99,3 +99,22 @@ def test_the_release_data_carries_each_records_kept_attributes(ctx, linked):
     persons = data.persons
     assert persons["person_id"].n_unique() == persons.height
     assert persons["borough"].null_count() < persons.height
+
+
+def test_a_new_snapshot_is_read_into_the_release_cache_by_the_service_job(ctx, population):
+    from app.services import linkage
+    from app.services.release.data import release_cache
+
+    ctx.settings = ctx.settings.model_copy(update={"release_warm_cache": True})
+    run = linkage.start_run(ctx, actor=Actor.cli())
+    view = linkage.run_in_service(ctx, run.id)
+    cached = release_cache(ctx)._data
+    assert cached is not None and cached.snapshot_id == view.snapshot_id
+    assert cached.data.persons.height > 0
+
+
+def test_warming_with_no_snapshot_does_nothing(ctx):
+    from app.services.release.data import release_cache, warm_latest
+
+    assert warm_latest(ctx) is None
+    assert release_cache(ctx)._data is None

@@ -41,3 +41,11 @@ def test_production_refuses_sqlite_insecure_cookies_and_a_readable_master_key(tm
 
 def test_development_accepts_the_embedded_defaults(tmp_path):
     Settings(data_dir=tmp_path).check_safe_for_environment()
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from app import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [f for f in Settings.model_fields if f"HSCLINK_{f.upper()}" not in readme]
+    assert missing == []

@@ -41,7 +41,7 @@ def start_run(
     actor: Annotated[Actor, Depends(Authorized("linkage.run", "linkage"))],
 ) -> linkage.RunView:
     view = linkage.start_run(ctx, actor=actor, mode=body.mode)
-    run_in_background(f"linkage-run-{view.id}", lambda: linkage.execute_run(ctx, view.id))
+    run_in_background(f"linkage-run-{view.id}", lambda: linkage.run_in_service(ctx, view.id))
     response.headers["Location"] = f"{API_PREFIX}/linkage/runs/{view.id}"
     return view
 

@@ -8,6 +8,7 @@ from app.services.linkage.runs import (
     get_run,
     list_runs,
     recover_interrupted_runs,
+    run_in_service,
     start_run,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "list_runs",
     "read_truth",
     "recover_interrupted_runs",
+    "run_in_service",
     "snapshot_report",
     "start_run",
 ]

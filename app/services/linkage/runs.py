@@ -41,6 +41,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "recover_interrupted_runs",
+    "run_in_service",
     "start_run",
 ]
 
@@ -243,6 +244,17 @@ def execute_run(
         final = session.get(LinkageRun, run_id)
         assert final is not None
         return RunView.of(final)
+
+
+def run_in_service(ctx: ServiceContext, run_id: int) -> RunView:
+    """The job as the web service runs it: link, then read the new snapshot into the
+    release cache (``release_warm_cache``) so that the next query does not wait for it."""
+    from app.services.release.data import warm_latest  # release builds on linkage
+
+    view = execute_run(ctx, run_id)
+    if view.snapshot_id is not None and ctx.settings.release_warm_cache:
+        warm_latest(ctx)
+    return view
 
 
 def _safe_reason(error: Exception) -> str:

@@ -21,10 +21,19 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import IngestRecord, OptOut, PersonLink
+from app.services.context import ServiceContext
+from app.services.linkage.data import latest_snapshot
 from privacy.release.data import ReleaseData
 from privacy.release.icd10 import icd10_chapters
 
-__all__ = ["LinkedData", "ReleaseDataCache", "load_linked_data", "optout_version"]
+__all__ = [
+    "LinkedData",
+    "ReleaseDataCache",
+    "load_linked_data",
+    "optout_version",
+    "release_cache",
+    "warm_latest",
+]
 
 _FETCH_ROWS = 50_000
 
@@ -182,3 +191,19 @@ class ReleaseDataCache:
     def clear(self) -> None:
         with self._lock:
             self._data = None
+
+
+def release_cache(ctx: ServiceContext) -> ReleaseDataCache:
+    """The service's one cache of linked data (shared by every request)."""
+    cache: ReleaseDataCache = ctx.caches.setdefault("release_data", ReleaseDataCache())
+    return cache
+
+
+def warm_latest(ctx: ServiceContext) -> int | None:
+    """Load the latest snapshot into the cache now; its id, or None if there is none."""
+    with ctx.reads() as session:
+        snapshot = latest_snapshot(session)
+        if snapshot is None:
+            return None
+        release_cache(ctx).get(session, snapshot.id)
+        return snapshot.id

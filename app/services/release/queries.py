@@ -34,7 +34,7 @@ from app.db.models import Charge, Project, ProjectMember, Release
 from app.errors import Conflict, InvalidRequest, PermissionDenied, ReleaseFailed
 from app.services.context import ServiceContext
 from app.services.linkage.data import find_snapshot
-from app.services.release.data import ReleaseDataCache, optout_version
+from app.services.release.data import optout_version, release_cache
 from app.services.release.ledger import from_micro, period_of, reserve, to_micro
 from app.services.unit import unit_of_work
 from privacy.release import InvalidQuery, ReleasePolicy
@@ -216,9 +216,8 @@ def run_query(
         }
     # Committed: the charge is reserved with its audit entry. Now, and only now, the data.
     try:
-        cache: ReleaseDataCache = ctx.caches.setdefault("release_data", ReleaseDataCache())
         with ctx.reads() as session:
-            linked = cache.get(session, snapshot_key)
+            linked = release_cache(ctx).get(session, snapshot_key)
         answer = run_plan(plan, linked.data)
     except Exception as error:
         log.error("release failed", extra={"release": release_id, "error": type(error).__name__})
