@@ -23,13 +23,19 @@ person), with fixed seeds:
    recordlinkage toolkit against the engine's own (indexing, comparison, EM, evaluation);
    printed as a table ``stage | recordlinkage 0.16 | hsclink | ratio``.
 
-Memory extrapolation: the growth of peak RSS over the baseline is fitted linearly in
-records between the two largest sizes and extended to 4.5 million records (9 million
-persons).
+Extrapolation (with at least three sizes) to 4.5 million records (9 million persons,
+London): for the growth of peak RSS over the baseline, the baseline (input frame), the
+candidate pairs, and the blocking and total times, the growth exponent k of
+``value = c * records^k`` is fitted by least squares on log-log over every size, and
+also taken between the two largest sizes alone; the larger of the two (at least 1 for
+memory and time, which hold per-record arrays) is applied from the largest measured
+size. Memory is also bounded from above as if all the linkage's growth scaled with the
+candidate pairs, and the time as the sum of the stages, each by its own exponent. The
+exponents and the projected figures are printed.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/linkage.py [--persons 20000,200000] [--seed 1] [--json]
+    .venv/bin/python benchmarks/linkage.py [--persons 20000,200000,2000000] [--seed 1] [--json]
                                            [--no-splink] [--[no-]recordlinkage]
 """
 
@@ -197,25 +203,106 @@ def run_splink(persons: int, seed: int) -> dict[str, Any] | None:
     return result
 
 
-def extrapolate(runs: list[dict[str, Any]]) -> dict[str, float] | None:
-    if len(runs) < 2:
+def fit_exponent(sizes: list[float], values: list[float]) -> float:
+    """k in value = c * size^k, by least squares on the logs of every (size, value)."""
+    import numpy as np
+
+    slope, _ = np.polyfit(np.log(sizes), np.log(values), 1)
+    return float(slope)
+
+
+STAGES = ("prepare", "blocking", "comparison", "em", "clustering")
+#: Memory and time hold per-record arrays, so they grow at least linearly: an exponent
+#: below 1 from the fit means fixed costs (interpreter, the u sample) still dominate.
+LINEAR = 1.0
+
+
+def _project(runs: list[dict[str, Any]], value: Any, *, floor: float = 0.0) -> dict[str, float]:
+    """Fitted and last-segment exponents of ``value(run)``, and the largest of the two and
+    ``floor`` applied from the largest measured size to ``TARGET_RECORDS`` (constant
+    overheads flatten the fit at small sizes, so the last segment is the better guide)."""
+    sizes = [float(r["records"]) for r in runs]
+    values = [max(float(value(r)), 1e-9) for r in runs]
+    fitted = fit_exponent(sizes, values)
+    last = fit_exponent(sizes[-2:], values[-2:])
+    used = max(fitted, last, floor)
+    return {
+        "exponent_fitted": fitted,
+        "exponent_last_two": last,
+        "exponent_used": used,
+        "largest_measured": values[-1],
+        "at_target": values[-1] * (TARGET_RECORDS / sizes[-1]) ** used,
+    }
+
+
+def extrapolate(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Memory and time at ``TARGET_RECORDS`` from power laws fitted on log-log over at
+    least three sizes (None with fewer: two points fix any curve, so prove nothing).
+
+    Memory is given twice: with its own exponent (at least linear), and as an upper
+    bound if all of the linkage's growth scaled with the candidate pairs."""
+    if len({r["records"] for r in runs}) < 3:
         return None
-    a, b = sorted(runs, key=lambda r: r["records"])[-2:]
-    growth_a = a["peak_rss_mib"] - a["baseline_rss_mib"]
-    growth_b = b["peak_rss_mib"] - b["baseline_rss_mib"]
-    slope = (growth_b - growth_a) / max(b["records"] - a["records"], 1)
-    input_slope = (b["baseline_rss_mib"] - a["baseline_rss_mib"]) / max(
-        b["records"] - a["records"], 1
-    )
-    growth = growth_b + slope * (TARGET_RECORDS - b["records"])
-    frame = b["baseline_rss_mib"] + input_slope * (TARGET_RECORDS - b["records"])
+    ordered = sorted(runs, key=lambda r: r["records"])
+    growth = _project(ordered, lambda r: r["peak_rss_mib"] - r["baseline_rss_mib"], floor=LINEAR)
+    frame = _project(ordered, lambda r: r["baseline_rss_mib"], floor=LINEAR)
+    total = _project(ordered, lambda r: r["timings"]["total"], floor=LINEAR)
+    blocking = _project(ordered, lambda r: r["timings"]["blocking"], floor=LINEAR)
+    pairs = _project(ordered, lambda r: r["blocking"]["total_pairs"])
+    by_pairs = growth["largest_measured"] * pairs["at_target"] / pairs["largest_measured"]
+    stages = {
+        stage: _project(ordered, lambda r, s=stage: r["timings"][s], floor=LINEAR)["at_target"]
+        for stage in STAGES
+    }
     return {
         "records": TARGET_RECORDS,
-        "linkage_growth_mib_per_million_records": slope * 1e6,
-        "input_frame_mib_per_million_records": input_slope * 1e6,
-        "linkage_growth_gib": growth / 1024,
-        "peak_gib_with_input_frame": (growth + frame) / 1024,
+        "sizes": [r["records"] for r in ordered],
+        "linkage_growth_mib": growth,
+        "input_frame_mib": frame,
+        "total_seconds": total,
+        "blocking_seconds": blocking,
+        "candidate_pairs": pairs,
+        "linkage_growth_gib": growth["at_target"] / 1024,
+        "peak_gib_with_input_frame": (growth["at_target"] + frame["at_target"]) / 1024,
+        "stage_seconds_at_target": stages,
+        "total_seconds_by_stages": sum(stages.values()),
+        "linkage_growth_gib_if_by_pairs": by_pairs / 1024,
+        "peak_gib_if_by_pairs": (max(by_pairs, growth["at_target"]) + frame["at_target"]) / 1024,
     }
+
+
+def _extrapolation_lines(x: dict[str, Any]) -> list[str]:
+    sizes = ", ".join(f"{s:,}" for s in x["sizes"])
+    lines = [
+        f"extrapolation to {x['records']:,} records: exponent k of value = c * records^k, "
+        f"fitted (log-log) on {sizes} and between the two largest; the larger (at least 1 "
+        "for memory and time) applied from the largest size:"
+    ]
+    rows = (
+        ("linkage memory growth", x["linkage_growth_mib"], "MiB"),
+        ("input frame (baseline RSS)", x["input_frame_mib"], "MiB"),
+        ("candidate pairs", x["candidate_pairs"], ""),
+        ("blocking time", x["blocking_seconds"], "s"),
+        ("linkage time (total)", x["total_seconds"], "s"),
+    )
+    for label, f, unit in rows:
+        lines.append(
+            f"  {label:<28} k {f['exponent_fitted']:.2f} fitted, "
+            f"{f['exponent_last_two']:.2f} last two, {f['exponent_used']:.2f} used: "
+            f"{f['largest_measured']:,.1f} -> {f['at_target']:,.1f} {unit}".rstrip()
+        )
+    lines.append(
+        "  linkage time, each stage by its own exponent: "
+        + ", ".join(f"{k} {v:,.1f}" for k, v in x["stage_seconds_at_target"].items())
+        + f"; total {x['total_seconds_by_stages']:,.1f} s"
+    )
+    lines.append(
+        f"  peak RSS at {x['records']:,} records: {x['linkage_growth_gib']:.1f} GiB linkage "
+        f"growth + input frame = {x['peak_gib_with_input_frame']:.1f} GiB; if all the growth "
+        f"scaled with the pairs, {x['linkage_growth_gib_if_by_pairs']:.1f} GiB growth, "
+        f"{x['peak_gib_if_by_pairs']:.1f} GiB peak"
+    )
+    return lines
 
 
 def table(result: dict[str, Any]) -> str:
@@ -242,7 +329,7 @@ def table(result: dict[str, Any]) -> str:
             ),
             f"  exact-person share {e['person_exact_share']:.4f} (all), "
             f"{e['person_exact_share_social_care']:.4f} (social care)",
-            f"  twin pairs merged {e['twin_pairs_merged']} of {e['twin_pairs']}",
+            f"  twin pairs merged {e['twin_pairs_merged']:.1%} of {e['twin_pairs']}",
             "  time (s): "
             + ", ".join(f"{k} {t[k]:.3f}" for k in ("prepare", "blocking", "comparison", "em"))
             + f", clustering {t['clustering']:.3f}; total {t['total']:.2f}"
@@ -250,6 +337,11 @@ def table(result: dict[str, Any]) -> str:
             + f"{run['frame_seconds']:.2f}",
             f"  peak RSS {run['peak_rss_mib']:.0f} MiB (input frame loaded: "
             f"{run['baseline_rss_mib']:.0f} MiB); pairs {run['blocking']['total_pairs']:,}",
+            "  pairs found / added / blocks skipped per rule: "
+            + "; ".join(
+                f"{r['name']} {r['found']:,} / {r['added']:,} / {r['skipped_blocks']:,}"
+                for r in run["blocking"]["rules"]
+            ),
         ]
         splink = run.get("splink")
         if splink:
@@ -269,13 +361,9 @@ def table(result: dict[str, Any]) -> str:
         lines.append("")
     x = result.get("extrapolation")
     if x:
-        lines.append(
-            f"memory at {x['records']:,} records: linkage growth "
-            f"{x['linkage_growth_mib_per_million_records']:.0f} MiB per million records -> "
-            f"{x['linkage_growth_gib']:.1f} GiB; with the input frame "
-            f"({x['input_frame_mib_per_million_records']:.0f} MiB per million) "
-            f"{x['peak_gib_with_input_frame']:.1f} GiB"
-        )
+        lines += _extrapolation_lines(x)
+    elif len(result["runs"]) > 0:
+        lines.append("no extrapolation: it needs at least three sizes (--persons a,b,c)")
     return "\n".join(lines)
 
 

@@ -17,7 +17,12 @@ DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
     ),
     BlockingRule("dob+given_phonetic", ("tok_dob", "tok_given_phonetic")),
     BlockingRule("postcode+birth_year", ("tok_postcode", "tok_dob_year")),
-    LshRule("lsh(given+family+dob)", ("bloom_given_name", "bloom_family_name", "bloom_dob")),
+    LshRule(
+        "lsh(given+family+dob)",
+        ("bloom_given_name", "bloom_family_name", "bloom_dob"),
+        max_bucket=20,
+        min_dice=0.8,
+    ),
 )
 
 

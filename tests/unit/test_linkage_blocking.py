@@ -1,0 +1,147 @@
+"""Blocking: LSH buckets over the cap are skipped and counted; the Dice floor is exact."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from linkage.blocking import BlockingRule, LshRule, block
+from linkage.records import BLOOM_COLUMNS, BLOOM_WORDS, TOKEN_COLUMNS, RecordFrame
+from linkage.settings import DEFAULT_RULES, LinkageSettings
+
+LSH_COLUMNS = ("bloom_given_name", "bloom_family_name", "bloom_dob")
+
+
+def records_with(filters: np.ndarray, tokens: dict[str, np.ndarray] | None = None) -> RecordFrame:
+    """One record per row of ``filters`` (n x 3 x BLOOM_WORDS words: given, family, dob).
+
+    Every record has its own filter rows and distinct tokens unless ``tokens`` says
+    otherwise; the postcode filter is missing.
+    """
+    n = len(filters)
+    codes = {c: np.arange(n, dtype=np.int32) for c in TOKEN_COLUMNS}
+    codes.update(tokens or {})
+    bloom_codes, bloom_words, bloom_pop = {}, {}, {}
+    for k, column in enumerate(BLOOM_COLUMNS):
+        if column in LSH_COLUMNS:
+            words = np.ascontiguousarray(filters[:, k, :])
+            bloom_codes[column] = np.arange(n, dtype=np.int32)
+        else:
+            words = np.zeros((0, BLOOM_WORDS), dtype=np.uint64)
+            bloom_codes[column] = np.full(n, -1, dtype=np.int32)
+        bloom_words[column] = words
+        bloom_pop[column] = np.bitwise_count(words).sum(axis=1, dtype=np.int32)
+    return RecordFrame(
+        record_key=np.arange(n, dtype=np.int64),
+        dataset=np.zeros(n, dtype=np.int8),
+        codes=MappingProxyType(codes),
+        bloom_codes=MappingProxyType(bloom_codes),
+        bloom_words=MappingProxyType(bloom_words),
+        bloom_pop=MappingProxyType(bloom_pop),
+    )
+
+
+def clustered_filters(rng: np.random.Generator, people: int, copies: int) -> np.ndarray:
+    """``copies`` noisy variants of each of ``people`` random filters (0-15 % of bits flipped)."""
+    base = rng.integers(0, 2**63, size=(people, 3, BLOOM_WORDS), dtype=np.uint64)
+    filters = np.repeat(base, copies, axis=0)
+    bits = np.unpackbits(filters.view(np.uint8), axis=-1)
+    flips = rng.random(bits.shape) < rng.uniform(0, 0.15, size=(len(filters), 1, 1))
+    return np.packbits(bits ^ flips, axis=-1).view(np.uint64)
+
+
+def dice_of_concatenation(filters: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Dice over the three filters joined, counted bit by bit with unpackbits."""
+    bits = np.unpackbits(filters.reshape(len(filters), -1).view(np.uint8), axis=1).astype(int)
+    shared = (bits[left] & bits[right]).sum(axis=1)
+    return 2 * shared / (bits[left].sum(axis=1) + bits[right].sum(axis=1))
+
+
+def test_an_lsh_bucket_larger_than_the_cap_yields_no_pairs_and_is_counted_as_skipped():
+    same = np.ones((1, 3, BLOOM_WORDS), dtype=np.uint64)
+    records = records_with(np.repeat(same, 5, axis=0))  # five records, one bucket per band
+    capped = LshRule("lsh", LSH_COLUMNS, bands=3, bits=8, max_bucket=4)
+    blocks = block(records, (capped,), rng=np.random.default_rng(0), max_block=2000)
+    assert len(blocks) == 0
+    assert blocks.found == (0,)
+    assert blocks.skipped_blocks == (3,)  # the one bucket, in each of the three bands
+
+    roomy = LshRule("lsh", LSH_COLUMNS, bands=3, bits=8, max_bucket=5)
+    blocks = block(records, (roomy,), rng=np.random.default_rng(0), max_block=2000)
+    assert len(blocks) == 10
+    assert blocks.skipped_blocks == (0,)
+
+
+def test_the_lsh_cap_defaults_to_the_runs_max_block_and_does_not_touch_exact_rules():
+    same = np.ones((1, 3, BLOOM_WORDS), dtype=np.uint64)
+    records = records_with(
+        np.repeat(same, 5, axis=0), {"tok_family_name": np.zeros(5, dtype=np.int32)}
+    )
+    rules = (
+        BlockingRule("family", ("tok_family_name",)),
+        LshRule("lsh", LSH_COLUMNS, bands=2, bits=8, max_bucket=3),
+        LshRule("lsh uncapped", LSH_COLUMNS, bands=2, bits=8),
+    )
+    blocks = block(records, rules, rng=np.random.default_rng(0), max_block=4)
+    assert blocks.found == (0, 0, 0)
+    assert blocks.skipped_blocks == (1, 2, 2)
+    blocks = block(records, rules, rng=np.random.default_rng(0), max_block=5)
+    assert blocks.found == (10, 0, 10)
+
+
+@pytest.mark.parametrize("floor", [0.6, 0.8, 0.9, 0.95])
+def test_the_dice_floor_keeps_exactly_the_lsh_pairs_at_or_above_it(floor):
+    filters = clustered_filters(np.random.default_rng(5), people=60, copies=4)
+    records = records_with(filters)
+    plain = LshRule("lsh", LSH_COLUMNS, bands=6, bits=10)
+    floored = LshRule("lsh", LSH_COLUMNS, bands=6, bits=10, min_dice=floor)
+    every = block(records, (plain,), rng=np.random.default_rng(1), max_block=2000)
+    kept = block(records, (floored,), rng=np.random.default_rng(1), max_block=2000)
+    dice = dice_of_concatenation(filters, every.left, every.right)
+    assert (dice < floor).any() and (dice >= floor).any()  # the floor has work to do
+    above = dice >= floor
+    assert kept.left.tolist() == every.left[above].tolist()
+    assert kept.right.tolist() == every.right[above].tolist()
+
+
+def test_an_lsh_partition_never_pairs_records_that_differ_on_its_columns():
+    same = np.ones((1, 3, BLOOM_WORDS), dtype=np.uint64)
+    sex = np.array([0, 0, 1, 1, -1], dtype=np.int32)
+    records = records_with(np.repeat(same, 5, axis=0), {"tok_sex": sex})
+    rule = LshRule("lsh", LSH_COLUMNS, bands=2, bits=8, partition=("tok_sex",))
+    blocks = block(records, (rule,), rng=np.random.default_rng(0), max_block=2000)
+    assert list(zip(blocks.left.tolist(), blocks.right.tolist(), strict=True)) == [(0, 1), (2, 3)]
+
+
+def test_lsh_pairs_are_ordered_unique_and_found_once_across_bands():
+    filters = clustered_filters(np.random.default_rng(2), people=30, copies=3)
+    rule = LshRule("lsh", LSH_COLUMNS, bands=8, bits=10)
+    blocks = block(records_with(filters), (rule,), rng=np.random.default_rng(3), max_block=2000)
+    codes = blocks.left * len(filters) + blocks.right
+    assert len(blocks) > 0
+    assert (blocks.left < blocks.right).all()
+    assert (np.diff(codes) > 0).all()
+    assert blocks.found == (len(blocks),)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_bucket": 1}, "cap is at least 2"),
+        ({"min_dice": 1.0}, r"Dice floor lies in \[0, 1\)"),
+        ({"min_dice": -0.1}, r"Dice floor lies in \[0, 1\)"),
+        ({"partition": ("bloom_dob",)}, "partition names token columns"),
+        ({"bits": 63}, "1-62 bits"),
+    ],
+)
+def test_an_lsh_rule_refuses_impossible_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LshRule("lsh", LSH_COLUMNS, **kwargs)
+
+
+def test_the_default_lsh_rule_is_bounded_as_measured_in_the_blocking_docstring():
+    (lsh,) = [r for r in DEFAULT_RULES if isinstance(r, LshRule)]
+    assert (lsh.max_bucket, lsh.min_dice) == (20, 0.8)
+    assert lsh.max_bucket < LinkageSettings().max_block
