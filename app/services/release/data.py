@@ -11,6 +11,7 @@ the latest record's), so that each person sits in exactly one cell of those dime
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,10 +96,39 @@ def _query(snapshot_id: int) -> Select[Any]:
 
 
 def _batches(session: Session, snapshot_id: int) -> Iterator[pl.DataFrame]:
+    if session.get_bind().dialect.name == "postgresql":
+        yield _copied(session, snapshot_id)
+        return
     names = list(_SCHEMA)
     result = session.execute(_query(snapshot_id).execution_options(yield_per=_FETCH_ROWS))
     for rows in result.partitions():
         yield pl.DataFrame(rows, schema=names, orient="row", schema_overrides=_SCHEMA)
+
+
+def _copied(session: Session, snapshot_id: int) -> pl.DataFrame:
+    """The same rows on PostgreSQL through ``COPY (query) TO STDOUT`` as CSV, parsed by
+    Polars: no Python object per row (at 5M records: 25 s instead of 70 s, and 0.8 GiB
+    less at the peak; `benchmarks/release_api.py`).
+
+    The query is the one ``_query`` builds; its only parameter is the snapshot id, an
+    integer, and the JSON keys are constants, so rendering it with literal values is safe.
+    """
+    query = _query(snapshot_id).compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    buffer = io.BytesIO()
+    driver = session.connection().connection.driver_connection
+    statement = f"COPY ({query}) TO STDOUT (FORMAT CSV)"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for chunk in copy:
+            buffer.write(chunk)
+    if not buffer.tell():
+        return pl.DataFrame(schema=_SCHEMA)
+    text_schema = {**_SCHEMA, "optout": pl.String}
+    frame = pl.read_csv(
+        buffer.getvalue(), has_header=False, new_columns=list(_SCHEMA), schema=text_schema
+    )
+    return frame.with_columns(pl.col("optout") == "t")
 
 
 def _facts(frame: pl.DataFrame) -> pl.DataFrame:
