@@ -31,6 +31,7 @@ from app.ingest.rows import RowProcessor
 from app.ingest.schema import load_schemas
 from app.synth.generator import ASC_DATASET, NHS_DATASET, generate
 from app.synth.render import ASC_HEADERS, NHS_HEADERS
+from linkage.records import BLOOM_COLUMNS, TOKEN_COLUMNS
 from privacy.pseudonym import PseudonymKeys
 
 __all__ = [
@@ -43,27 +44,7 @@ __all__ = [
 ]
 
 #: The ``ingest_records`` columns the linkage engine reads, in table order.
-LINKAGE_COLUMNS = (
-    "record_key",
-    "dataset",
-    "tok_nhs_number",
-    "tok_dob",
-    "tok_dob_year",
-    "tok_dob_month_day",
-    "tok_sex",
-    "tok_postcode",
-    "tok_postcode_sector",
-    "tok_postcode_district",
-    "tok_given_name",
-    "tok_given_name_2",
-    "tok_family_name",
-    "tok_given_phonetic",
-    "tok_family_phonetic",
-    "bloom_given_name",
-    "bloom_family_name",
-    "bloom_dob",
-    "bloom_postcode",
-)
+LINKAGE_COLUMNS = ("record_key", "dataset", *TOKEN_COLUMNS, *BLOOM_COLUMNS)
 _REFERENCE_DATE = date(2026, 4, 1)
 _RECORD_ID = {NHS_DATASET: "episode_id", ASC_DATASET: "client_id"}
 _HEADERS = {NHS_DATASET: NHS_HEADERS, ASC_DATASET: ASC_HEADERS}

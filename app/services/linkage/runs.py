@@ -19,8 +19,9 @@ from datetime import datetime
 from importlib import metadata
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app import REPO_ROOT
 from app.auth.actor import Actor
@@ -119,6 +120,16 @@ def get_run(ctx: ServiceContext, *, actor: Actor, run_id: int) -> RunView:
         return RunView.of(run)
 
 
+def _end(session: Session, which: ColumnElement[bool], status: str, **values: object) -> None:
+    """Finish the runs ``which`` selects: succeeded or failed, no longer active."""
+    stage = "done" if status == "succeeded" else "failed"
+    session.execute(
+        update(LinkageRun)
+        .where(which)
+        .values(status=status, active=None, stage=stage, finished_at=utcnow(), **values)
+    )
+
+
 def _set(ctx: ServiceContext, run_id: int, **values: object) -> None:
     with ctx.sessions() as session, session.begin():
         session.execute(update(LinkageRun).where(LinkageRun.id == run_id).values(**values))
@@ -203,17 +214,7 @@ def execute_run(
             uow.session.add(snapshot)
             uow.session.flush()
             data.write_assignment(uow.session, snapshot.id, result)
-            uow.session.execute(
-                update(LinkageRun)
-                .where(LinkageRun.id == run_id)
-                .values(
-                    status="succeeded",
-                    active=None,
-                    stage="done",
-                    finished_at=utcnow(),
-                    snapshot_id=snapshot.id,
-                )
-            )
+            _end(uow.session, LinkageRun.id == run_id, "succeeded", snapshot_id=snapshot.id)
             uow.target = f"linkage-snapshot:{snapshot.id}"
             uow.details = {
                 "run": run_id,
@@ -228,17 +229,7 @@ def execute_run(
         reason = _safe_reason(error)
         log.error("linkage run failed", extra={"run": run_id, "error": type(error).__name__})
         with unit_of_work(ctx, service, "linkage.failed", target=f"linkage-run:{run_id}") as uow:
-            uow.session.execute(
-                update(LinkageRun)
-                .where(LinkageRun.id == run_id)
-                .values(
-                    status="failed",
-                    active=None,
-                    stage="failed",
-                    finished_at=utcnow(),
-                    problem=reason,
-                )
-            )
+            _end(uow.session, LinkageRun.id == run_id, "failed", problem=reason)
             uow.details = {"run": run_id, "reason": reason}
     with ctx.sessions() as session:
         final = session.get(LinkageRun, run_id)
@@ -271,12 +262,8 @@ def recover_interrupted_runs(ctx: ServiceContext) -> int:
         if session.scalar(select(LinkageRun.id).where(LinkageRun.active == 1)) is None:
             return 0
     with unit_of_work(ctx, Actor.service(), "linkage.recover", target="linkage") as uow:
-        stale = uow.session.scalars(select(LinkageRun).where(LinkageRun.active == 1)).all()
-        for run in stale:
-            run.status = "failed"
-            run.active = None
-            run.stage = "failed"
-            run.finished_at = utcnow()
-            run.problem = "interrupted: the service stopped before the run finished"
-        uow.details = {"runs": [r.id for r in stale]}
+        stale = list(uow.session.scalars(select(LinkageRun.id).where(LinkageRun.active == 1)))
+        problem = "interrupted: the service stopped before the run finished"
+        _end(uow.session, LinkageRun.id.in_(stale), "failed", problem=problem)
+        uow.details = {"runs": stale}
         return len(stale)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Budget
 from app.errors import BudgetExhausted, InvalidRequest
+from privacy.release.catalogue import financial_year, month_key
 
 __all__ = [
     "MICRO",
@@ -53,9 +54,8 @@ def from_micro(amount: int) -> float:
 def period_of(day: date, rule: str) -> str:
     """The budget period ``day`` falls in: ``FY2025-26`` (April to March) or ``2025-11``."""
     if rule == "month":
-        return f"{day.year:04d}-{day.month:02d}"
-    start = day.year if day.month >= 4 else day.year - 1
-    return f"FY{start:04d}-{(start + 1) % 100:02d}"
+        return month_key(day)
+    return f"FY{financial_year(day)}"
 
 
 @dataclass(frozen=True)
