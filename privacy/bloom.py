@@ -23,7 +23,8 @@ different salts. The chosen defaults and the measurements behind them are in SEC
 
 Bit ``i`` of an encoding is bit ``i % 8`` (least significant first) of byte ``i // 8``.
 ``encode`` is the plain reference definition; ``BloomEncoder`` computes the same bytes
-with bounded in-memory caches (q-gram -> bit mask, value -> encoding).
+in native code (``privacy._keyed``) with bounded in-memory caches (q-gram -> bit mask,
+value -> encoding).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from privacy.keyed import HmacSha256
+from privacy._keyed import BloomMasks
 
 __all__ = [
     "DEFAULT_PARAMETERS",
@@ -287,11 +288,8 @@ class BloomEncoder:
     params: BloomParameters = DEFAULT_PARAMETERS
     qgram_cache: int = 1 << 17
     value_cache: int = 1 << 15
-    _mac: HmacSha256 = field(init=False, repr=False)
-    _perm: tuple[int, ...] = field(init=False, repr=False)
-    _complement: int = field(init=False, repr=False)
-    _tables: dict[str, dict[str, int]] = field(init=False, repr=False)
-    _entries: list[int] = field(init=False, repr=False)
+    _masks: BloomMasks = field(init=False, repr=False)
+    _plain: bool = field(init=False, repr=False)
     _cached: Callable[[str, str], bytes] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -302,66 +300,40 @@ class BloomEncoder:
             size = getattr(self, name)
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise ValueError(f"BloomEncoder.{name} must be a non-negative integer")
-        core = self.params.core_bits
-        complement = 0
-        if self.params.balanced:
-            perm = tuple(_permutation(self.key, 2 * core))
-            for target in perm[core:]:
-                complement |= 1 << target
-        else:
-            perm = tuple(range(core))
-        object.__setattr__(self, "_mac", HmacSha256(self.key))
-        object.__setattr__(self, "_perm", perm)
-        object.__setattr__(self, "_complement", complement)
-        object.__setattr__(self, "_tables", {})
-        object.__setattr__(self, "_entries", [0])
+        params = self.params
+        core = params.core_bits
+        perm = _permutation(self.key, 2 * core) if params.balanced else list(range(core))
+        masks = BloomMasks(
+            self.key, perm, core, params.hashes, params.q, params.balanced, self.qgram_cache
+        )
+        object.__setattr__(self, "_masks", masks)
+        plain = not (params.xor_folds or params.rule90 or params.blip)
+        object.__setattr__(self, "_plain", plain)
         compute: Callable[[str, str], bytes] = self._compute
         if self.value_cache:
             compute = functools.lru_cache(self.value_cache)(compute)
         object.__setattr__(self, "_cached", compute)
 
-    def _mask(self, salt_prefix: bytes, gram: str) -> int:
-        """P(mask || 0) in the low 2*core bits and P(0 || mask) above them, in one integer.
-
-        A bit permutation P commutes with OR, AND and NOT, so the balanced filter
-        P(B || ~B) is (OR of the low halves) | (P(0 || ones) & ~(OR of the high halves)):
-        one OR per q-gram, and no permutation per value.
-        """
-        core = self.params.core_bits
-        perm = self._perm
-        shift = len(perm)
-        packed = 0
-        for p in _positions(self._mac, salt_prefix, gram, self.params.hashes, core):
-            packed |= 1 << perm[p]
-            if self.params.balanced:
-                packed |= 1 << (shift + perm[core + p])
-        return packed
-
     def _compute(self, value: str, salt: str) -> bytes:
+        """Steps 0-1 in native code (``privacy._keyed.BloomMasks``): each q-gram's mask is
+        P(mask || 0) | P(0 || mask) << width, and since a bit permutation P commutes with
+        OR, AND and NOT, the balanced filter P(B || ~B) is (OR of the low halves) |
+        (P(0 || ones) & ~(OR of the high halves)): one OR per q-gram, no permutation per
+        value. Steps 2-4, when configured, run here."""
         if not isinstance(value, str) or not value:
             raise ValueError("cannot encode an empty value: treat it as missing")
-        salt_p = _salt_bytes(salt)
-        table = self._tables.get(salt)
-        if table is None:
-            table = self._tables[salt] = {}
-        packed = 0
-        for gram in qgrams(value, self.params.q):
-            mask = table.get(gram)
-            if mask is None:
-                mask = self._mask(salt_p, gram)
-                if self.qgram_cache:
-                    if self._entries[0] >= self.qgram_cache:  # full: start again, bounded
-                        self._tables.clear()
-                        self._entries[0] = 0
-                        table = self._tables[salt] = {}
-                    table[gram] = mask
-                    self._entries[0] += 1
-            packed |= mask
-        if self.params.balanced:
-            width = len(self._perm)
-            direct = packed & ((1 << width) - 1)
-            packed = direct | (self._complement & ~(packed >> width))
-        return _finish(packed, self.params, self.key, salt_p, value)
+        if not isinstance(salt, str):
+            raise TypeError("a salt must be a string")
+        packed = self._masks.packed(value, salt)
+        if self._plain:
+            return packed
+        filter_bits = int.from_bytes(packed, "little")
+        return _finish(filter_bits, self.params, self.key, _salt_bytes(salt), value)
+
+    @property
+    def native_masks(self) -> BloomMasks | None:
+        """The native masks, when they alone make the encoding (no finishing steps)."""
+        return self._masks if self._plain else None
 
     def encode(self, value: str, *, salt: str = "") -> bytes:
         """Same bytes as ``encode(value, self.key, self.params, salt=salt)``."""
@@ -369,8 +341,7 @@ class BloomEncoder:
 
     def clear_cache(self) -> None:
         """Forget every cached mask and encoding (e.g. at the end of an upload)."""
-        self._tables.clear()
-        self._entries[0] = 0
+        self._masks.clear()
         clear = getattr(self._cached, "cache_clear", None)
         if clear is not None:
             clear()

@@ -24,6 +24,7 @@ __all__ = [
     "BOROUGH_PROVENANCES",
     "LONDON_BOROUGHS",
     "borough",
+    "district_borough",
     "london_districts",
     "parse_london_districts",
 ]
@@ -119,12 +120,17 @@ def borough(pc: Postcode | None, la_code: str | None) -> tuple[str | None, str]:
     ``la_code`` is not evidence against London: the postcode is still consulted.
     The provenance is always one of :data:`BOROUGH_PROVENANCES`.
     """
+    return district_borough(pc.district if pc is not None else None, la_code)
+
+
+def district_borough(district: str | None, la_code: str | None) -> tuple[str | None, str]:
+    """:func:`borough` from the postcode's district (outward code) alone."""
     if la_code is not None:
         code = la_code.strip().upper()
         if code in LONDON_BOROUGHS:
             return code, "la_code"
-    if pc is not None:
-        found = _district_table().get(pc.district)
+    if district is not None:
+        found = _district_table().get(district)
         if found is not None:
             return found, "postcode_district"
     return None, "unknown"

@@ -14,7 +14,8 @@ The implementations live in one small module each:
 * :mod:`privacy.ages`: :func:`age_band`, :data:`AGE_BANDS`;
 * :mod:`privacy.postcodes`: :class:`Postcode`, :func:`postcode`;
 * :mod:`privacy.sex`: :func:`sex`;
-* :mod:`privacy.geography`: :data:`LONDON_BOROUGHS`, :func:`london_districts`, :func:`borough`.
+* :mod:`privacy.geography`: :data:`LONDON_BOROUGHS`, :func:`london_districts`, :func:`borough`,
+  :func:`district_borough`.
 
 Shipped reference data (nickname table, postcode districts) is described, with its
 provenance and limits, in ``privacy/data/README.md``.
@@ -24,7 +25,13 @@ from __future__ import annotations
 
 from privacy.ages import AGE_BANDS, age_band, age_in_years
 from privacy.dates import birth_date, event_date
-from privacy.geography import BOROUGH_PROVENANCES, LONDON_BOROUGHS, borough, london_districts
+from privacy.geography import (
+    BOROUGH_PROVENANCES,
+    LONDON_BOROUGHS,
+    borough,
+    district_borough,
+    london_districts,
+)
 from privacy.names import canonical_given_name, given_name_equivalents, name_parts, phonetic
 from privacy.nhs_number import nhs_check_digit, nhs_number
 from privacy.postcodes import Postcode, postcode
@@ -41,6 +48,7 @@ __all__ = [
     "birth_date",
     "borough",
     "canonical_given_name",
+    "district_borough",
     "event_date",
     "given_name_equivalents",
     "london_districts",

@@ -16,6 +16,9 @@ Subkeys: HKDF-SHA256 (RFC 5869) of the 32-byte linkage secret, 32 bytes each, wi
 or ``b"hsclink/v1/bloom/<field>"``; the wrap secret is the AES-SIV key as is, and AES-SIV
 is used with no associated data (so ``rewrap`` needs nothing but the two keys).
 
+Both layers run in native code (``privacy._keyed``), checked against the standard
+library's HMAC and ``cryptography``'s ``AESSIV`` on random keys and values in the tests.
+
 Nothing here prints or raises with a secret or a value: key holders print as [secure],
 and errors name a purpose or field, never what was being pseudonymised.
 """
@@ -33,8 +36,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from privacy._keyed import BloomMasks, Token, wrap_key
 from privacy.bloom import DEFAULT_PARAMETERS, BloomEncoder, BloomParameters
-from privacy.keyed import HmacSha256
 
 __all__ = [
     "BLOOM_FIELDS",
@@ -135,23 +138,22 @@ class PseudonymKeys:
 
     linkage_version: int
     wrap_version: int
-    _token_macs: Mapping[str, HmacSha256] = field(repr=False)
+    _token_keys: Mapping[str, Token] = field(repr=False)
     _encoders: Mapping[str, BloomEncoder] = field(repr=False)
-    _siv: AESSIV = field(repr=False)
     cache_size: int = 1 << 15
     _tokens: Mapping[str, Callable[[str], bytes]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_version(self.linkage_version, "linkage key")
         _check_version(self.wrap_version, "wrap key")
-        if set(self._token_macs) != set(TOKEN_PURPOSES) or set(self._encoders) != set(BLOOM_FIELDS):
+        if set(self._token_keys) != set(TOKEN_PURPOSES) or set(self._encoders) != set(BLOOM_FIELDS):
             raise ValueError("PseudonymKeys needs a subkey for every purpose and field")
         size = self.cache_size
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError("cache_size must be a non-negative integer")
         tokens: dict[str, Callable[[str], bytes]] = {}
-        for purpose, mac in self._token_macs.items():
-            compute = functools.partial(self._compute_token, purpose, mac)
+        for purpose, key in self._token_keys.items():
+            compute = functools.partial(self._compute_token, purpose, key)
             if self.cache_size and purpose not in UNCACHED_PURPOSES:
                 tokens[purpose] = functools.lru_cache(self.cache_size)(compute)
             else:
@@ -173,9 +175,10 @@ class PseudonymKeys:
         linkage_secret = _check_secret(linkage_secret, LINKAGE_SECRET_BYTES, "linkage secret")
         wrap_secret = _check_secret(wrap_secret, WRAP_SECRET_BYTES, "wrap secret")
         version = _check_version(linkage_version, "linkage key")
-        macs = {
-            purpose: HmacSha256(
-                _subkey(linkage_secret, version, b"hsclink/v1/token/" + purpose.encode())
+        wrap = wrap_key(wrap_secret)
+        token_keys = {
+            purpose: Token(
+                _subkey(linkage_secret, version, b"hsclink/v1/token/" + purpose.encode()), wrap
             )
             for purpose in TOKEN_PURPOSES
         }
@@ -190,18 +193,18 @@ class PseudonymKeys:
         return cls(
             linkage_version=version,
             wrap_version=_check_version(wrap_version, "wrap key"),
-            _token_macs=MappingProxyType(macs),
+            _token_keys=MappingProxyType(token_keys),
             _encoders=MappingProxyType(encoders),
-            _siv=AESSIV(wrap_secret),
             cache_size=cache_size,
         )
 
-    def _compute_token(self, purpose: str, mac: HmacSha256, value: str) -> bytes:
+    @staticmethod
+    def _compute_token(purpose: str, key: Token, value: str) -> bytes:
         if not isinstance(value, str):
             raise TypeError(f"a {purpose} value must be a string")
         if not value:
             raise ValueError(f"cannot pseudonymise an empty {purpose}: treat it as missing")
-        return self._siv.encrypt(mac(value.encode("utf-8")), None)
+        return key(value)
 
     def token(self, purpose: str, value: str) -> bytes:
         """AES-SIV(wrap key, HMAC-SHA256(subkey[purpose], UTF-8 of the normalised value)).
@@ -220,6 +223,19 @@ class PseudonymKeys:
         if encoder is None:
             raise ValueError(f"unknown Bloom field {_shown(field)}")
         return encoder.encode(value, salt=salt)
+
+    def native_parts(self) -> tuple[Mapping[str, Token], Mapping[str, BloomMasks] | None]:
+        """The native token keys per purpose and Bloom masks per field, for a native loop
+        (``app.ingest._kernel``) that calls them without the caches above. The masks are
+        ``None`` when the parameters need finishing steps (folds, Rule 90, BLIP), which
+        only ``bloom`` applies."""
+        masks: dict[str, BloomMasks] = {}
+        for name, encoder in self._encoders.items():
+            native = encoder.native_masks
+            if native is None:
+                return self._token_keys, None
+            masks[name] = native
+        return self._token_keys, MappingProxyType(masks)
 
     @property
     def bloom_parameters(self) -> BloomParameters:

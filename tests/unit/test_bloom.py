@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from privacy._keyed import hmac_sha256 as HmacSha256
 from privacy.bloom import (
     DEFAULT_PARAMETERS,
     PAD_END,
@@ -23,7 +24,6 @@ from privacy.bloom import (
     qgram_positions,
     qgrams,
 )
-from privacy.keyed import HmacSha256
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -281,11 +281,10 @@ def test_encoder_caches_stay_within_their_bounds_and_can_be_cleared():
     encoder = BloomEncoder(KEY, qgram_cache=50, value_cache=10)
     for i in range(300):
         encoder.encode(f"N{i:03d}X", salt=str(i % 7))
-    assert 0 < encoder._entries[0] <= 50
-    assert sum(map(len, encoder._tables.values())) == encoder._entries[0]
+    assert 0 < len(encoder._masks) <= 50
     assert encoder._cached.cache_info().currsize == 10
     encoder.clear_cache()
-    assert encoder._entries[0] == 0 and not encoder._tables
+    assert len(encoder._masks) == 0 and encoder._cached.cache_info().currsize == 0
     assert encoder.encode("N001X", salt="1") == encode("N001X", KEY, DEFAULT_PARAMETERS, salt="1")
 
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from privacy._keyed import hmac_sha256
 from privacy.bloom import DEFAULT_PARAMETERS, BloomParameters, encode
-from privacy.keyed import HmacSha256
 from privacy.pseudonym import (
     BLOOM_FIELDS,
     TOKEN_BYTES,
@@ -213,14 +213,14 @@ def test_keys_print_as_secure_and_no_field_shows_key_material(keys):
     for secret in secrets:
         for form in secret_forms(secret):
             assert form not in shown
-    assert repr(HmacSha256(LINKAGE)) == "HmacSha256([secure])"
+    assert repr(hmac_sha256(LINKAGE)) == "_Hmac([secure])"
 
 
 def test_keys_cannot_be_pickled(keys):
     with pytest.raises(TypeError):
         pickle.dumps(keys)
     with pytest.raises(TypeError):
-        pickle.dumps(HmacSha256(LINKAGE))
+        pickle.dumps(hmac_sha256(LINKAGE))
 
 
 def test_keys_compare_by_identity_never_by_secret(keys):

@@ -1,0 +1,545 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The row loop of ``RowProcessor.process_batch`` in native code.
+
+``RowProcessor._process_batch_reference`` (app/ingest/rows.py) is the definition: this
+computes the same rows, problems and quality counts (``tests/unit/test_row_kernel.py``
+checks it on random rows), about ten times faster. The loop, the memo tables and the
+common shapes of each identifier are handled here:
+
+* NHS number: ASCII input (whitespace and hyphens ignored, Modulus 11, no repeated digit);
+* postcode: ASCII input, upper-cased and re-spaced, checked by ``privacy.postcodes``'
+  own compiled pattern;
+* date of birth: ``yyyy-mm-dd`` and ``dd/mm/yyyy``;
+* names: ASCII input (apostrophes dropped, ``[a-z]+`` parts, titles and suffixes from
+  ``privacy.names``' own sets; Metaphone from jellyfish, as ``privacy.names.phonetic``);
+
+and everything else (non-ASCII text, other date shapes, sex codes, boroughs and the kept
+attributes, whose distinct values are few) goes to the pure-Python functions of
+``privacy.normalise`` and ``app.ingest.rows``. Tokens and Bloom encodings come from
+``privacy._keyed``. Raw values live only in local variables and as keys of the bounded
+memo tables (emptied when ``memo_limit`` is reached), exactly as in the reference.
+"""
+
+from cpython.unicode cimport PyUnicode_FromStringAndSize
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from privacy._keyed cimport BloomMasks, Token
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object)
+    void *PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+
+
+DEF OK = 0
+DEF MISSING = 1
+DEF INVALID = 2
+DEF NORMALISED = 3
+DEF MAX_NAME = 512
+
+
+cdef inline bint _space(unsigned char c) noexcept:
+    """Python's str.split()/str.strip() whitespace, within ASCII."""
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+cdef int _outcome(str raw, bint valid, object normalised) except -1:
+    """``app.ingest.rows._outcome``."""
+    if not raw.strip():
+        return MISSING
+    if not valid:
+        return INVALID
+    if normalised is not None and normalised != raw:
+        return NORMALISED
+    return OK
+
+
+cdef inline int _days_in_month(int year, int month) noexcept:
+    if month == 2:
+        return 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    if month == 4 or month == 6 or month == 9 or month == 11:
+        return 30
+    return 31
+
+
+cdef class RowKernel:
+    """Bound to one ``RowProcessor``: its column positions, keys and memo tables."""
+
+    cdef Py_ssize_t width
+    cdef Py_ssize_t i_record, i_nhs, i_dob, i_sex, i_pc, i_given, i_family
+    cdef str record_field
+    cdef Token t_record, t_nhs, t_dob, t_dob_year, t_dob_md, t_sex
+    cdef Token t_pc, t_sector, t_district, t_given, t_given_ph, t_family, t_family_ph
+    cdef object bloom            # PseudonymKeys.bloom (used when no native masks)
+    cdef BloomMasks b_dob, b_pc, b_given, b_family
+    cdef bint native_bloom
+    cdef dict memo_dob, memo_sex, memo_pc, memo_given, memo_family, memo_borough
+    cdef list attributes         # (name, required, index or -1, memo dict, compute, slot)
+    cdef Py_ssize_t memo_limit
+    cdef object linkage_version, wrap_version
+    cdef int today_y, today_m, today_d, ref_y, ref_m, ref_d
+    cdef tuple age_bands
+    # Python definitions, for what the native paths do not handle
+    cdef object py_nhs, py_birth_date, py_age_band, py_postcode, py_name_parts
+    cdef object py_sex_miss, py_borough, py_dob_miss, py_pc_miss
+    cdef object compact_pattern, always_drop, leading_titles, trailing_suffixes
+    cdef dict given_equivalents
+    cdef object metaphone
+    cdef object problem          # RowProblem
+    cdef Py_ssize_t slots        # quality counters: 7 identifier slots + attributes
+    cdef object today, reference
+
+    def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
+                 attributes, memo_limit, versions, today, reference_date, python):
+        cdef dict p = positions
+        self.width = width
+        self.i_record = p["record_id"]
+        self.i_nhs = p["nhs_number"]
+        self.i_dob = p["birth_date"]
+        self.i_sex = p["sex"]
+        self.i_pc = p["postcode"]
+        self.i_given = p["given_name"]
+        self.i_family = p["family_name"]
+        self.record_field = record_field
+        self.t_record = tokens["record_id"]
+        self.t_nhs = tokens["nhs_number"]
+        self.t_dob = tokens["dob"]
+        self.t_dob_year = tokens["dob_year"]
+        self.t_dob_md = tokens["dob_month_day"]
+        self.t_sex = tokens["sex"]
+        self.t_pc = tokens["postcode"]
+        self.t_sector = tokens["postcode_sector"]
+        self.t_district = tokens["postcode_district"]
+        self.t_given = tokens["given_name"]
+        self.t_given_ph = tokens["given_phonetic"]
+        self.t_family = tokens["family_name"]
+        self.t_family_ph = tokens["family_phonetic"]
+        self.bloom = bloom
+        self.native_bloom = masks is not None
+        if masks is not None:
+            self.b_dob = masks["dob"]
+            self.b_pc = masks["postcode"]
+            self.b_given = masks["given_name"]
+            self.b_family = masks["family_name"]
+        self.memo_dob, self.memo_sex, self.memo_pc = {}, {}, {}
+        self.memo_given, self.memo_family, self.memo_borough = {}, {}, {}
+        self.attributes = [
+            (name, required, -1 if index is None else index, {}, compute, 7 + slot)
+            for slot, (name, required, index, compute) in enumerate(attributes)
+        ]
+        self.slots = 7 + len(attributes)
+        self.memo_limit = memo_limit
+        self.linkage_version, self.wrap_version = versions
+        self.today, self.reference = today, reference_date
+        self.today_y, self.today_m, self.today_d = today.year, today.month, today.day
+        self.ref_y, self.ref_m, self.ref_d = (
+            reference_date.year, reference_date.month, reference_date.day
+        )
+        self.age_bands = tuple(python["age_bands"])
+        self.py_nhs = python["nhs_number"]
+        self.py_birth_date = python["birth_date"]
+        self.py_age_band = python["age_band"]
+        self.py_postcode = python["postcode"]
+        self.py_name_parts = python["name_parts"]
+        self.py_sex_miss = python["sex_miss"]
+        self.py_borough = python["borough_miss"]
+        self.compact_pattern = python["postcode_pattern"]
+        self.always_drop = python["always_drop"]
+        self.leading_titles = python["leading_titles"]
+        self.trailing_suffixes = python["trailing_suffixes"]
+        self.given_equivalents = dict(python["given_equivalents"])
+        self.metaphone = python["metaphone"]
+        self.problem = python["problem"]
+
+    # -- memo tables ------------------------------------------------------------------
+
+    cdef inline void _remember(self, dict memo, object key, object value):
+        if self.memo_limit:
+            if len(memo) >= self.memo_limit:
+                memo.clear()
+            memo[key] = value
+
+    # -- the batch --------------------------------------------------------------------
+
+    def run(self, rows):
+        """(accepted rows, problems, refused count, counts[slot][outcome]) for a batch."""
+        cdef list out_rows = []
+        cdef list problems = []
+        cdef Py_ssize_t refused_rows = 0
+        cdef long long *counts = <long long *>malloc(self.slots * 4 * sizeof(long long))
+        cdef list cells
+        cdef str blank = ""
+        cdef str cell
+        cdef bint refused
+        cdef Py_ssize_t n
+        cdef int outcome
+        cdef dict kept
+        cdef tuple dob, sex, pc, given, family, borough, attr
+        cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo
+        cdef str record_id
+        if counts == NULL:
+            raise MemoryError()
+        memset(counts, 0, self.slots * 4 * sizeof(long long))
+        try:
+            for line, cells in rows:
+                n = len(cells)
+                if n != self.width:
+                    problems.append(
+                        self.problem(line, "(row)", f"expected {self.width} columns, found {n}")
+                    )
+                    refused_rows += 1
+                    continue
+                refused = False
+                # record id: required, tokenised, never memoised (slot 0)
+                record_id = cells[self.i_record].strip() if self.i_record >= 0 else blank
+                tok_record = None
+                if not record_id:
+                    problems.append(self.problem(line, self.record_field, "a record id is required"))
+                    counts[0 * 4 + MISSING] += 1
+                    refused = True
+                elif len(record_id) > 100:
+                    problems.append(
+                        self.problem(line, self.record_field, "longer than 100 characters")
+                    )
+                    counts[0 * 4 + INVALID] += 1
+                    refused = True
+                else:
+                    tok_record = self.t_record.of_str(record_id)
+                # NHS number: never memoised (slot 1)
+                cell = cells[self.i_nhs] if self.i_nhs >= 0 else blank
+                nhs = self._nhs(cell, &outcome)
+                counts[1 * 4 + outcome] += 1
+                tok_nhs = self.t_nhs.of_str(nhs) if nhs is not None else None
+                # date of birth (slot 2)
+                cell = cells[self.i_dob] if self.i_dob >= 0 else blank
+                value = self.memo_dob.get(cell)
+                if value is None:
+                    value = self._dob(cell)
+                    self._remember(self.memo_dob, cell, value)
+                dob = <tuple>value
+                counts[2 * 4 + <int>dob[0]] += 1
+                # sex (slot 3)
+                cell = cells[self.i_sex] if self.i_sex >= 0 else blank
+                value = self.memo_sex.get(cell)
+                if value is None:
+                    value = self.py_sex_miss(cell)
+                    self._remember(self.memo_sex, cell, value)
+                sex = <tuple>value
+                counts[3 * 4 + <int>sex[0]] += 1
+                # postcode (slot 4)
+                cell = cells[self.i_pc] if self.i_pc >= 0 else blank
+                value = self.memo_pc.get(cell)
+                if value is None:
+                    value = self._postcode(cell)
+                    self._remember(self.memo_pc, cell, value)
+                pc = <tuple>value
+                counts[4 * 4 + <int>pc[0]] += 1
+                # given name (slot 5)
+                cell = cells[self.i_given] if self.i_given >= 0 else blank
+                value = self.memo_given.get(cell)
+                if value is None:
+                    value = self._given(cell)
+                    self._remember(self.memo_given, cell, value)
+                given = <tuple>value
+                counts[5 * 4 + <int>given[0]] += 1
+                # family name, salted with the year of birth (slot 6)
+                cell = cells[self.i_family] if self.i_family >= 0 else blank
+                key = (cell, dob[6])
+                value = self.memo_family.get(key)
+                if value is None:
+                    value = self._family(cell, <str>dob[6])
+                    self._remember(self.memo_family, key, value)
+                family = <tuple>value
+                counts[6 * 4 + <int>family[0]] += 1
+                # kept attributes
+                kept = {}
+                for attr in self.attributes:
+                    cell = cells[<Py_ssize_t>attr[2]] if <Py_ssize_t>attr[2] >= 0 else blank
+                    spec_memo = attr[3]
+                    value = (<dict>spec_memo).get(cell)
+                    if value is None:
+                        value = attr[4](cell)
+                        self._remember(<dict>spec_memo, cell, value)
+                    counts[<Py_ssize_t>attr[5] * 4 + <int>(<tuple>value)[1]] += 1
+                    if (<tuple>value)[2] is not None and attr[1]:
+                        problems.append(self.problem(line, attr[0], (<tuple>value)[2]))
+                        refused = True
+                    kept[attr[0]] = (<tuple>value)[0]
+                if refused:
+                    refused_rows += 1
+                    continue
+                key = (kept.get("la_code"), pc[5])
+                value = self.memo_borough.get(key)
+                if value is None:
+                    value = tuple(self.py_borough(key))
+                    self._remember(self.memo_borough, key, value)
+                borough = <tuple>value
+                out_rows.append((
+                    line, self.linkage_version, self.wrap_version, tok_record, tok_nhs,
+                    dob[1], dob[2], dob[3], dob[4], dob[5],
+                    sex[1], sex[2],
+                    pc[1], pc[2], pc[3], pc[4],
+                    given[1], given[2], given[3], given[4],
+                    family[1], family[2], family[3],
+                    borough[0], borough[1],
+                    kept,
+                ))
+            result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
+        finally:
+            free(counts)
+        return out_rows, problems, refused_rows, result
+
+    # -- NHS number -------------------------------------------------------------------
+
+    cdef object _nhs(self, str raw, int *outcome):
+        cdef Py_ssize_t n, i
+        cdef const unsigned char *data
+        cdef char digits[10]
+        cdef int count = 0, visible = 0, total = 0, check
+        cdef bint bad = False
+        cdef unsigned char c
+        if not PyUnicode_IS_ASCII(raw):
+            nhs = self.py_nhs(raw)
+            outcome[0] = _outcome(raw, nhs is not None, nhs)
+            return nhs
+        n = PyUnicode_GET_LENGTH(raw)
+        data = <const unsigned char *>PyUnicode_DATA(raw)
+        for i in range(n):
+            c = data[i]
+            if _space(c):
+                continue
+            visible += 1
+            if c == 45:  # "-"
+                continue
+            if 48 <= c <= 57 and count < 10:
+                digits[count] = <char>c
+                count += 1
+            else:
+                bad = True
+        if visible == 0:
+            outcome[0] = MISSING
+            return None
+        if bad or count != 10:
+            outcome[0] = INVALID
+            return None
+        for i in range(1, 10):
+            if digits[i] != digits[0]:
+                break
+        else:
+            outcome[0] = INVALID
+            return None
+        for i in range(9):
+            total += (10 - i) * (digits[i] - 48)
+        check = 11 - total % 11
+        if check == 11:
+            check = 0
+        if check == 10 or check != digits[9] - 48:
+            outcome[0] = INVALID
+            return None
+        outcome[0] = OK if n == 10 else NORMALISED
+        return PyUnicode_FromStringAndSize(digits, 10)
+
+    # -- date of birth ----------------------------------------------------------------
+
+    cdef tuple _dob(self, str raw):
+        """(outcome, tok_dob, tok_dob_year, tok_dob_month_day, bloom_dob, age_band, salt)."""
+        cdef int year = 0, month = 0, day = 0, age
+        cdef bint parsed = False
+        cdef Py_ssize_t n, start, end
+        cdef const unsigned char *d
+        cdef str iso
+        if PyUnicode_IS_ASCII(raw):
+            n = PyUnicode_GET_LENGTH(raw)
+            d = <const unsigned char *>PyUnicode_DATA(raw)
+            start, end = 0, n
+            while start < end and _space(d[start]):
+                start += 1
+            while end > start and _space(d[end - 1]):
+                end -= 1
+            if end - start == 10 and _digits(d + start, 4) and d[start + 4] == 45 and d[start + 7] == 45 \
+                    and _digits(d + start + 5, 2) and _digits(d + start + 8, 2):
+                year = _number(d + start, 4)
+                month = _number(d + start + 5, 2)
+                day = _number(d + start + 8, 2)
+                parsed = True
+            elif end - start == 10 and _digits(d + start, 2) and d[start + 2] == 47 and d[start + 5] == 47 \
+                    and _digits(d + start + 3, 2) and _digits(d + start + 6, 4):
+                day = _number(d + start, 2)
+                month = _number(d + start + 3, 2)
+                year = _number(d + start + 6, 4)
+                parsed = True
+        if parsed:
+            if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)) or year < 1890 \
+                    or (year, month, day) > (self.today_y, self.today_m, self.today_d):
+                return (_outcome(raw, False, None), None, None, None, None, None, "")
+            iso = f"{year:04d}-{month:02d}-{day:02d}"
+        else:
+            born = self.py_birth_date(raw, today=self.today)
+            if born is None:
+                return (_outcome(raw, False, None), None, None, None, None, None, "")
+            iso = born.isoformat()
+            year, month, day = born.year, born.month, born.day
+        if (year, month, day) <= (self.ref_y, self.ref_m, self.ref_d):
+            age = self.ref_y - year - ((self.ref_m, self.ref_d) < (month, day))
+            band = self.age_bands[min(age // 5, len(self.age_bands) - 1)]
+        else:
+            band = None
+        year_text = iso[:4]
+        return (
+            _outcome(raw, True, iso),
+            self.t_dob.of_str(iso),
+            self.t_dob_year.of_str(year_text),
+            self.t_dob_md.of_str(iso[5:]),
+            self._bloom(self.b_dob, "dob", iso, ""),
+            band,
+            year_text,
+        )
+
+    cdef object _bloom(self, BloomMasks masks, str field, str value, str salt):
+        if self.native_bloom:
+            return masks.packed(value, salt)
+        return self.bloom(field, value, salt=salt)
+
+    # -- postcode ---------------------------------------------------------------------
+
+    cdef tuple _postcode(self, str raw):
+        """(outcome, tok_postcode, tok_sector, tok_district, bloom_postcode, district)."""
+        cdef Py_ssize_t n, i, size = 0
+        cdef const unsigned char *d
+        cdef char compact[16]
+        cdef unsigned char c
+        cdef str full, outward
+        if not PyUnicode_IS_ASCII(raw):
+            found = self.py_postcode(raw)
+            if found is None:
+                return (_outcome(raw, False, None), None, None, None, None, None)
+            full, sector, outward = found.full, found.sector, found.district
+        else:
+            n = PyUnicode_GET_LENGTH(raw)
+            d = <const unsigned char *>PyUnicode_DATA(raw)
+            for i in range(n):
+                c = d[i]
+                if _space(c):
+                    continue
+                if size == 8:  # no postcode is longer than 7 characters
+                    size = 9
+                    break
+                compact[size] = <char>(c - 32 if 97 <= c <= 122 else c)
+                size += 1
+            if size < 5 or size > 8:
+                return (_outcome(raw, False, None), None, None, None, None, None)
+            text = PyUnicode_FromStringAndSize(compact, size)
+            if self.compact_pattern.fullmatch(text) is None:
+                return (_outcome(raw, False, None), None, None, None, None, None)
+            outward = text[:-3]
+            full = outward + " " + text[-3:]
+            sector = full[:-2]
+        return (
+            _outcome(raw, True, full),
+            self.t_pc.of_str(full),
+            self.t_sector.of_str(sector),
+            self.t_district.of_str(outward),
+            self._bloom(self.b_pc, "postcode", full, ""),
+            outward,
+        )
+
+    # -- names ------------------------------------------------------------------------
+
+    cdef tuple _parts(self, str raw):
+        """``privacy.names.name_parts``: ASCII here, anything else there."""
+        cdef Py_ssize_t n, i, start, end
+        cdef const unsigned char *d
+        cdef char buffer[MAX_NAME]
+        cdef Py_ssize_t size = 0, run
+        cdef unsigned char c
+        cdef list parts = []
+        if not PyUnicode_IS_ASCII(raw) or PyUnicode_GET_LENGTH(raw) >= MAX_NAME:
+            return self.py_name_parts(raw)
+        n = PyUnicode_GET_LENGTH(raw)
+        d = <const unsigned char *>PyUnicode_DATA(raw)
+        for i in range(n):  # apostrophes and backticks go; letters lower-cased
+            c = d[i]
+            if c == 39 or c == 96:
+                continue
+            buffer[size] = <char>(c + 32 if 65 <= c <= 90 else c)
+            size += 1
+        i = 0
+        while i < size:
+            if 97 <= <unsigned char>buffer[i] <= 122:
+                run = i
+                while i < size and 97 <= <unsigned char>buffer[i] <= 122:
+                    i += 1
+                part = PyUnicode_FromStringAndSize(buffer + run, i - run)
+                if part not in self.always_drop:
+                    parts.append(part)
+            else:
+                i += 1
+        start, end = 0, len(parts)
+        while end - start > 1 and parts[start] in self.leading_titles:
+            start += 1
+        while end - start > 1 and parts[end - 1] in self.trailing_suffixes:
+            end -= 1
+        return tuple(parts[start:end])
+
+    cdef str _phonetic(self, str part):
+        """``privacy.names.phonetic`` of an ``[a-z]+`` part."""
+        code = self.metaphone(part)
+        return code if code else part[0].upper()
+
+    cdef tuple _given(self, str raw):
+        """(outcome, tok_given_name, tok_given_name_2, tok_given_phonetic, bloom_given_name)."""
+        cdef tuple parts = self._parts(raw)
+        outcome = _outcome(raw, len(parts) > 0, " ".join(parts))
+        if not parts:
+            return (outcome, None, None, None, None)
+        canonical = [self.given_equivalents.get(p, p) for p in parts]
+        first = <str>canonical[0]
+        return (
+            outcome,
+            self.t_given.of_str(first),
+            self.t_given.of_str(<str>canonical[1]) if len(canonical) > 1 else None,
+            self.t_given_ph.of_str(self._phonetic(first)),
+            self._bloom(self.b_given, "given_name", " ".join(canonical), ""),
+        )
+
+    cdef tuple _family(self, str raw, str salt):
+        """(outcome, tok_family_name, tok_family_phonetic, bloom_family_name)."""
+        cdef tuple parts = self._parts(raw)
+        outcome = _outcome(raw, len(parts) > 0, " ".join(parts))
+        if not parts:
+            return (outcome, None, None, None)
+        joined = "".join(parts)
+        return (
+            outcome,
+            self.t_family.of_str(joined),
+            self.t_family_ph.of_str(self._phonetic(joined)),
+            self._bloom(self.b_family, "family_name", joined, salt),
+        )
+
+    def clear(self):
+        """Empty every memo table (and the raw values they are keyed by)."""
+        for memo in (self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given,
+                     self.memo_family, self.memo_borough):
+            memo.clear()
+        for attr in self.attributes:
+            attr[3].clear()
+
+    def __reduce__(self):
+        raise TypeError("a row kernel holds keys and cannot be pickled")
+
+
+cdef inline bint _digits(const unsigned char *d, int n) noexcept:
+    cdef int i
+    for i in range(n):
+        if not 48 <= d[i] <= 57:
+            return False
+    return True
+
+
+cdef inline int _number(const unsigned char *d, int n) noexcept:
+    cdef int i, value = 0
+    for i in range(n):
+        value = value * 10 + (d[i] - 48)
+    return value
