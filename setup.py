@@ -2,7 +2,8 @@
 
 ``privacy._keyed`` is Cython linked against OpenSSL's libcrypto (Debian: libssl-dev):
 the keyed tokens and Bloom masks of the ingest hot path. ``app.ingest._kernel`` is the
-row loop of the upload pseudonymiser, calling into it. Why it exists and how it is
+row loop of the upload pseudonymiser, calling into it; ``app.db._copy`` encodes a batch
+of rows as PostgreSQL binary COPY data. Why it exists and how it is
 checked against the pure-Python definitions: privacy/_keyed.pyx and SECURITY.md.
 """
 
@@ -17,6 +18,7 @@ extensions = [
         # SHA256_Init & co. are deprecated in OpenSSL 3 but remain its fastest HMAC path.
         extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
     ),
+    Extension("app.db._copy", ["app/db/_copy.pyx"], extra_compile_args=["-O2"]),
     Extension(
         "app.ingest._kernel",
         ["app/ingest/_kernel.pyx"],

@@ -1,3 +1,5 @@
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
+
 # C-level interface of privacy/_keyed.pyx, for other native modules (the ingest kernel).
 
 cdef extern from "openssl/sha.h":
@@ -39,9 +41,16 @@ cdef class BloomMasks:
     cdef bint balanced
     cdef Py_ssize_t width
     cdef Py_ssize_t words
-    cdef list permutation
-    cdef bytes complement
-    cdef dict table
+    cdef unsigned int *positions
+    cdef uint64_t *complement_words
+    cdef uint64_t *accumulator
     cdef Py_ssize_t table_limit
-    cdef bytes _mask(self, bytes message)
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t entries
+    cdef uint64_t seed
+    cdef uint64_t *slot_keys
+    cdef uint32_t *slot_entries
+    cdef uint16_t *pool
+    cdef void _positions_of(self, unsigned char *message, Py_ssize_t size, uint16_t *out) noexcept
+    cdef const uint16_t *_lookup(self, uint64_t packed, unsigned char *message, Py_ssize_t size, uint16_t *scratch) noexcept
     cpdef bytes packed(self, str value, str salt)

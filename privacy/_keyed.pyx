@@ -23,7 +23,8 @@ Every method holds the GIL: an instance is never used by two threads at once.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 
@@ -225,14 +226,16 @@ cdef class BloomMasks:
 
     ``permutation`` is the key-derived permutation of ``2 * core`` positions (balanced) or
     the identity of ``core`` positions (plain); ``packed(value, salt)`` returns the filter
-    of ``len(permutation)`` bits, little-endian, as ``BloomEncoder`` builds it: for each
-    q-gram, P(mask || 0) OR-ed into the low half and P(0 || mask) into the high half, then
-    low | (P(0 || ones) & ~high). Masks are kept per (salt, q-gram) in a table emptied
-    when it holds ``table_limit`` entries.
-    """
+    of ``len(permutation)`` bits, little-endian, as ``BloomEncoder`` builds it: each
+    q-gram's ``hashes`` positions p set bit P(p) in the low half and bit P(core + p) in
+    the high half; the filter is low | (P(0 || ones) & ~high).
 
-    # width: bits of the filter, len(permutation); words: its 64-bit words;
-    # complement: P(0 || ones); table: (salt, q-gram) -> mask, at most table_limit.
+    The positions of a (salt, q-gram) pair are kept in a bounded open-addressing table
+    (at most ``table_limit`` pairs; emptied when full) keyed by the pair packed into 64
+    bits: a nibble each for the salt's and the q-gram's UTF-8 lengths, then their bytes.
+    Pairs longer than 7 bytes in all are hashed every time. The table's hash is seeded
+    from the key, so nobody without it can choose values that collide.
+    """
 
     def __cinit__(
         self,
@@ -245,13 +248,16 @@ cdef class BloomMasks:
         Py_ssize_t table_limit,
     ):
         cdef Py_ssize_t i
-        cdef uint64_t *bits
+        cdef Py_ssize_t target
+        cdef unsigned char seed[32]
         if core < 8 or core & (core - 1) or core > 65536:
             raise ValueError("core must be a power of two from 8 to 65536")
         if len(permutation) != (2 * core if balanced else core):
             raise ValueError("the permutation does not match the filter")
         if not 1 <= hashes <= 64 or not 1 <= q <= 4:
             raise ValueError("hashes must be 1 to 64 and q 1 to 4")
+        if table_limit < 0 or table_limit > (1 << 24):
+            raise ValueError("table_limit must be 0 to 2**24")
         self.mac = _Hmac(key)
         self.core = core
         self.hashes = hashes
@@ -259,112 +265,163 @@ cdef class BloomMasks:
         self.balanced = balanced
         self.width = len(permutation)
         self.words = (self.width + 63) // 64
-        self.permutation = [int(p) for p in permutation]
-        complement = bytearray(self.words * 8)
+        self.table_limit = table_limit
+        self.capacity = 16
+        while self.capacity < 2 * table_limit:
+            self.capacity *= 2
+        self.positions = <unsigned int *>malloc(self.width * sizeof(unsigned int))
+        self.complement_words = <uint64_t *>calloc(self.words, sizeof(uint64_t))
+        self.accumulator = <uint64_t *>malloc(self.words * 2 * sizeof(uint64_t))
+        self.slot_keys = <uint64_t *>malloc(self.capacity * sizeof(uint64_t))
+        self.slot_entries = <uint32_t *>calloc(self.capacity, sizeof(uint32_t))
+        self.pool = <uint16_t *>malloc((table_limit + 1) * hashes * sizeof(uint16_t))
+        if (self.positions == NULL or self.complement_words == NULL
+                or self.accumulator == NULL or self.slot_keys == NULL
+                or self.slot_entries == NULL or self.pool == NULL):
+            raise MemoryError()
+        for i in range(self.width):
+            target = permutation[i]
+            if not 0 <= target < self.width:
+                raise ValueError("the permutation does not match the filter")
+            self.positions[i] = target
         if balanced:
             for i in range(core, 2 * core):
-                target = self.permutation[i]
-                complement[target >> 3] |= 1 << (target & 7)
-        self.complement = bytes(complement)
-        self.table = {}
-        self.table_limit = table_limit
+                target = self.positions[i]
+                self.complement_words[target >> 6] |= (<uint64_t>1) << (target & 63)
+        self.mac.digest(<const unsigned char *>b"\x04hsclink/bloom-table-seed", 26, seed)
+        memcpy(&self.seed, seed, 8)
+        self.seed |= 1
+        self.entries = 0
 
-    cdef bytes _mask(self, bytes message):
-        """The 2 * ``words`` words of one q-gram: P(mask || 0), then P(0 || mask)."""
+    def __dealloc__(self):
+        free(self.positions)
+        free(self.complement_words)
+        free(self.accumulator)
+        free(self.slot_keys)
+        free(self.slot_entries)
+        free(self.pool)
+
+    cdef void _positions_of(self, unsigned char *message, Py_ssize_t size, uint16_t *out) noexcept:
+        """``privacy.bloom._positions``: ``hashes`` distinct positions below ``core`` from
+        HMAC(key, message), then HMAC(key, message || j) for j = 1, 2, ... as needed.
+        ``message`` has one spare byte after ``size``."""
         cdef unsigned char digest[32]
-        cdef unsigned char buffer[MAX_MESSAGE + 1]
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(message)
+        cdef uint64_t seen[1024]  # a bit per position below core (at most 65536)
         cdef int chosen = 0
         cdef int block = 0
         cdef int i
         cdef unsigned int position
-        cdef unsigned int target
-        cdef bytearray seen = bytearray((self.core + 7) // 8)
-        cdef unsigned char *seen_bits = seen
-        cdef bytearray mask = bytearray(self.words * 16)
-        cdef unsigned char *out = mask
-        cdef Py_ssize_t high = self.words * 64
-        if size > MAX_MESSAGE:
-            raise ValueError("a q-gram and its salt are too long to encode")
-        memcpy(buffer, PyBytes_AS_STRING(message), size)
+        memset(seen, 0, (self.core + 63) // 64 * 8)
         while chosen < self.hashes:
             if block == 0:
-                self.mac.digest(buffer, size, digest)
+                self.mac.digest(message, size, digest)
             else:
-                buffer[size] = block
-                self.mac.digest(buffer, size + 1, digest)
+                message[size] = block
+                self.mac.digest(message, size + 1, digest)
             for i in range(0, 32, 2):
                 position = ((digest[i] << 8) | digest[i + 1]) & (self.core - 1)
-                if seen_bits[position >> 3] & (1 << (position & 7)):
+                if seen[position >> 6] & ((<uint64_t>1) << (position & 63)):
                     continue
-                seen_bits[position >> 3] |= 1 << (position & 7)
-                target = self.permutation[position]
-                out[target >> 3] |= 1 << (target & 7)
-                if self.balanced:
-                    target = high + <unsigned int>self.permutation[self.core + position]
-                    out[target >> 3] |= 1 << (target & 7)
+                seen[position >> 6] |= (<uint64_t>1) << (position & 63)
+                out[chosen] = position
                 chosen += 1
                 if chosen == self.hashes:
                     break
             block += 1
-        return bytes(mask)
+
+    cdef const uint16_t *_lookup(self, uint64_t packed, unsigned char *message, Py_ssize_t size, uint16_t *scratch) noexcept:
+        """The positions of one (salt, q-gram): from the table, or computed (and stored)."""
+        cdef uint64_t slot
+        cdef uint64_t mask = self.capacity - 1
+        cdef uint32_t entry
+        cdef uint16_t *out
+        if self.table_limit == 0 or packed == 0:
+            self._positions_of(message, size, scratch)
+            return scratch
+        slot = ((packed ^ (self.seed >> 1)) * self.seed) >> 40 & mask
+        while True:
+            entry = self.slot_entries[slot]
+            if entry == 0:
+                break
+            if self.slot_keys[slot] == packed:
+                return self.pool + (entry - 1) * self.hashes
+            slot = (slot + 1) & mask
+        if self.entries >= self.table_limit:  # full: start again (bounded memory)
+            memset(self.slot_entries, 0, self.capacity * sizeof(uint32_t))
+            self.entries = 0
+            slot = ((packed ^ (self.seed >> 1)) * self.seed) >> 40 & mask
+        out = self.pool + self.entries * self.hashes
+        self._positions_of(message, size, out)
+        self.entries += 1
+        self.slot_keys[slot] = packed
+        self.slot_entries[slot] = self.entries
+        return out
 
     cpdef bytes packed(self, str value, str salt):
         """The filter of ``value`` under ``salt``: ``len(permutation) / 8`` bytes."""
         if value is None or salt is None:
             raise TypeError("a value and a salt must be strings")
-        cdef bytes salt_utf8 = salt.encode("utf-8")
-        cdef Py_ssize_t salt_size = PyBytes_GET_SIZE(salt_utf8)
-        cdef Py_ssize_t n
-        cdef Py_ssize_t i
-        cdef Py_ssize_t w
-        cdef uint64_t *acc
-        cdef const uint64_t *mask_words
-        cdef const uint64_t *complement_words
-        cdef bytes prefix
-        cdef bytes key
-        cdef object mask
-        cdef str padded
-        cdef bytearray result
         if not value:
             raise ValueError("cannot encode an empty value: treat it as missing")
+        cdef bytes salt_utf8 = salt.encode("utf-8")
+        cdef Py_ssize_t salt_size = PyBytes_GET_SIZE(salt_utf8)
+        cdef bytes padded = (
+            "\x02" * (self.q - 1) + value + "\x03" * (self.q - 1)
+        ).encode("utf-8")
+        cdef const unsigned char *text = <const unsigned char *>PyBytes_AS_STRING(padded)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(padded)
+        cdef Py_ssize_t starts[MAX_MESSAGE + 1]
+        cdef unsigned char message[MAX_MESSAGE + 1]
+        cdef uint16_t scratch[64]
+        cdef const uint16_t *found
+        cdef Py_ssize_t points = 0
+        cdef Py_ssize_t head = 3 + salt_size
+        cdef Py_ssize_t i, j, w, gram
+        cdef uint64_t packed
+        cdef uint64_t *acc = self.accumulator
+        cdef Py_ssize_t high = self.words * 64
+        cdef unsigned int target
         if salt_size > 0xFFFF:
             raise ValueError("salt is too long")
-        prefix = b"\x01" + bytes(((salt_size >> 8) & 0xFF, salt_size & 0xFF)) + salt_utf8
-        padded = "\x02" * (self.q - 1) + value + "\x03" * (self.q - 1)
-        n = len(padded) - self.q + 1
-        accumulator = bytearray(self.words * 16)
-        acc = <uint64_t *><unsigned char *>accumulator
-        table = self.table
-        for i in range(n):
-            key = prefix + padded[i : i + self.q].encode("utf-8")
-            mask = table.get(key)
-            if mask is None:
-                mask = self._mask(key)
-                if self.table_limit:
-                    if len(table) >= self.table_limit:
-                        table.clear()
-                    table[key] = mask
-            mask_words = <const uint64_t *>PyBytes_AS_STRING(mask)
-            for w in range(2 * self.words):
-                acc[w] |= mask_words[w]
-        result = bytearray(self.words * 8)
-        out = <uint64_t *><unsigned char *>result
+        if head + size > MAX_MESSAGE:
+            raise ValueError("a value and its salt are too long to encode")
+        for i in range(size):  # the byte offset where each code point starts
+            if (text[i] & 0xC0) != 0x80:
+                starts[points] = i
+                points += 1
+        starts[points] = size
+        message[0] = 1
+        message[1] = (salt_size >> 8) & 0xFF
+        message[2] = salt_size & 0xFF
+        memcpy(message + 3, PyBytes_AS_STRING(salt_utf8), salt_size)
+        memset(acc, 0, self.words * 16)
+        for i in range(points - self.q + 1):
+            gram = starts[i + self.q] - starts[i]
+            memcpy(message + head, text + starts[i], gram)
+            packed = 0
+            if salt_size + gram <= 7 and salt_size < 16 and gram < 16:
+                packed = <uint64_t>((salt_size << 4) | gram)
+                for j in range(salt_size + gram):
+                    packed |= (<uint64_t>message[3 + j]) << (8 * (j + 1))
+            found = self._lookup(packed, message, head + gram, scratch)
+            for j in range(self.hashes):
+                target = self.positions[found[j]]
+                acc[target >> 6] |= (<uint64_t>1) << (target & 63)
+                if self.balanced:
+                    target = high + self.positions[self.core + found[j]]
+                    acc[target >> 6] |= (<uint64_t>1) << (target & 63)
         if self.balanced:
-            complement_words = <const uint64_t *>PyBytes_AS_STRING(self.complement)
             for w in range(self.words):
-                out[w] = acc[w] | (complement_words[w] & ~acc[self.words + w])
-        else:
-            for w in range(self.words):
-                out[w] = acc[w]
-        return bytes(result[: self.width // 8])
+                acc[w] = acc[w] | (self.complement_words[w] & ~acc[self.words + w])
+        return PyBytes_FromStringAndSize(<char *>acc, self.width // 8)
 
     def clear(self):
-        """Forget every cached mask."""
-        self.table.clear()
+        """Forget every cached q-gram."""
+        memset(self.slot_entries, 0, self.capacity * sizeof(uint32_t))
+        self.entries = 0
 
     def __len__(self):
-        return len(self.table)
+        return self.entries
 
     def __repr__(self):
         return "BloomMasks([secure])"

@@ -3,9 +3,11 @@
 Why not ``session.execute(insert(table), rows)``: SQLAlchemy runs a Python bind processor
 for every value (wrapping each ``bytes`` for the driver, serialising each JSON value),
 and at 27 columns a row that cost more than pseudonymising the row (measured in
-``benchmarks/ingest.py``). Here PostgreSQL gets ``COPY ... FROM STDIN`` (psycopg 3) and
-SQLite one ``executemany`` of plain tuples; both on the session's own connection, so the
-rows commit or roll back with the rest of the unit of work.
+``benchmarks/ingest.py``). Here PostgreSQL gets ``COPY ... FROM STDIN (FORMAT BINARY)``
+with the whole batch encoded at once in native code (``app/db/_copy.pyx``; psycopg's
+per-row ``write_row`` cost as much again), and SQLite one ``executemany`` of plain
+tuples; both on the session's own connection, so the rows commit or roll back with the
+rest of the unit of work.
 
 Only for tables whose columns are plain types: bytes, str, int, None, and JSON columns
 given as Python values (serialised with ``json.dumps``, as SQLAlchemy's JSON type does:
@@ -22,6 +24,8 @@ from psycopg import sql
 from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
+
+from app.db._copy import KINDS, binary_copy
 
 __all__ = ["bulk_insert"]
 
@@ -42,11 +46,10 @@ def bulk_insert(
         copy_statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
-        types = [_pg_type(table.c[c].type) for c in columns]
+        kinds = [KINDS[_pg_type(table.c[c].type)] for c in columns]
+        payload = binary_copy(rows, kinds, list(columns))
         with dbapi.cursor() as cursor, cursor.copy(copy_statement) as copy:  # type: ignore[union-attr]
-            copy.set_types(types)  # JSON values go as Python objects: psycopg serialises them
-            for row in rows:
-                copy.write_row(row)
+            copy.write(payload)
     elif dialect == "sqlite":
         as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
         if as_json:

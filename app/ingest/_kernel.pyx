@@ -28,6 +28,7 @@ from privacy._keyed cimport BloomMasks, Token
 
 
 cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
     bint PyUnicode_IS_ASCII(object)
     void *PyUnicode_DATA(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
@@ -38,6 +39,7 @@ DEF MISSING = 1
 DEF INVALID = 2
 DEF NORMALISED = 3
 DEF MAX_NAME = 512
+DEF GIL_EVERY = 16
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -156,6 +158,14 @@ cdef class RowKernel:
     # -- memo tables ------------------------------------------------------------------
 
     cdef inline void _remember(self, dict memo, object key, object value):
+        # Memo keys and values hold only strings, bytes, numbers and None: nothing the
+        # cyclic collector needs to see (CPython would untrack them itself, but only after
+        # scanning them in a collection: the cost this avoids).
+        # (Only tuples: a string is no GC object and has no header to clear.)
+        if type(value) is tuple:
+            PyObject_GC_UnTrack(<void *>value)
+        if type(key) is tuple:
+            PyObject_GC_UnTrack(<void *>key)
         if self.memo_limit:
             if len(memo) >= self.memo_limit:
                 memo.clear()
@@ -168,6 +178,7 @@ cdef class RowKernel:
         cdef list out_rows = []
         cdef list problems = []
         cdef Py_ssize_t refused_rows = 0
+        cdef Py_ssize_t seen = 0
         cdef long long *counts = <long long *>malloc(self.slots * 4 * sizeof(long long))
         cdef list cells
         cdef str blank = ""
@@ -176,7 +187,7 @@ cdef class RowKernel:
         cdef Py_ssize_t n
         cdef int outcome
         cdef dict kept
-        cdef tuple dob, sex, pc, given, family, borough, attr
+        cdef tuple dob, sex, pc, given, family, borough, attr, row
         cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo
         cdef str record_id
         if counts == NULL:
@@ -184,6 +195,12 @@ cdef class RowKernel:
         memset(counts, 0, self.slots * 4 * sizeof(long long))
         try:
             for line, cells in rows:
+                seen += 1
+                if seen % GIL_EVERY == 0:
+                    # Native code never passes through the interpreter's switch check: let
+                    # a waiting thread (the upload's database writer) run now and then.
+                    with nogil:
+                        pass
                 n = len(cells)
                 if n != self.width:
                     problems.append(
@@ -276,7 +293,7 @@ cdef class RowKernel:
                     value = tuple(self.py_borough(key))
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
-                out_rows.append((
+                row = (
                     line, self.linkage_version, self.wrap_version, tok_record, tok_nhs,
                     dob[1], dob[2], dob[3], dob[4], dob[5],
                     sex[1], sex[2],
@@ -285,7 +302,9 @@ cdef class RowKernel:
                     family[1], family[2], family[3],
                     borough[0], borough[1],
                     kept,
-                ))
+                )
+                PyObject_GC_UnTrack(<void *>row)  # atoms and an untracked dict of strings
+                out_rows.append(row)
             result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
         finally:
             free(counts)
