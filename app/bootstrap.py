@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -50,12 +51,20 @@ API_ROUTERS = [
 ]
 
 
+INTERPRETER_SWITCH_SECONDS = 0.0002
+"""How long a thread waiting for the interpreter lock waits before asking for it (the
+default is 5 ms). An upload's batches are pseudonymised in native code that holds the
+lock, and its database writer thread needs the lock back after every round trip: at
+5 ms a wait it fell behind (``benchmarks/ingest.py``, end to end on PostgreSQL)."""
+
+
 def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> FastAPI:
     settings.check_safe_for_environment()
     ctx = ctx or ServiceContext.build(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(INTERPRETER_SWITCH_SECONDS)
         check_ready(ctx)
         policy.record_policy_load(ctx, actor=Actor.service())
         linkage.recover_interrupted_runs(ctx)

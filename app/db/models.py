@@ -245,7 +245,7 @@ class IngestRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("ingest_submissions.id"))
     line: Mapped[int] = mapped_column(Integer)
-    dataset: Mapped[str] = mapped_column(String(32), index=True)
+    dataset: Mapped[str] = mapped_column(String(32))
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
     tok_record_id: Mapped[bytes] = mapped_column(LargeBinary(48))

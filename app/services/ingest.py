@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
@@ -421,27 +421,39 @@ def _prepare_batch(
 
 
 def _write_batch(ctx: ServiceContext, submission_id: int, batch: _Prepared) -> None:
+    """One transaction and three round trips: claim the submission (it must still be
+    receiving) while adding the batch's counts and resume point, copy its records in,
+    and keep the first row errors. Few round trips matter: the writer thread waits for
+    the interpreter lock after each one while the pseudonymiser holds it."""
+    values: dict[str, Any] = {
+        "rows_seen": Submission.rows_seen + batch.seen,
+        "rows_accepted": Submission.rows_accepted + len(batch.rows),
+        "rows_rejected": Submission.rows_rejected + batch.refused,
+        "header": batch.header,
+        "encoding": batch.encoding,
+        "compressed": batch.compressed,
+        "quality": batch.quality,
+    }
+    if not batch.compressed and batch.end_offset:
+        values["upload_offset"] = batch.end_offset
+    if batch.next_line is not None:
+        values["next_line"] = batch.next_line
     with ctx.sessions() as session, session.begin():
-        sub = session.get(Submission, submission_id)
-        assert sub is not None
-        if sub.status != "receiving":
+        rejected = session.execute(
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.status == "receiving")
+            .values(values)
+            .returning(Submission.rows_rejected)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if rejected is None:
             raise Conflict("the submission stopped receiving")
         if batch.rows:
             bulk_insert(session, _RECORDS, _RECORD_INSERT_COLUMNS, batch.rows)
-        keep = batch.errors[: max(0, MAX_STORED_ROW_ERRORS - sub.rows_rejected)]
+        stored_before = rejected - batch.refused
+        keep = batch.errors[: max(0, MAX_STORED_ROW_ERRORS - stored_before)]
         if keep:
             session.execute(insert(RowError), keep)
-        sub.rows_seen += batch.seen
-        sub.rows_accepted += len(batch.rows)
-        sub.rows_rejected += batch.refused
-        sub.header = batch.header
-        sub.encoding = batch.encoding
-        sub.compressed = batch.compressed
-        sub.quality = batch.quality
-        if not batch.compressed:
-            sub.upload_offset = batch.end_offset or sub.upload_offset
-        if batch.next_line is not None:
-            sub.next_line = batch.next_line
 
 
 _RECORDS = cast(Table, IngestRecord.__table__)
