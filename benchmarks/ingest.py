@@ -268,10 +268,10 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
         # Batches as the upload service makes them (HSCLINK_INGEST_BATCH_ROWS).
         rows = refused = 0
         process = processor.process_batch
-        batch: list[tuple[int, list[str]]] = []
+        batch: list[Any] = []
         size = Settings().ingest_batch_rows
         for record in records:
-            batch.append((record.line, record.fields))
+            batch.append(record)  # as the upload service does: records go in as they are
             if len(batch) >= size:
                 rows += len(batch)
                 refused += process(batch).refused

@@ -40,6 +40,7 @@ DEF INVALID = 2
 DEF NORMALISED = 3
 DEF MAX_NAME = 512
 DEF GIL_EVERY = 16
+DEF TOKEN_MEMO = 8192
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -92,9 +93,11 @@ cdef class RowKernel:
     cdef object problem          # RowProblem
     cdef Py_ssize_t slots        # quality counters: 7 identifier slots + attributes
     cdef object today, reference
+    cdef dict token_memo         # (purpose slot, normalised value) memos of common tokens
+    cdef tuple prefix            # values put before each accepted row
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
-                 attributes, memo_limit, versions, today, reference_date, python):
+                 attributes, memo_limit, versions, today, reference_date, python, prefix=()):
         cdef dict p = positions
         self.width = width
         self.i_record = p["record_id"]
@@ -133,6 +136,8 @@ cdef class RowKernel:
         ]
         self.slots = 7 + len(attributes)
         self.memo_limit = memo_limit
+        self.token_memo = {}
+        self.prefix = tuple(prefix)
         self.linkage_version, self.wrap_version = versions
         self.today, self.reference = today, reference_date
         self.today_y, self.today_m, self.today_d = today.year, today.month, today.day
@@ -171,6 +176,20 @@ cdef class RowKernel:
                 memo.clear()
             memo[key] = value
 
+    cdef bytes _common_token(self, Token token, str value):
+        """The token of a value that many rows share (a year, a sector, a phonetic code):
+        kept in one small table per kernel, emptied beyond ``TOKEN_MEMO`` entries."""
+        cdef tuple key = (token, value)
+        cached = self.token_memo.get(key)
+        if cached is not None:
+            return <bytes>cached
+        made = token.of_str(value)
+        if len(self.token_memo) >= TOKEN_MEMO:
+            self.token_memo.clear()
+        PyObject_GC_UnTrack(<void *>key)
+        self.token_memo[key] = made
+        return made
+
     # -- the batch --------------------------------------------------------------------
 
     def run(self, rows):
@@ -188,13 +207,15 @@ cdef class RowKernel:
         cdef int outcome
         cdef dict kept
         cdef tuple dob, sex, pc, given, family, borough, attr, row
-        cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo
+        cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item
         cdef str record_id
         if counts == NULL:
             raise MemoryError()
         memset(counts, 0, self.slots * 4 * sizeof(long long))
         try:
-            for line, cells in rows:
+            for item in rows:
+                line = item[0]
+                cells = item[1]
                 seen += 1
                 if seen % GIL_EVERY == 0:
                     # Native code never passes through the interpreter's switch check: let
@@ -293,7 +314,7 @@ cdef class RowKernel:
                     value = tuple(self.py_borough(key))
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
-                row = (
+                row = self.prefix + (
                     line, self.linkage_version, self.wrap_version, tok_record, tok_nhs,
                     dob[1], dob[2], dob[3], dob[4], dob[5],
                     sex[1], sex[2],
@@ -409,8 +430,8 @@ cdef class RowKernel:
         return (
             _outcome(raw, True, iso),
             self.t_dob.of_str(iso),
-            self.t_dob_year.of_str(year_text),
-            self.t_dob_md.of_str(iso[5:]),
+            self._common_token(self.t_dob_year, year_text),
+            self._common_token(self.t_dob_md, iso[5:]),
             self._bloom(self.b_dob, "dob", iso, ""),
             band,
             year_text,
@@ -458,8 +479,8 @@ cdef class RowKernel:
         return (
             _outcome(raw, True, full),
             self.t_pc.of_str(full),
-            self.t_sector.of_str(sector),
-            self.t_district.of_str(outward),
+            self._common_token(self.t_sector, sector),
+            self._common_token(self.t_district, outward),
             self._bloom(self.b_pc, "postcode", full, ""),
             outward,
         )
@@ -517,9 +538,9 @@ cdef class RowKernel:
         first = <str>canonical[0]
         return (
             outcome,
-            self.t_given.of_str(first),
-            self.t_given.of_str(<str>canonical[1]) if len(canonical) > 1 else None,
-            self.t_given_ph.of_str(self._phonetic(first)),
+            self._common_token(self.t_given, first),
+            self._common_token(self.t_given, <str>canonical[1]) if len(canonical) > 1 else None,
+            self._common_token(self.t_given_ph, self._phonetic(first)),
             self._bloom(self.b_given, "given_name", " ".join(canonical), ""),
         )
 
@@ -533,14 +554,14 @@ cdef class RowKernel:
         return (
             outcome,
             self.t_family.of_str(joined),
-            self.t_family_ph.of_str(self._phonetic(joined)),
+            self._common_token(self.t_family_ph, self._phonetic(joined)),
             self._bloom(self.b_family, "family_name", joined, salt),
         )
 
     def clear(self):
         """Empty every memo table (and the raw values they are keyed by)."""
         for memo in (self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given,
-                     self.memo_family, self.memo_borough):
+                     self.memo_family, self.memo_borough, self.token_memo):
             memo.clear()
         for attr in self.attributes:
             attr[3].clear()

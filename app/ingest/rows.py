@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -168,6 +168,7 @@ class RowProcessor:
         today: date,
         memo_size: int = 1 << 16,
         native: bool = True,
+        row_prefix: tuple[Any, ...] = (),
     ) -> None:
         self.schema = schema
         self.columns = columns
@@ -197,6 +198,7 @@ class RowProcessor:
             for spec in self._attributes
         }
         self._versions = (keys.linkage_version, keys.wrap_version)
+        self._prefix = tuple(row_prefix)
         self._kernel = self._make_kernel(memo_size) if native else None
 
     def _make_kernel(self, memo_size: int) -> RowKernel | None:
@@ -223,6 +225,7 @@ class RowProcessor:
             ],
             memo_limit=memo_size,
             versions=self._versions,
+            prefix=self._prefix,
             today=self.today,
             reference_date=self.reference_date,
             python={
@@ -251,12 +254,16 @@ class RowProcessor:
         batch = self.process_batch([(line, cells)])
         if not batch.rows:
             return ProcessedRow(line, None, batch.problems)
-        values = dict(zip(RECORD_COLUMNS, batch.rows[0], strict=True))
+        values = dict(zip(RECORD_COLUMNS, batch.rows[0][len(self._prefix) :], strict=True))
         del values["line"]
         return ProcessedRow(line, values)
 
-    def process_batch(self, rows: Iterable[tuple[int, list[str]]]) -> Batch:
+    def process_batch(self, rows: Iterable[Sequence[Any]]) -> Batch:
         """Many rows at once: the same result as ``process`` row by row, faster.
+
+        Each row is a sequence whose first two items are the line number and the cells
+        (a ``(line, cells)`` pair, or a reader ``Record``). Accepted rows are tuples of
+        ``row_prefix`` followed by the ``RECORD_COLUMNS`` values.
 
         Runs the native loop when there is one, else ``_process_batch_reference``.
         """
@@ -283,7 +290,7 @@ class RowProcessor:
             *(spec.name for spec in self._attributes),
         ]
 
-    def _process_batch_reference(self, rows: Iterable[tuple[int, list[str]]]) -> Batch:
+    def _process_batch_reference(self, rows: Iterable[Sequence[Any]]) -> Batch:
         """The definition of ``process_batch``, in Python: the native loop must agree."""
         out = Batch()
         quality = self.quality
@@ -317,7 +324,9 @@ class RowProcessor:
         nhs_number = normalise.nhs_number
         append_row, append_problem = out.rows.append, out.problems.append
         blank = ""
-        for line, cells in rows:
+        prefix = self._prefix
+        for item in rows:
+            line, cells = item[0], item[1]
             if len(cells) != width:
                 reason = f"expected {width} columns, found {len(cells)}"
                 append_problem(RowProblem(line, "(row)", reason))
@@ -369,6 +378,7 @@ class RowProcessor:
             borough = memo_borough[(kept.get("la_code"), pc[5])]
             append_row(
                 (
+                    *prefix,
                     line,
                     linkage_version,
                     wrap_version,

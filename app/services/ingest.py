@@ -331,6 +331,7 @@ def _stream(
         pseudonym_keys(ctx),
         reference_date=ctx.settings.reference_date,
         today=today,
+        row_prefix=(submission_id, schema.dataset),
     )
     for name, counts in quality.items():
         processor.quality[name] = counts
@@ -356,7 +357,7 @@ def _stream(
                 skip -= 1
                 outcome.end_offset = record.end_offset
                 continue
-            if not any(cell.strip() for cell in record.fields):
+            if not "".join(record.fields).strip():  # a blank row: no cell holds anything
                 outcome.end_offset = record.end_offset
                 continue
             batch.append(record)
@@ -401,10 +402,9 @@ def _prepare_batch(
     reader: RecordReader,
     end_offset: int | None = None,
 ) -> _Prepared:
-    processed = processor.process_batch((record.line, record.fields) for record in batch)
-    prefix = (submission_id, schema.dataset)
+    processed = processor.process_batch(batch)
     return _Prepared(
-        rows=[prefix + row for row in processed.rows],
+        rows=processed.rows,
         errors=[
             {"submission_id": submission_id, "line": p.line, "column": p.column, "reason": p.reason}
             for p in processed.problems
