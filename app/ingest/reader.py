@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from app.ingest._kernel import untracked
+
 __all__ = ["EncodingError", "Record", "RecordReader", "TooLongError"]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -83,7 +85,7 @@ class RecordReader:
                 if not self.complete:  # cut inside a quoted field: the resumed request has it
                     return
                 raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
-            yield Record(start_line, fields, self._consumed)
+            yield Record(start_line, untracked(fields), self._consumed)
 
     # -- internals ---------------------------------------------------------------------
 
