@@ -20,6 +20,8 @@ attributes, whose distinct values are few) goes to the pure-Python functions of
 memo tables (emptied when ``memo_limit`` is reached), exactly as in the reference.
 """
 
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -80,6 +82,11 @@ cdef class RowKernel:
     cdef bint native_bloom
     cdef dict memo_dob, memo_sex, memo_pc, memo_given, memo_family, memo_borough
     cdef list attributes         # (name, required, index or -1, memo dict, compute, slot)
+    cdef Py_ssize_t n_attributes
+    cdef Py_ssize_t *attr_index  # column of each attribute, -1 when not in the file
+    cdef bint *attr_required
+    cdef list attr_names, attr_memos, attr_compute
+    cdef Py_ssize_t prefix_size
     cdef Py_ssize_t memo_limit
     cdef object linkage_version, wrap_version
     cdef int today_y, today_m, today_d, ref_y, ref_m, ref_d
@@ -135,9 +142,21 @@ cdef class RowKernel:
             for slot, (name, required, index, compute) in enumerate(attributes)
         ]
         self.slots = 7 + len(attributes)
+        self.n_attributes = len(self.attributes)
+        self.attr_index = <Py_ssize_t *>malloc(max(1, self.n_attributes) * sizeof(Py_ssize_t))
+        self.attr_required = <bint *>malloc(max(1, self.n_attributes) * sizeof(bint))
+        if self.attr_index == NULL or self.attr_required == NULL:
+            raise MemoryError()
+        for a, attr in enumerate(self.attributes):
+            self.attr_index[a] = attr[2]
+            self.attr_required[a] = bool(attr[1])
+        self.attr_names = [attr[0] for attr in self.attributes]
+        self.attr_memos = [attr[3] for attr in self.attributes]
+        self.attr_compute = [attr[4] for attr in self.attributes]
         self.memo_limit = memo_limit
         self.token_memo = {}
         self.prefix = tuple(prefix)
+        self.prefix_size = len(self.prefix)
         self.linkage_version, self.wrap_version = versions
         self.today, self.reference = today, reference_date
         self.today_y, self.today_m, self.today_d = today.year, today.month, today.day
@@ -208,6 +227,7 @@ cdef class RowKernel:
         cdef int outcome
         cdef dict kept
         cdef tuple dob, sex, pc, given, family, borough, attr, row
+        cdef Py_ssize_t a, k
         cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item
         cdef str record_id
         if counts == NULL:
@@ -248,9 +268,8 @@ cdef class RowKernel:
                     tok_record = self.t_record.of_str(record_id)
                 # NHS number: never memoised (slot 1)
                 cell = cells[self.i_nhs] if self.i_nhs >= 0 else blank
-                nhs = self._nhs(cell, &outcome)
+                tok_nhs = self._nhs_token(cell, &outcome)
                 counts[1 * 4 + outcome] += 1
-                tok_nhs = self.t_nhs.of_str(nhs) if nhs is not None else None
                 # date of birth (slot 2)
                 cell = cells[self.i_dob] if self.i_dob >= 0 else blank
                 value = self.memo_dob.get(cell)
@@ -294,18 +313,18 @@ cdef class RowKernel:
                 counts[6 * 4 + <int>family[0]] += 1
                 # kept attributes
                 kept = {}
-                for attr in self.attributes:
-                    cell = cells[<Py_ssize_t>attr[2]] if <Py_ssize_t>attr[2] >= 0 else blank
-                    spec_memo = attr[3]
+                for a in range(self.n_attributes):
+                    cell = cells[self.attr_index[a]] if self.attr_index[a] >= 0 else blank
+                    spec_memo = self.attr_memos[a]
                     value = (<dict>spec_memo).get(cell)
                     if value is None:
-                        value = attr[4](cell)
+                        value = self.attr_compute[a](cell)
                         self._remember(<dict>spec_memo, cell, value)
-                    counts[<Py_ssize_t>attr[5] * 4 + <int>(<tuple>value)[1]] += 1
-                    if (<tuple>value)[2] is not None and attr[1]:
-                        problems.append(self.problem(line, attr[0], (<tuple>value)[2]))
+                    counts[(7 + a) * 4 + <int>(<tuple>value)[1]] += 1
+                    if (<tuple>value)[2] is not None and self.attr_required[a]:
+                        problems.append(self.problem(line, self.attr_names[a], (<tuple>value)[2]))
                         refused = True
-                    kept[attr[0]] = (<tuple>value)[0]
+                    kept[self.attr_names[a]] = (<tuple>value)[0]
                 if refused:
                     refused_rows += 1
                     continue
@@ -315,16 +334,28 @@ cdef class RowKernel:
                     value = tuple(self.py_borough(key))
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
-                row = self.prefix + (
-                    line, self.linkage_version, self.wrap_version, tok_record, tok_nhs,
-                    dob[1], dob[2], dob[3], dob[4], dob[5],
-                    sex[1], sex[2],
-                    pc[1], pc[2], pc[3], pc[4],
-                    given[1], given[2], given[3], given[4],
-                    family[1], family[2], family[3],
-                    borough[0], borough[1],
-                    kept,
-                )
+                row = PyTuple_New(self.prefix_size + 26)
+                k = 0
+                for a in range(self.prefix_size):
+                    k = _put(row, k, self.prefix[a])
+                k = _put(row, k, line)
+                k = _put(row, k, self.linkage_version)
+                k = _put(row, k, self.wrap_version)
+                k = _put(row, k, tok_record)
+                k = _put(row, k, tok_nhs)
+                for a in range(1, 6):
+                    k = _put(row, k, dob[a])
+                k = _put(row, k, sex[1])
+                k = _put(row, k, sex[2])
+                for a in range(1, 5):
+                    k = _put(row, k, pc[a])
+                for a in range(1, 5):
+                    k = _put(row, k, given[a])
+                for a in range(1, 4):
+                    k = _put(row, k, family[a])
+                k = _put(row, k, borough[0])
+                k = _put(row, k, borough[1])
+                k = _put(row, k, kept)
                 PyObject_GC_UnTrack(<void *>row)  # atoms and an untracked dict of strings
                 out_rows.append(row)
             result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
@@ -334,7 +365,8 @@ cdef class RowKernel:
 
     # -- NHS number -------------------------------------------------------------------
 
-    cdef object _nhs(self, str raw, int *outcome):
+    cdef object _nhs_token(self, str raw, int *outcome):
+        """The NHS number's token, or None when it is missing or invalid."""
         cdef Py_ssize_t n, i
         cdef const unsigned char *data
         cdef char digits[10]
@@ -344,7 +376,7 @@ cdef class RowKernel:
         if not PyUnicode_IS_ASCII(raw):
             nhs = self.py_nhs(raw)
             outcome[0] = _outcome(raw, nhs is not None, nhs)
-            return nhs
+            return self.t_nhs.of_str(nhs) if nhs is not None else None
         n = PyUnicode_GET_LENGTH(raw)
         data = <const unsigned char *>PyUnicode_DATA(raw)
         for i in range(n):
@@ -380,7 +412,7 @@ cdef class RowKernel:
             outcome[0] = INVALID
             return None
         outcome[0] = OK if n == 10 else NORMALISED
-        return PyUnicode_FromStringAndSize(digits, 10)
+        return self.t_nhs.of_utf8(<const unsigned char *>digits, 10)
 
     # -- date of birth ----------------------------------------------------------------
 
@@ -567,6 +599,10 @@ cdef class RowKernel:
         for attr in self.attributes:
             attr[3].clear()
 
+    def __dealloc__(self):
+        free(self.attr_index)
+        free(self.attr_required)
+
     def __reduce__(self):
         raise TypeError("a row kernel holds keys and cannot be pickled")
 
@@ -580,6 +616,13 @@ def untracked(list fields):
             raise TypeError("only a list of strings can be untracked")
     PyObject_GC_UnTrack(<void *>fields)
     return fields
+
+
+cdef inline Py_ssize_t _put(tuple row, Py_ssize_t k, object value):
+    """Put ``value`` at position ``k`` of a new tuple; the next position."""
+    Py_INCREF(value)
+    PyTuple_SET_ITEM(row, k, value)
+    return k + 1
 
 
 cdef inline bint _digits(const unsigned char *d, int n) noexcept:
