@@ -3,12 +3,18 @@
 1. **Core** (no database, one process, one core): a synthetic ``nhs_episodes`` extract
    streamed from a file in 256 KiB chunks through ``RecordReader`` alone (CSV parsing)
    and through ``RecordReader`` + ``RowProcessor`` (normalise, validate, key: every
-   token and Bloom encoding an upload makes), at ``--core-sizes`` rows. Rows/s (wall
-   and per CPU second), peak RSS and the hit rates of ``PseudonymKeys``' caches; the
-   RSS those caches take when filled to their bounds. Target: 100,000 rows/s. Then,
-   at ``--profile-rows``, an ablation (the same pass with the Bloom encodings, then
-   also the tokens, replaced by constants) and cProfile, with the top functions by
-   cumulative and by self time.
+   token and Bloom encoding an upload makes, in the native kernel ``RowKernel`` of
+   ``app/ingest/_kernel.pyx``, as the service runs it), at ``--core-sizes`` rows.
+   Rows/s (wall and per CPU second), peak RSS and RSS at 10-75 % of the file (does it
+   stay flat?), and the fill of the kernel's bounded native Bloom q-gram tables
+   (``privacy._keyed.BloomMasks``; the kernel's memo tables are not reachable from
+   Python and are not counted). Target: 100,000 rows/s. Then, at ``--profile-rows``:
+   an ablation without a profiler (CPU seconds of ``RecordReader`` alone, of the
+   native pass, and of the pure-Python reference loop ``RowProcessor(...,
+   native=False)``: the share of the native pass spent reading, and the kernel's
+   speed-up over the reference with reading excluded), and cProfile of the native
+   pass (CSV parsing, ``process_batch``, the Python fall-backs the kernel calls), with
+   the top functions by cumulative and by self time.
 2. **End to end**: for each backend and each of ``--sizes``, a fresh store (SQLite in
    a temporary directory; PostgreSQL in a throw-away database), initialised with
    ``app.services.setup.initialise``, a trust organisation ``RAL`` and a submitter
@@ -18,6 +24,13 @@
    Rows accepted per wall second, MB/s, CPU use, the peak RSS of that process
    (baseline before the upload, growth during it), the SQL statements executed and
    the time spent in the database driver. Target: 50,000 rows/s on PostgreSQL.
+   Beside it, in another fresh store set up the same way, the **database write
+   ceiling**: a submission created with ``create_submission``, the extract read and
+   pseudonymised beforehand (untimed) into the batches the service prepares
+   (``_prepare_batch``), then only the service's ``_write_batch`` for each batch in
+   order (one transaction each, as its writer thread runs them) timed: rows/s, wall
+   and client CPU seconds, with no HTTP, CSV parsing or pseudonymisation. An
+   end-to-end rate near it is bounded by the database.
 
 Each measurement runs in a fresh child process (this script with ``--worker``), so
 that ``ru_maxrss`` is that measurement's own peak. The extract is made once with
@@ -40,6 +53,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import inspect
 import json
 import os
 import platform
@@ -57,7 +71,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -170,52 +184,24 @@ def _bench_keys() -> Any:
     )
 
 
-_CONSTANT_TOKEN = bytes(48)
-_CONSTANT_BLOOM = bytes(128)
+def _bloom_tables(keys: Any) -> dict[str, dict[str, Any]] | None:
+    """Entries in each field's native Bloom q-gram table (``privacy._keyed.BloomMasks``,
+    ``len``) and its limit (the field's ``BloomEncoder.qgram_cache``); None when the
+    keys give the kernel no native masks (then it calls ``PseudonymKeys.bloom``)."""
+    from privacy.bloom import BloomEncoder
 
-
-class _AblationKeys:
-    """Stands in for PseudonymKeys in the ablation runs: constant Bloom encodings, and
-    constant tokens too unless ``tokens`` (then the real, cached ``token`` is called)."""
-
-    def __init__(self, real: Any, *, tokens: bool) -> None:
-        self.linkage_version = real.linkage_version
-        self.wrap_version = real.wrap_version
-        self.token = real.token if tokens else self._constant_token
-
-    @staticmethod
-    def _constant_token(purpose: str, value: str) -> bytes:
-        return _CONSTANT_TOKEN
-
-    def bloom(self, field: str, value: str, *, salt: str = "") -> bytes:
-        return _CONSTANT_BLOOM
-
-
-def _cache_stats(keys: Any) -> dict[str, Any]:
-    """Hits, misses and fill of PseudonymKeys' in-memory caches (private attributes)."""
-    out: dict[str, Any] = {}
-    with contextlib.suppress(AttributeError, TypeError):
-        for purpose, compute in keys._tokens.items():
-            info = getattr(compute, "cache_info", None)
-            if info is not None:
-                i = info()
-                out[f"token {purpose}"] = {
-                    "hits": i.hits,
-                    "misses": i.misses,
-                    "entries": i.currsize,
-                    "max_entries": i.maxsize,
-                }
-        for name, encoder in keys._encoders.items():
-            i = encoder._cached.cache_info()
-            out[f"bloom {name}"] = {
-                "hits": i.hits,
-                "misses": i.misses,
-                "entries": i.currsize,
-                "max_entries": i.maxsize,
-                "qgram_masks": encoder._entries[0],
-                "max_qgram_masks": encoder.qgram_cache,
-            }
-    return out
+    masks = keys.native_parts()[1]
+    if masks is None:
+        return None
+    default = next(f.default for f in fields(BloomEncoder) if f.name == "qgram_cache")
+    encoders = getattr(keys, "_encoders", None) or {}  # private: the configured limit
+    return {
+        name: {
+            "entries": len(table),
+            "limit": getattr(encoders.get(name), "qgram_cache", default),
+        }
+        for name, table in masks.items()
+    }
 
 
 @dataclass
@@ -228,9 +214,8 @@ class CorePass:
 #: Core modes: what runs per record.
 CORE_MODES = {
     "reader": "RecordReader alone",
-    "process": "RecordReader + RowProcessor",
-    "process-nobloom": "RowProcessor with constant Bloom encodings (real tokens)",
-    "process-nokeys": "RowProcessor with constant tokens and Bloom encodings",
+    "process": "RecordReader + RowProcessor (native kernel)",
+    "process-reference": "RecordReader + RowProcessor(native=False) (Python reference)",
 }
 
 
@@ -241,22 +226,28 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
     from app.ingest.rows import RowProcessor
     from app.ingest.schema import load_schemas
 
+    if mode not in CORE_MODES:
+        raise ValueError(f"unknown core mode {mode!r}")
     total = path.stat().st_size
     reader = RecordReader(_file_chunks(path, chunk), upload_length=total)
     records = reader.records()
     header = next(records)
     schema = load_schemas(REPO / "datasets")["nhs_episodes"]
     keys = _bench_keys()
-    used = keys
-    if mode != "process":
-        used = _AblationKeys(keys, tokens=mode == "process-nobloom")
+    settings = Settings()
+    memo_size = inspect.signature(RowProcessor).parameters["memo_size"].default
     processor = RowProcessor(
         schema,
         schema.match_header(header.fields),
-        used,
-        reference_date=Settings().reference_date,
+        keys,
+        reference_date=settings.reference_date,
         today=date.today(),
+        native=mode != "process-reference",
     )
+    # Private, but the only way to tell: does this pass run the native kernel?
+    native = getattr(processor, "_kernel", None) is not None
+    native_bloom = keys.native_parts()[1] is not None
+    size = settings.ingest_batch_rows  # as the upload service batches (HSCLINK_INGEST_BATCH_ROWS)
 
     def read_only() -> dict[str, Any]:
         rows = 0
@@ -265,23 +256,52 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
         return {"rows": rows, "refused": None, "bytes": reader.received}
 
     def read_and_process() -> dict[str, Any]:
-        # Batches as the upload service makes them (HSCLINK_INGEST_BATCH_ROWS).
         rows = refused = 0
         process = processor.process_batch
+        masks = keys.native_parts()[1] if mode == "process" else None
+        tables = list(masks.items()) if masks else []
+        # Highest fill seen at a batch end, and how often a table was seen emptied (its
+        # fill fell between two batch ends): four len() calls a batch.
+        most = dict.fromkeys((name for name, _ in tables), 0)
+        emptied = dict.fromkeys((name for name, _ in tables), 0)
+        last = dict.fromkeys((name for name, _ in tables), 0)
+
+        def watch() -> None:
+            for name, table in tables:
+                n = len(table)
+                if n < last[name]:
+                    emptied[name] += 1
+                last[name] = n
+                most[name] = max(most[name], n)
+
         batch: list[Any] = []
-        size = Settings().ingest_batch_rows
         for record in records:
             batch.append(record)  # as the upload service does: records go in as they are
             if len(batch) >= size:
                 rows += len(batch)
                 refused += process(batch).refused
                 batch = []
+                watch()
         if batch:
             rows += len(batch)
             refused += process(batch).refused
-        result: dict[str, Any] = {"rows": rows, "refused": refused, "bytes": reader.received}
+            watch()
+        result: dict[str, Any] = {
+            "rows": rows,
+            "refused": refused,
+            "bytes": reader.received,
+            "native_kernel": native,
+            "native_bloom": native_bloom if native else None,
+            "memo_limit": memo_size,
+            "batch_rows": size,
+        }
         if mode == "process":
-            result["caches"] = _cache_stats(keys)
+            found = _bloom_tables(keys)
+            if found is not None:
+                for name, item in found.items():
+                    item["most_seen"] = most.get(name)
+                    item["emptied_seen"] = emptied.get(name)
+            result["bloom_tables"] = found
         return result
 
     return CorePass(
@@ -316,52 +336,6 @@ def worker_core(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def worker_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
-    """RSS growth with PseudonymKeys' caches filled to their bounds with random values.
-
-    Every LRU (each cached token purpose and each Bloom field: ``cache_size`` values)
-    is filled, and the family_name q-gram table (the only salted field: the salt is the
-    birth year, so its table can grow to the limit) is filled to just below the count
-    at which it is emptied. The other fields' tables hold the q-grams of a small
-    alphabet (a few thousand at most) and are left as the random values make them.
-    """
-    import random
-    import string
-
-    from privacy.pseudonym import BLOOM_FIELDS, TOKEN_PURPOSES, UNCACHED_PURPOSES
-
-    keys = _bench_keys()
-    rng = random.Random(spec["seed"])
-    upper, mixed = string.ascii_uppercase, string.ascii_letters + string.digits
-    size = keys.cache_size
-    gc.collect()
-    baseline = max_rss()
-    cpu, wall = cpu_seconds(), time.perf_counter()
-    for purpose in TOKEN_PURPOSES:
-        if purpose not in UNCACHED_PURPOSES:
-            for _ in range(size):
-                keys.token(purpose, "".join(rng.choices(upper, k=10)))
-    for name in BLOOM_FIELDS:
-        for _ in range(size):
-            keys.bloom(name, "".join(rng.choices(upper, k=10)))
-    encoder = keys._encoders["family_name"]
-    limit = encoder.qgram_cache - 16  # one value adds at most 11 q-grams
-    while encoder._entries[0] < limit:
-        keys.bloom(
-            "family_name", "".join(rng.choices(mixed, k=10)), salt=str(rng.randrange(1900, 2030))
-        )
-    wall = time.perf_counter() - wall
-    peak = max_rss()
-    return {
-        "seconds": wall,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "baseline_max_rss_bytes": baseline,
-        "peak_rss_bytes": peak,
-        "rss_growth_bytes": peak - baseline,
-        "caches": _cache_stats(keys),
-    }
-
-
 def _where(code: Any) -> str:
     filename, line, name = code
     if filename == "~":
@@ -376,28 +350,25 @@ def _where(code: Any) -> str:
     return f"{shown}:{line}({name})"
 
 
-#: (label, file suffix, function name) whose cumulative time makes up the breakdown.
-BREAKDOWN = (
-    ("RecordReader.records (CSV parsing, decoding)", "app/ingest/reader.py", "records"),
-    ("RowProcessor.process_batch (everything per row)", "app/ingest/rows.py", "process_batch"),
-    ("  date of birth (memo misses)", "app/ingest/rows.py", "_dob"),
-    ("  postcode (memo misses)", "app/ingest/rows.py", "_postcode"),
-    ("  given name (memo misses)", "app/ingest/rows.py", "_given"),
-    ("  family name (memo misses)", "app/ingest/rows.py", "_family"),
-    ("  kept attributes (memo misses)", "app/ingest/rows.py", "_attribute_outcome"),
-    ("  PseudonymKeys.bloom (Bloom encodings, all callers)", "privacy/pseudonym.py", "bloom"),
-    ("    BloomEncoder._mask (HMAC positions, cache misses)", "privacy/bloom.py", "_mask"),
-    ("  PseudonymKeys.token (tokens, all callers)", "privacy/pseudonym.py", "token"),
-    (
-        "    _compute_token (HMAC + AES-SIV, cache misses)",
-        "privacy/pseudonym.py",
-        "_compute_token",
-    ),
-    ("  NHS number (validation)", "privacy/nhs_number.py", "nhs_number"),
-)
+def _repo_file(filename: str) -> str | None:
+    """``filename`` relative to the repository, or None outside it (or not a file)."""
+    try:
+        return Path(filename).resolve().relative_to(REPO).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+#: Functions of these files that process_batch calls are the kernel's Python fall-backs...
+FALLBACK_FILES = ("privacy/", "app/ingest/rows.py")
+#: ...but for these, which process_batch itself calls (or the reference loop).
+NOT_FALLBACKS = {"_slot_names", "_process_batch_reference", "process_batch"}
 
 
 def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
+    """cProfile of the native pass. The kernel's own work is native code that cProfile
+    cannot see: it counts as the self time of ``process_batch``. Python functions the
+    kernel calls (fall-backs for rarer shapes, sex codes, boroughs, kept attributes)
+    appear as callees of ``process_batch``."""
     top = spec["top"]
     run = _core_prepare(Path(spec["path"]), "process", spec["chunk"]).run
     profiler = cProfile.Profile()
@@ -407,6 +378,7 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
     profiler.disable()
     wall = time.perf_counter() - wall
     stats = pstats.Stats(profiler)
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     entries = [
         {
             "function": _where(code),
@@ -415,28 +387,52 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
             "self_seconds": tt,
             "cumulative_seconds": ct,
         }
-        for code, (cc, nc, tt, ct, _callers) in stats.stats.items()  # type: ignore[attr-defined]
+        for code, (cc, nc, tt, ct, _callers) in table.items()
     ]
     total = stats.total_tt  # type: ignore[attr-defined]
-    breakdown = []
-    for label, suffix, name in BREAKDOWN:
+
+    def cumulative(suffix: str, name: str) -> tuple[Any, float]:
         found = [
-            ct
-            for (filename, _line, fn), (_cc, _nc, _tt, ct, _c) in stats.stats.items()  # type: ignore[attr-defined]
-            if fn == name and filename.endswith(suffix)
+            (code, ct)
+            for code, (_cc, _nc, _tt, ct, _c) in table.items()
+            if code[2] == name and code[0].endswith(suffix)
         ]
-        seconds = max(found) if found else 0.0
-        breakdown.append({"label": label, "seconds": seconds, "share": seconds / total})
-    by_cumulative = sorted(entries, key=lambda e: -e["cumulative_seconds"])[:top]
-    by_self = sorted(entries, key=lambda e: -e["self_seconds"])[:top]
+        return max(found, key=lambda f: f[1]) if found else (None, 0.0)
+
+    _, reading = cumulative("app/ingest/reader.py", "records")
+    batch_code, batch = cumulative("app/ingest/rows.py", "process_batch")
+    fallbacks = []
+    for code, (_cc, _nc, _tt, _ct, callers) in table.items():
+        shown = _repo_file(code[0])
+        if batch_code is None or batch_code not in callers or code[2] in NOT_FALLBACKS:
+            continue
+        if shown is None or not shown.startswith(FALLBACK_FILES):
+            continue
+        calls, _primitive, _self, seconds = callers[batch_code]  # the calls from process_batch
+        fallbacks.append({"function": _where(code), "calls": calls, "seconds": seconds})
+    fallbacks.sort(key=lambda f: -f["seconds"])
+    fallback = sum(f["seconds"] for f in fallbacks)
+    breakdown = [
+        ("RecordReader.records (CSV parsing, decoding)", reading),
+        ("RowProcessor.process_batch (native kernel + Python fall-backs)", batch),
+        ("  Python fall-backs called by the kernel", fallback),
+        (
+            "  the rest: native kernel (unseen by cProfile), process_batch's glue",
+            batch - fallback,
+        ),
+    ]
     return {
         **figures,
         "seconds": wall,
         "profiled_seconds": total,
         "rows_per_second_under_profiler": figures["rows"] / wall,
-        "breakdown": breakdown,
-        "top_cumulative": by_cumulative,
-        "top_self": by_self,
+        "breakdown": [
+            {"label": label, "seconds": seconds, "share": seconds / total if total else None}
+            for label, seconds in breakdown
+        ],
+        "fallbacks": fallbacks,
+        "top_cumulative": sorted(entries, key=lambda e: -e["cumulative_seconds"])[:top],
+        "top_self": sorted(entries, key=lambda e: -e["self_seconds"])[:top],
     }
 
 
@@ -541,6 +537,38 @@ def _database_bytes(ctx: Any) -> int | None:
     return None
 
 
+def _bench_context(spec: dict[str, Any]) -> Any:
+    """The service context of a fresh store at ``spec``'s data directory and database URL."""
+    from app.config import Settings
+    from app.services.context import ServiceContext
+
+    settings = Settings(
+        data_dir=Path(spec["data_dir"]),
+        database_url=spec["database_url"],
+        policy_dir=REPO / "policies",
+        dataset_dir=REPO / "datasets",
+        audit_sign_interval_seconds=0,
+    )
+    return ServiceContext.build(settings)
+
+
+def _bench_store(ctx: Any) -> Any:
+    """Initialise the store: the operator organisation, the trust ``RAL`` and its submitter
+    ``bench.submitter`` (returned as the service's ``UserView``)."""
+    from app.auth.actor import Actor
+    from app.services import identity, setup
+
+    cli = Actor.cli()
+    setup.initialise(ctx, actor=cli)
+    setup.ensure_operator_organisation(ctx, actor=cli, code="HSCOPS")
+    identity.create_organisation(
+        ctx, actor=cli, code="RAL", name="Royal Free London NHS Foundation Trust", kind="trust"
+    )
+    return identity.create_user(
+        ctx, actor=cli, username="bench.submitter", role="submitter", organisation="RAL"
+    )
+
+
 def worker_e2e(spec: dict[str, Any]) -> dict[str, Any]:
     import logging
 
@@ -549,24 +577,16 @@ def worker_e2e(spec: dict[str, Any]) -> dict[str, Any]:
     from app.auth.actor import Actor
     from app.bootstrap import create_app
     from app.cli.upload import Uploader
-    from app.config import Settings
     from app.db.models import IngestRecord, Submission
     from app.logs import configure_logging
-    from app.services import identity, setup
-    from app.services.context import ServiceContext
+    from app.services import identity
 
     configure_logging("WARNING")
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     path = Path(spec["path"])
     length = path.stat().st_size
-    settings = Settings(
-        data_dir=Path(spec["data_dir"]),
-        database_url=spec["database_url"],
-        policy_dir=REPO / "policies",
-        dataset_dir=REPO / "datasets",
-        audit_sign_interval_seconds=0,
-    )
-    ctx = ServiceContext.build(settings)
+    ctx = _bench_context(spec)
+    settings = ctx.settings
     result: dict[str, Any] = {
         "ingest_batch_rows": settings.ingest_batch_rows,
         "bytes": length,
@@ -574,15 +594,8 @@ def worker_e2e(spec: dict[str, Any]) -> dict[str, Any]:
     server = thread = None
     try:
         t0 = time.perf_counter()
+        _bench_store(ctx)
         cli = Actor.cli()
-        setup.initialise(ctx, actor=cli)
-        setup.ensure_operator_organisation(ctx, actor=cli, code="HSCOPS")
-        identity.create_organisation(
-            ctx, actor=cli, code="RAL", name="Royal Free London NHS Foundation Trust", kind="trust"
-        )
-        identity.create_user(
-            ctx, actor=cli, username="bench.submitter", role="submitter", organisation="RAL"
-        )
         token = identity.issue_token(ctx, actor=cli, username="bench.submitter").token
         server, thread, port = _serve(create_app(settings, ctx=ctx))
         result["setup_seconds"] = time.perf_counter() - t0
@@ -680,6 +693,143 @@ def worker_e2e(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    """The database write ceiling: the service's own batch writes, and nothing else, timed.
+
+    In a fresh store set up as for ``worker_e2e``, a submission is created for ``RAL``'s
+    submitter (status "receiving"). Untimed: the extract is read and pseudonymised in
+    batches of ``ingest_batch_rows`` into the ``_Prepared`` batches ``_stream`` makes
+    (``_prepare_batch``, blank rows skipped and a closing empty batch when the rows fill
+    the last batch exactly, as there). Timed: ``_write_batch`` for each batch in order,
+    on this thread, exactly what the service's writer thread runs: one transaction a
+    batch (UPDATE ... RETURNING of the submission, COPY / executemany of the records,
+    the first row errors, commit). No HTTP, no CSV parsing, no pseudonymisation.
+    """
+    from sqlalchemy import func, select
+
+    from app.auth.actor import Actor
+    from app.db.models import IngestRecord, Submission
+    from app.ingest.reader import RecordReader
+    from app.ingest.rows import RowProcessor
+    from app.ingest.schema import load_schemas
+    from app.logs import configure_logging
+    from app.services import ingest as ingest_service
+
+    configure_logging("WARNING")
+    path = Path(spec["path"])
+    length = path.stat().st_size
+    ctx = _bench_context(spec)
+    settings = ctx.settings
+    size = settings.ingest_batch_rows
+    result: dict[str, Any] = {"ingest_batch_rows": size, "bytes": length}
+    try:
+        t0 = time.perf_counter()
+        user = _bench_store(ctx)
+        submitter = Actor(
+            name=user.username,
+            role=user.role,
+            organisation=user.organisation,
+            user_id=user.id,
+            organisation_kind="trust",
+        )
+        submission_id = ingest_service.create_submission(
+            ctx, actor=submitter, schema_name="nhs_episodes", upload_length=length
+        ).id
+        result["setup_seconds"] = time.perf_counter() - t0
+
+        # Untimed: read and pseudonymise the whole extract into prepared batches.
+        log(f"{spec['backend']}: preparing {spec['rows']:,} rows (untimed)")
+        t0 = time.perf_counter()
+        schema = load_schemas(REPO / "datasets")["nhs_episodes"]
+        reader = RecordReader(_file_chunks(path, CHUNK), upload_length=length)
+        records = reader.records()
+        first = next(records)
+        header = first.fields
+        processor = RowProcessor(
+            schema,
+            schema.match_header(header),
+            ingest_service.pseudonym_keys(ctx),
+            reference_date=settings.reference_date,
+            today=date.today(),
+            row_prefix=(submission_id, schema.dataset),
+        )
+
+        def prepare(batch: list[Any], end_offset: int | None = None) -> Any:
+            return ingest_service._prepare_batch(
+                submission_id, schema, processor, batch, header, reader, end_offset
+            )
+
+        prepared: list[Any] = []
+        batch: list[Any] = []
+        end_offset = first.end_offset
+        for record in records:
+            if not "".join(record.fields).strip():  # a blank row, skipped as _stream does
+                end_offset = record.end_offset
+                continue
+            batch.append(record)
+            if len(batch) >= size:
+                prepared.append(prepare(batch))
+                end_offset = batch[-1].end_offset
+                batch = []
+        prepared.append(prepare(batch) if batch else prepare([], end_offset))
+        rows = sum(len(p.rows) for p in prepared)
+        result["prepare_seconds"] = time.perf_counter() - t0
+        result["prepared_rows"] = rows
+        result["prepared_refused"] = sum(p.refused for p in prepared)
+
+        # Timed: the batch writes alone. The prepared batches (all rows at once, which the
+        # service never holds) are frozen out of the collector's sight so that they do not
+        # lengthen its full collections during the writes.
+        sql = SqlStats(ctx.engine)
+        gc.collect()
+        gc.freeze()
+        baseline_now, baseline_max = current_rss(), max_rss()
+        log(f"{spec['backend']}: writing {len(prepared):,} batches ({rows:,} rows)")
+        cpu = cpu_seconds()
+        sql.active = True
+        start = time.perf_counter()
+        for item in prepared:
+            ingest_service._write_batch(ctx, submission_id, item)
+        wall = time.perf_counter() - start
+        sql.active = False
+        cpu = cpu_seconds() - cpu
+        gc.unfreeze()
+        with ctx.reads() as session:
+            sub = session.get(Submission, submission_id)
+            assert sub is not None
+            status, accepted, offset = sub.status, sub.rows_accepted, sub.upload_offset
+            stored = session.scalar(
+                select(func.count())
+                .select_from(IngestRecord)
+                .where(IngestRecord.submission_id == submission_id)
+            )
+        result.update(
+            {
+                "status": status,
+                "batches": len(prepared),
+                "rows_accepted": accepted,
+                "rows_stored": stored,
+                "upload_offset": offset,
+                "seconds": wall,
+                "cpu_seconds": cpu,
+                "cpu_share": cpu / wall if wall else None,
+                "rows_per_second": accepted / wall if wall else None,
+                "mb_per_second": length / 1e6 / wall if wall else None,
+                "baseline_rss_bytes": baseline_now,
+                "baseline_max_rss_bytes": baseline_max,
+                "peak_rss_bytes": max_rss(),
+                "sql_statements": sql.statements,
+                "sql_record_inserts": sql.record_inserts,
+                "sql_seconds": sql.seconds,
+                "sql_share": sql.seconds / wall if wall else None,
+                "database_bytes": _database_bytes(ctx),
+            }
+        )
+    finally:
+        ctx.close()
+    return result
+
+
 # --------------------------------------------------------------------------- workers
 
 
@@ -700,8 +850,8 @@ def worker_main(raw: str) -> int:
     kinds = {
         "core": worker_core,
         "profile": worker_profile,
-        "ceiling": worker_ceiling,
         "e2e": worker_e2e,
+        "db_ceiling": worker_db_ceiling,
     }
     try:
         result = kinds[spec["kind"]](spec)
@@ -919,83 +1069,165 @@ def _get(result: dict[str, Any] | None, key: str) -> Any:
     return None if result is None else result.get(key)
 
 
-def print_caches(sizes: list[int], proc: list[dict[str, Any] | None]) -> None:
-    caches = [(_get(r, "caches") or {}) for r in proc]
-    names = sorted({name for c in caches for name in c})
-    if not names:
+def print_bloom_tables(sizes: list[int], proc: list[dict[str, Any] | None]) -> None:
+    """Fill of the kernel's native Bloom q-gram tables after each reader + RowProcessor run."""
+    done = [r for r in proc if r is not None and "rows" in r]
+    if not done:
         return
-    rows = []
-    for name in names:
-        cells = []
-        for c in caches:
-            item = c.get(name)
-            if item is None:
-                cells.append("-")
-                continue
-            calls = item["hits"] + item["misses"]
-            rate = 100 * item["hits"] / calls if calls else 0.0
-            full = " full" if item["entries"] >= item["max_entries"] else ""
-            cells.append(f"{rate:.0f} % of {calls:,}{full}")
-        rows.append((name, "hits", cells))
-    qgram_rows = []
-    for name in names:
-        if not name.startswith("bloom "):
-            continue
-        cells = []
-        for c in caches:
-            item = c.get(name)
-            cells.append(
-                "-" if item is None else f"{item['qgram_masks']:,} of {item['max_qgram_masks']:,}"
+    tables = [_get(r, "bloom_tables") for r in proc]
+    names = sorted({name for t in tables if t for name in t})
+    limit = next((r["memo_limit"] for r in done if r.get("memo_limit")), None)
+    if names:
+        rows: list[tuple[str, str, list[str]]] = []
+        for name in names:
+            items = [(t or {}).get(name) for t in tables]
+            rows += [
+                (
+                    f"{name}: entries at the end (of the limit)",
+                    "entries",
+                    ["-" if i is None else f"{i['entries']:,} of {_n(i['limit'])}" for i in items],
+                ),
+                (
+                    "  most seen at a batch end",
+                    "entries",
+                    [_n(None if i is None else i.get("most_seen")) for i in items],
+                ),
+                (
+                    "  seen emptied (fill fell between batch ends)",
+                    "times",
+                    [_n(None if i is None else i.get("emptied_seen")) for i in items],
+                ),
+            ]
+        _table(
+            "Native Bloom q-gram tables after reader + RowProcessor (privacy._keyed.BloomMasks,"
+            " one per field, keys.native_parts()[1][field]; emptied when the limit is reached)",
+            [f"{s:,} rows" for s in sizes],
+            rows,
+        )
+    for size, r, t in zip(sizes, proc, tables, strict=True):
+        if r is not None and "rows" in r and t is None:
+            print(
+                f"  {size:,} rows: no native Bloom masks (the Bloom parameters need finishing"
+                " steps): the kernel called PseudonymKeys.bloom; its caches are not counted here"
             )
-        qgram_rows.append((f"{name}: q-gram masks held", "entries", cells))
-    _table(
-        "PseudonymKeys caches after reader + RowProcessor (LRU of 32,768 values each; q-gram"
-        " mask tables are emptied when full); nhs_number and record_id are never cached",
-        [f"{s:,} rows" for s in sizes],
-        rows + qgram_rows,
+    print(
+        "  not measured: the RowKernel memo tables (one per identifier and kept attribute,"
+        f" each emptied at memo_limit = {_n(limit)} entries) and its per-purpose token tables"
+        " are cdef attributes, not reachable from Python. Whether memory stays bounded shows"
+        " in the RSS at 10-75 % of the file and at the end (table 1)."
     )
+    print()
+
+
+def _ablation_figures(rows: int, runs: dict[str, Any]) -> dict[str, Any]:
+    """Derived figures of the ablation runs (what ``print_ablation`` prints)."""
+    cpu = {mode: (runs.get(mode) or {}).get("cpu_seconds") for mode in CORE_MODES}
+    figures: dict[str, Any] = {
+        "rows": rows,
+        "runs": runs,
+        "cpu_seconds": cpu,
+        "rows_per_cpu_second": {m: rows / c if c else None for m, c in cpu.items()},
+        "native_kernel": {m: (runs.get(m) or {}).get("native_kernel") for m in CORE_MODES},
+        "reader_share_of_process": None,
+        "kernel_speedup_excluding_reading": None,
+    }
+    reader, process, reference = cpu["reader"], cpu["process"], cpu["process-reference"]
+    if reader is not None and process:
+        figures["reader_share_of_process"] = reader / process
+    if None not in (reader, process, reference) and process - reader > 0:
+        figures["kernel_speedup_excluding_reading"] = (reference - reader) / (process - reader)
+    return figures
 
 
 def print_ablation(ablation: dict[str, Any] | None) -> None:
-    """CPU seconds of the same pass with parts replaced by constants: no profiler overhead."""
+    """CPU seconds of separate runs without a profiler: reader, native pass, reference."""
     if not ablation:
         return
-    runs = ablation["runs"]
-    cpu = {mode: (runs.get(mode) or {}).get("cpu_seconds") for mode in CORE_MODES}
-    if any(v is None for v in cpu.values()):
-        print("ablation incomplete: " + ", ".join(m for m, v in cpu.items() if v is None))
-        return
-    total = cpu["process"]
-    parts = [
-        ("CSV parsing and decoding (RecordReader alone)", cpu["reader"]),
-        (
-            "normalise + validate (RowProcessor, constant keys)",
-            cpu["process-nokeys"] - cpu["reader"],
-        ),
-        (
-            "tokens: HMAC-SHA256 + AES-SIV with LRU caches",
-            cpu["process-nobloom"] - cpu["process-nokeys"],
-        ),
-        ("Bloom encodings (4 a row) with caches", cpu["process"] - cpu["process-nobloom"]),
-    ]
+    cpu, rate = ablation["cpu_seconds"], ablation["rows_per_cpu_second"]
     print(
-        f"Where the time goes, without a profiler ({ablation['rows']:,} rows; CPU seconds of"
-        " separate runs with parts replaced by constants; differences of noisy runs):"
+        f"Native kernel against the Python reference loop ({ablation['rows']:,} rows; CPU"
+        " seconds of separate runs in fresh processes, no profiler; small runs are noisy):"
     )
-    for label, seconds in parts:
-        print(f"  {label:<58} {seconds:7.2f} s {100 * seconds / total:5.1f} %")
-    print(f"  {'total: reader + RowProcessor':<58} {total:7.2f} s")
-    rate = ablation["rows"] / cpu["process-nobloom"]
-    print(f"  rows per CPU second without the Bloom encodings: {rate:,.0f}")
-    rate = ablation["rows"] / cpu["process-nokeys"]
-    print(f"  rows per CPU second without any keying: {rate:,.0f}")
+    for mode, label in CORE_MODES.items():
+        if cpu.get(mode) is None:
+            error = (ablation["runs"].get(mode) or {}).get("error", "not run")
+            print(f"  {label:<62} {error}")
+            continue
+        print(f"  {label:<62} {cpu[mode]:7.2f} s {_n(rate[mode]):>10} rows per CPU second")
+    native = ablation.get("native_kernel") or {}
+    if native.get("process") is False:
+        print("  WARNING: the process run did not use the native kernel (no native keys?)")
+    if native.get("process-reference"):
+        print("  WARNING: the process-reference run used the native kernel")
+    share = ablation.get("reader_share_of_process")
+    label = "share of the native pass spent reading CSV (reader / process)"
+    shown = f"{100 * share:7.1f} %" if share is not None else "not measured (a run failed)"
+    print(f"  {label:<62} {shown}")
+    speedup = ablation.get("kernel_speedup_excluding_reading")
+    label = "native kernel speed-up over the reference, reading excluded"
+    if speedup is not None:
+        shown = f"{speedup:7.1f} x"
+    elif None in cpu.values():
+        shown = "not measured (a run failed)"
+    else:
+        shown = "not measurable: the native pass took no more CPU than reading alone"
+    print(f"  {label:<62} {shown}")
+    print("    = (process-reference CPU - reader CPU) / (process CPU - reader CPU)")
     print()
+
+
+def print_profile(profile: dict[str, Any] | None) -> None:
+    if profile and "breakdown" in profile:
+        print(
+            f"Where the time goes: cProfile of reader + RowProcessor (native kernel) on"
+            f" {profile['rows']:,} rows ({profile['seconds']:.1f} s under the profiler,"
+            f" {profile['rows_per_second_under_profiler']:,.0f} rows/s; the profiler slows"
+            " Python calls, not native code, so compare shares, not seconds)"
+        )
+        total = profile["profiled_seconds"]
+        for item in profile["breakdown"]:
+            share = item["share"]
+            shown = f"{100 * share:5.1f} %" if share is not None else ""
+            print(f"  {item['label']:<68} {item['seconds']:7.2f} s {shown}")
+            if item["label"].strip().startswith("Python fall-backs"):
+                for f in profile.get("fallbacks", []):
+                    print(f"      {f['function']:<64} {f['seconds']:7.3f} s {f['calls']:>9,} calls")
+        print(f"  {'total profiled':<68} {total:7.2f} s")
+        if not profile.get("fallbacks"):
+            print("  (no Python fall-back was called from process_batch)")
+        if profile.get("native_kernel") is False:
+            print("  WARNING: this pass did not use the native kernel")
+        print()
+        for key, title in (
+            ("top_cumulative", "by cumulative time"),
+            ("top_self", "by self time"),
+        ):
+            print(f"  top {len(profile[key])} functions {title}:")
+            print(f"  {'calls':>12} {'self s':>8} {'cum s':>8}  function")
+            for e in profile[key]:
+                calls = (
+                    f"{e['calls']}/{e['primitive_calls']}"
+                    if e["calls"] != e["primitive_calls"]
+                    else str(e["calls"])
+                )
+                print(
+                    f"  {calls:>12} {e['self_seconds']:8.3f} {e['cumulative_seconds']:8.3f}"
+                    f"  {e['function']}"
+                )
+            print()
+    elif profile:
+        print(f"profile: {profile.get('error')}")
 
 
 def print_core(report: dict[str, Any]) -> None:
     core = report["core"]
-    if not core:
-        return
+    if core:
+        print_core_table(core)
+    print_ablation(report.get("ablation"))
+    print_profile(report.get("profile"))
+
+
+def print_core_table(core: dict[str, Any]) -> None:
     sizes = sorted({int(k) for k in core})
     columns = [f"{s:,} rows" for s in sizes]
     reader = [core[str(s)].get("reader") for s in sizes]
@@ -1038,11 +1270,19 @@ def print_core(report: dict[str, Any]) -> None:
         )
     )
     rows.append(("rows refused by RowProcessor", "rows", [_n(_get(r, "refused")) for r in proc]))
+    rows.append(
+        ("RowProcessor ran the native kernel", "", [_n(_get(r, "native_kernel")) for r in proc])
+    )
     _table(
         "1. Pseudonymisation core: one process, no database, 256 KiB chunks from a file",
         columns,
         rows,
     )
+    if any(_get(r, "rss_during") and None in r["rss_during"].values() for r in proc):
+        print(
+            "  RSS at a fraction is sampled every 0.5 s: '-' where the pass ended before a"
+            " sample (a short run)"
+        )
     for size, r in zip(sizes, proc, strict=True):
         if r is None or "rows_per_second" not in r:
             print(f"  {size:,} rows: {r.get('error') if r else 'not run'}")
@@ -1056,51 +1296,10 @@ def print_core(report: dict[str, Any]) -> None:
                 f" ({r['rows_per_cpu_second']:,.0f} per CPU second) is"
                 f" {CORE_TARGET / rate:.0f}x short of {CORE_TARGET:,} rows/s"
             )
-    ceiling = report.get("cache_ceiling")
-    if ceiling and "rss_growth_bytes" in ceiling:
-        print(
-            f"  cache ceiling: RSS growth {ceiling['rss_growth_bytes'] / MIB:,.1f} MiB with every"
-            " PseudonymKeys LRU and the family_name q-gram table filled with random values"
-            " (separate process). The caches are bounded; a real pass adds allocator"
-            " fragmentation from the values passing through them"
-        )
-    elif ceiling:
-        print(f"  cache ceiling: {ceiling.get('error')}")
+        if r.get("native_kernel") is False:
+            print(f"  WARNING at {size:,} rows: RowProcessor ran the Python reference loop")
     print()
-    print_caches(sizes, proc)
-    print_ablation(report.get("ablation"))
-    profile = report.get("profile")
-    if profile and "breakdown" in profile:
-        print(
-            f"Where the time goes: cProfile of reader + RowProcessor on {profile['rows']:,} rows"
-            f" ({profile['seconds']:.1f} s under the profiler,"
-            f" {profile['rows_per_second_under_profiler']:,.0f} rows/s; the profiler slows"
-            " Python calls, so compare shares, not seconds)"
-        )
-        total = profile["profiled_seconds"]
-        for item in profile["breakdown"]:
-            print(f"  {item['label']:<58} {item['seconds']:7.2f} s {100 * item['share']:5.1f} %")
-        print(f"  {'total profiled':<58} {total:7.2f} s")
-        print()
-        for key, title in (
-            ("top_cumulative", "by cumulative time"),
-            ("top_self", "by self time"),
-        ):
-            print(f"  top {len(profile[key])} functions {title}:")
-            print(f"  {'calls':>12} {'self s':>8} {'cum s':>8}  function")
-            for e in profile[key]:
-                calls = (
-                    f"{e['calls']}/{e['primitive_calls']}"
-                    if e["calls"] != e["primitive_calls"]
-                    else str(e["calls"])
-                )
-                print(
-                    f"  {calls:>12} {e['self_seconds']:8.3f} {e['cumulative_seconds']:8.3f}"
-                    f"  {e['function']}"
-                )
-            print()
-    elif profile:
-        print(f"profile: {profile.get('error')}")
+    print_bloom_tables(sizes, proc)
 
 
 def print_e2e(report: dict[str, Any]) -> None:
@@ -1114,6 +1313,17 @@ def print_e2e(report: dict[str, Any]) -> None:
 
     def during(fraction: str) -> list[str]:
         return [_n((r.get("rss_during") or {}).get(fraction), "{:.1f}", 1 / MIB) for r in results]
+
+    def ceiling(key: str, fmt: str = "{:,.0f}", scale: float = 1.0) -> list[str]:
+        return [_n((r.get("db_ceiling") or {}).get(key), fmt, scale) for r in results]
+
+    def share_of_ceiling() -> list[str]:
+        out = []
+        for r in results:
+            top = (r.get("db_ceiling") or {}).get("rows_per_second")
+            rate = r.get("rows_per_second")
+            out.append(_n(rate / top if rate and top else None, "{:.2f}"))
+        return out
 
     rows = [
         ("submission status", "", cells("status", "{}")),
@@ -1152,6 +1362,13 @@ def print_e2e(report: dict[str, Any]) -> None:
         ("time inside the DBAPI cursor (driver + server)", "s", cells("sql_seconds", "{:.1f}")),
         ("  share of the upload wall", "", cells("sql_share", "{:.2f}")),
         ("resumed (connection retries)", "count", cells("resumed")),
+        ("database write ceiling (batch writes alone)", "rows/s", ceiling("rows_per_second")),
+        ("  rows written (count of ingest_records)", "rows", ceiling("rows_stored")),
+        ("  batches (one transaction each)", "count", ceiling("batches")),
+        ("  wall of the batch writes", "s", ceiling("seconds", "{:.2f}")),
+        ("  client CPU of the batch writes", "s", ceiling("cpu_seconds", "{:.2f}")),
+        ("  time inside the DBAPI cursor / wall", "", ceiling("sql_share", "{:.2f}")),
+        ("  end-to-end rate / ceiling", "", share_of_ceiling()),
     ]
     _table(
         "2. End to end: uvicorn + HTTP (POST, then one streamed PATCH), fresh store each",
@@ -1161,13 +1378,14 @@ def print_e2e(report: dict[str, Any]) -> None:
     for r in results:
         if "error" in r:
             print(f"  {r['backend']} {r['rows']:,}: ERROR {r['error']}")
-    ceiling = report.get("cache_ceiling") or {}
-    if "rss_growth_bytes" in ceiling:
-        print(
-            f"  for comparison, PseudonymKeys' caches filled to their bounds add"
-            f" {ceiling['rss_growth_bytes'] / MIB:,.1f} MiB (cache ceiling, section 1); each"
-            " upload request derives its own keys, so each concurrent upload has its own caches"
-        )
+        if "error" in (r.get("db_ceiling") or {}):
+            print(f"  {r['backend']} {r['rows']:,} write ceiling: ERROR {r['db_ceiling']['error']}")
+    print(
+        "  database write ceiling: in another fresh store, the extract read and pseudonymised"
+        " beforehand (untimed), then only the service's _write_batch for each batch, in order"
+        " (one transaction each, as its writer thread runs them): no HTTP, no CSV parsing, no"
+        " pseudonymisation in the timed part. Client CPU excludes the database server's."
+    )
     pg = [r for r in results if r["backend"] == "postgresql" and "rows_per_second" in r]
     for r in pg:
         rate = r["rows_per_second"]
@@ -1177,6 +1395,19 @@ def print_e2e(report: dict[str, Any]) -> None:
             else f"MISSED: {rate:,.0f} rows/s is {E2E_TARGET / rate:.0f}x short"
         )
         print(f"  target >= {E2E_TARGET:,} rows/s on PostgreSQL at {r['rows']:,} rows: {verdict}")
+    for r in results:
+        top = (r.get("db_ceiling") or {}).get("rows_per_second")
+        if r["backend"] != "postgresql" or not top:
+            continue
+        reach = (
+            "above the target: the database alone does not bound it here"
+            if top >= E2E_TARGET
+            else "BELOW the target: the database alone bounds it on this machine"
+        )
+        print(
+            f"  database write ceiling on PostgreSQL at {r['rows']:,} rows:"
+            f" {top:,.0f} rows/s, {reach}"
+        )
     print()
 
 
@@ -1297,7 +1528,6 @@ def main(argv: list[str] | None = None) -> int:
         "core": {},
         "profile": None,
         "ablation": None,
-        "cache_ceiling": None,
         "end_to_end": [],
         "loads": [],
     }
@@ -1348,15 +1578,11 @@ def main(argv: list[str] | None = None) -> int:
                     },
                 )
             report["core"][str(rows)] = entry
-        if args.core_sizes or args.sizes:
-            report["cache_ceiling"] = measured(
-                "cache ceiling", {"kind": "ceiling", "seed": args.seed}
-            )
         if args.profile_rows:
             size = args.profile_rows
             done = report["core"].get(str(size), {})
             runs = {}
-            for mode in ("reader", "process-nokeys", "process-nobloom", "process"):
+            for mode in CORE_MODES:
                 runs[mode] = done.get(mode) or measured(
                     f"ablation {mode} {size:,}",
                     {
@@ -1366,7 +1592,7 @@ def main(argv: list[str] | None = None) -> int:
                         "chunk": CHUNK,
                     },
                 )
-            report["ablation"] = {"rows": size, "runs": runs}
+            report["ablation"] = _ablation_figures(size, runs)
             report["profile"] = measured(
                 f"profile {args.profile_rows:,}",
                 {
@@ -1381,26 +1607,36 @@ def main(argv: list[str] | None = None) -> int:
             if backend == "postgresql" and pg is None:
                 continue
             for rows in args.sizes:
-                store = workdir / f"store-{backend}-{rows}"
-                url = pg.create() if backend == "postgresql" and pg else None
-                try:
-                    database_url = url or f"sqlite:///{store / 'var' / 'hsclink.db'}"
-                    result = measured(
-                        f"{backend} {rows:,}",
-                        {
-                            "kind": "e2e",
-                            "backend": backend,
-                            "rows": rows,
-                            "path": str(extracts[rows].path),
-                            "data_dir": str(store / "var"),
-                            "database_url": database_url,
-                        },
-                    )
-                finally:
-                    if url and pg:
-                        pg.drop(url)
-                    shutil.rmtree(store, ignore_errors=True)
-                report["end_to_end"].append({"backend": backend, "rows": rows, **result})
+                # Each in its own fresh store (SQLite file or throw-away PostgreSQL database).
+                results: dict[str, dict[str, Any]] = {}
+                for kind, label in (("e2e", ""), ("db_ceiling", " write ceiling")):
+                    store = workdir / f"store-{backend}-{rows}-{kind}"
+                    url = pg.create() if backend == "postgresql" and pg else None
+                    try:
+                        database_url = url or f"sqlite:///{store / 'var' / 'hsclink.db'}"
+                        results[kind] = measured(
+                            f"{backend} {rows:,}{label}",
+                            {
+                                "kind": kind,
+                                "backend": backend,
+                                "rows": rows,
+                                "path": str(extracts[rows].path),
+                                "data_dir": str(store / "var"),
+                                "database_url": database_url,
+                            },
+                        )
+                    finally:
+                        if url and pg:
+                            pg.drop(url)
+                        shutil.rmtree(store, ignore_errors=True)
+                report["end_to_end"].append(
+                    {
+                        "backend": backend,
+                        "rows": rows,
+                        **results["e2e"],
+                        "db_ceiling": results["db_ceiling"],
+                    }
+                )
     finally:
         if pg is not None:
             pg.close()
