@@ -239,7 +239,6 @@ class IngestRecord(Base):
     __tablename__ = "ingest_records"
     __table_args__ = (
         Index("ix_ingest_records_submission_line", "submission_id", "line", unique=True),
-        Index("ix_ingest_records_dataset_record", "dataset", "tok_record_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -249,7 +248,7 @@ class IngestRecord(Base):
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
     tok_record_id: Mapped[bytes] = mapped_column(LargeBinary(48))
-    tok_nhs_number: Mapped[bytes | None] = mapped_column(LargeBinary(48), index=True)
+    tok_nhs_number: Mapped[bytes | None] = mapped_column(LargeBinary(48))
     tok_dob: Mapped[bytes | None] = mapped_column(LargeBinary(48))
     tok_dob_year: Mapped[bytes | None] = mapped_column(LargeBinary(48))
     tok_dob_month_day: Mapped[bytes | None] = mapped_column(LargeBinary(48))

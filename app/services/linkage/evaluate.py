@@ -28,7 +28,7 @@ from linkage.evaluation import evaluate
 __all__ = ["EvaluationReport", "evaluate_snapshot", "read_truth"]
 
 _HEADER = ("dataset", "record_id", "person_key")
-_CHUNK = 500
+_STREAM_ROWS = 10_000
 _MAX_FIELD = 200
 
 
@@ -104,22 +104,23 @@ def evaluate_snapshot(
         true: list[str] = []
         datasets: list[str] = []
         found: set[tuple[str, bytes]] = set()
-        items = list(wanted)
-        for start in range(0, len(items), _CHUNK):
-            chunk = items[start : start + _CHUNK]
-            query = (
-                select(IngestRecord.dataset, IngestRecord.tok_record_id, PersonLink.person_id)
-                .join(PersonLink, PersonLink.record_id == IngestRecord.id)
-                .where(PersonLink.snapshot_id == snapshot.id)
-                .where(IngestRecord.tok_record_id.in_([t for _, t in chunk]))
-            )
-            for dataset, token, person in session.execute(query):
-                key = (dataset, token)
-                if key in wanted:
-                    found.add(key)
-                    predicted.append(int(person))
-                    true.append(wanted[key])
-                    datasets.append(dataset)
+        # One streamed pass over the snapshot's records, matched in memory: no index on
+        # record tokens is kept (each would slow every upload), and a sample of any size
+        # costs one sequential read.
+        query = (
+            select(IngestRecord.dataset, IngestRecord.tok_record_id, PersonLink.person_id)
+            .join(PersonLink, PersonLink.record_id == IngestRecord.id)
+            .where(PersonLink.snapshot_id == snapshot.id)
+            .execution_options(yield_per=_STREAM_ROWS)
+        )
+        for dataset, token, person in session.execute(query):
+            key = (dataset, token)
+            person_key = wanted.get(key)
+            if person_key is not None:
+                found.add(key)
+                predicted.append(int(person))
+                true.append(person_key)
+                datasets.append(dataset)
         if not predicted:
             raise InvalidRequest("no record of the truth file is in the snapshot")
         scores = evaluate(
