@@ -48,9 +48,9 @@ cdef class BloomMasks:
     cdef Py_ssize_t capacity
     cdef Py_ssize_t entries
     cdef uint64_t seed
-    cdef uint64_t *slot_keys
-    cdef uint32_t *slot_entries
-    cdef uint16_t *pool
+    cdef Py_ssize_t stride
+    cdef unsigned char *slots
     cdef void _positions_of(self, unsigned char *message, Py_ssize_t size, uint16_t *out) noexcept
-    cdef const uint16_t *_lookup(self, uint64_t packed, unsigned char *message, Py_ssize_t size, uint16_t *scratch) noexcept
+    cdef uint64_t _slot_of(self, uint64_t packed) noexcept
+    cdef const uint16_t *_lookup(self, uint64_t packed, uint64_t slot, unsigned char *message, Py_ssize_t size, uint16_t *scratch) noexcept
     cpdef bytes packed(self, str value, str salt)
