@@ -68,6 +68,21 @@ def test_a_runaway_quote_is_refused_without_reading_everything():
         read(b'a\n"' + b"x" * 70_000 + b"\n", chunk=4096)
 
 
+def test_a_record_of_many_short_lines_is_refused_as_it_grows():
+    quoted = b'a\n"' + b"x\n" * 40_000 + b'"\n'
+    with pytest.raises(TooLongError, match="line 2"):
+        read(quoted, chunk=4096)
+
+
+def test_records_far_apart_in_long_chunks_keep_exact_offsets():
+    body = b"".join(f"{i},{'y' * (i % 50)}\n".encode() for i in range(5_000))
+    for chunk in (1, 7, 4096, len(body)):
+        _, records = read(b"n,v\n" + body, chunk=chunk)
+        offsets = [end for *_, end in records]
+        data = b"n,v\n" + body
+        assert offsets == [i + 1 for i, byte in enumerate(data) if byte == 10]
+
+
 def test_bytes_that_are_neither_encoding_are_refused_naming_no_value():
     bad = b"a\n" + "é".encode() * 40_000 + b"\x81\x8d\n"
     with pytest.raises(EncodingError) as caught:
