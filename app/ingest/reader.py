@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import re
 import zlib
-from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, chain
 from typing import NamedTuple
 
 from app.ingest._kernel import untracked
@@ -71,49 +68,28 @@ class RecordReader:
         self.encoding = encoding
         self.compressed = False
         self._line = first_line
-        self._first_line = first_line
-        self._origin = start_offset  # the offset before the first line read
         self._consumed = start_offset
 
     def records(self) -> Iterator[Record]:
-        """The records, in order, each with its first line and the offset after it.
-
-        ``csv.reader`` pulls lines from a C-level chain of each text chunk's complete
-        lines, so no Python code runs per line; ``reader.line_num`` says how many lines a
-        record took, and each chunk's running byte offsets turn that into the record's
-        end offset.
-        """
-        spans: deque[tuple[int, list[int]]] = deque()  # (lines before the chunk, offsets)
-        reader = csv.reader(chain.from_iterable(self._line_lists(spans)), strict=True)
-        done = 0  # lines read by the records yielded so far
+        lines = self._lines()
+        reader = csv.reader(_Counting(lines, self), strict=True)
         while True:
-            start_line = self._first_line + done
+            # csv.reader pulls lines only as the current record needs them.
+            start_line = self._line
+            self._record_start = self._consumed
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except csv.Error:
-                if self._offset_after(spans, reader.line_num) - self._offset_after(spans, done) > (
-                    MAX_RECORD_BYTES
-                ):
-                    raise TooLongError(
-                        f"line {start_line}: a record is longer than 64 KiB"
-                    ) from None
                 if not self.complete:  # cut inside a quoted field: the resumed request has it
                     return
                 raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
-            read = reader.line_num
-            end_offset = self._offset_after(spans, read)
-            if end_offset - self._offset_after(spans, done) > MAX_RECORD_BYTES:
-                raise TooLongError(f"line {start_line}: a record is longer than 64 KiB")
-            while len(spans) > 1 and spans[1][0] < read:  # chunks wholly behind us
-                spans.popleft()
-            done = self._done = read
-            yield Record(start_line, untracked(fields), end_offset)
+            yield Record(start_line, untracked(fields), self._consumed)
 
     # -- internals ---------------------------------------------------------------------
 
-    _done = 0  # lines read by the records yielded so far
+    _record_start = 0
 
     @property
     def complete(self) -> bool:
@@ -183,56 +159,45 @@ class RecordReader:
         if tail:
             yield tail, 0
 
-    def _line_lists(self, spans: deque[tuple[int, list[int]]]) -> Iterator[list[str]]:
-        """Each decoded chunk's complete lines (newline kept); their running byte offsets
-        go to ``spans``. A last line without a newline ends a whole file only."""
+    def _lines(self) -> Iterator[str]:
         pending = ""
-        lines_before = 0
-        offset = -1
         for text, _ in self._text():
-            if offset < 0:  # after a byte-order mark, which ``_text`` has counted
-                offset = self._origin = self._consumed
             pending += text
-            lines = _LINE.findall(pending)
-            if lines:
-                taken = sum(map(len, lines))
-                pending = pending[taken:]
-                # csv.reader asks for more lines only once it has used these: a record
-                # still open across them must not grow past the limit (it is bounded to a
-                # chunk beyond it, never the whole file).
-                if offset - self._offset_after(spans, self._done) > MAX_RECORD_BYTES:
-                    raise TooLongError(
-                        f"line {self._first_line + self._done}: a record is longer than 64 KiB"
-                    )
-                yield self._spanned(lines, spans, lines_before, offset)
-                lines_before += len(lines)
-                offset = spans[-1][1][-1]
-                self._line = self._first_line + lines_before
+            start = 0
+            while True:
+                end = pending.find("\n", start)
+                if end < 0:
+                    break
+                yield pending[start : end + 1]
+                start = end + 1
+            pending = pending[start:]
             if len(pending) > MAX_RECORD_BYTES:
                 raise TooLongError(f"line {self._line}: a line is longer than 64 KiB")
-        if pending and self.complete:
-            yield self._spanned([pending], spans, lines_before, max(offset, self._consumed))
-
-    def _offset_after(self, spans: deque[tuple[int, list[int]]], lines: int) -> int:
-        """The stream offset after the first ``lines`` lines read (``spans`` holds them)."""
-        for before, offsets in reversed(spans):
-            if lines > before:
-                return offsets[lines - before - 1]
-        return self._origin
-
-    def _spanned(
-        self, lines: list[str], spans: deque[tuple[int, list[int]]], before: int, offset: int
-    ) -> list[str]:
-        encoding = self.encoding or "utf-8"
-        if all(map(str.isascii, lines)):  # as many bytes as characters, in either encoding
-            sizes: Iterable[int] = map(len, lines)
-        else:
-            sizes = (len(line.encode(encoding)) for line in lines)
-        spans.append((before, list(accumulate(sizes, initial=offset))[1:]))
-        return lines
+        if pending and self.complete:  # a last line without a newline ends a whole file only
+            yield pending
 
 
-_LINE = re.compile(r"[^\n]*\n")
+class _Counting:
+    """Counts lines and uploaded bytes as csv.reader pulls lines; guards record length."""
+
+    def __init__(self, lines: Iterator[str], owner: RecordReader) -> None:
+        self._lines = lines
+        self._owner = owner
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> str:
+        owner = self._owner
+        line = next(self._lines)
+        # An ASCII line has as many bytes as characters (in UTF-8 and in Windows-1252).
+        owner._consumed += (
+            len(line) if line.isascii() else len(line.encode(owner.encoding or "utf-8"))
+        )
+        owner._line += 1
+        if owner._consumed - owner._record_start > MAX_RECORD_BYTES:
+            raise TooLongError(f"line {owner._line - 1}: a record is longer than 64 KiB")
+        return line
 
 
 def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
