@@ -75,7 +75,7 @@ class RecordReader:
         reader = csv.reader(_Counting(lines, self), strict=True)
         while True:
             # csv.reader pulls lines only as the current record needs them.
-            start_line = self._line
+            start_line = self._record_line = self._line
             self._record_start = self._consumed
             try:
                 fields = next(reader)
@@ -90,6 +90,7 @@ class RecordReader:
     # -- internals ---------------------------------------------------------------------
 
     _record_start = 0
+    _record_line = 1
 
     @property
     def complete(self) -> bool:
@@ -196,7 +197,7 @@ class _Counting:
         )
         owner._line += 1
         if owner._consumed - owner._record_start > MAX_RECORD_BYTES:
-            raise TooLongError(f"line {owner._line - 1}: a record is longer than 64 KiB")
+            raise TooLongError(f"line {owner._record_line}: a record is longer than 64 KiB")
         return line
 
 
