@@ -81,6 +81,7 @@ cdef class RowKernel:
     cdef BloomMasks b_dob, b_pc, b_given, b_family
     cdef bint native_bloom
     cdef dict memo_dob, memo_sex, memo_pc, memo_given, memo_family, memo_borough
+    cdef dict memo_pc_keyed, memo_family_keyed  # by the normalised value: spellings share
     cdef list attributes         # (name, required, index or -1, memo dict, compute, slot)
     cdef Py_ssize_t n_attributes
     cdef Py_ssize_t *attr_index  # column of each attribute, -1 when not in the file
@@ -137,6 +138,7 @@ cdef class RowKernel:
             self.b_family = masks["family_name"]
         self.memo_dob, self.memo_sex, self.memo_pc = {}, {}, {}
         self.memo_given, self.memo_family, self.memo_borough = {}, {}, {}
+        self.memo_pc_keyed, self.memo_family_keyed = {}, {}
         self.attributes = [
             (name, required, -1 if index is None else index, {}, compute, 7 + slot)
             for slot, (name, required, index, compute) in enumerate(attributes)
@@ -509,14 +511,17 @@ cdef class RowKernel:
             outward = text[:-3]
             full = outward + " " + text[-3:]
             sector = full[:-2]
-        return (
-            _outcome(raw, True, full),
-            self.t_pc.of_str(full),
-            self._common_token(self.t_sector, sector),
-            self._common_token(self.t_district, outward),
-            self._bloom(self.b_pc, "postcode", full, ""),
-            outward,
-        )
+        keyed = self.memo_pc_keyed.get(full)  # one postcode, many spellings
+        if keyed is None:
+            keyed = (
+                self.t_pc.of_str(full),
+                self._common_token(self.t_sector, sector),
+                self._common_token(self.t_district, outward),
+                self._bloom(self.b_pc, "postcode", full, ""),
+                outward,
+            )
+            self._remember(self.memo_pc_keyed, full, keyed)
+        return (_outcome(raw, True, full),) + <tuple>keyed
 
     # -- names ------------------------------------------------------------------------
 
@@ -584,17 +589,25 @@ cdef class RowKernel:
         if not parts:
             return (outcome, None, None, None)
         joined = "".join(parts)
-        return (
-            outcome,
-            self.t_family.of_str(joined),
-            self._common_token(self.t_family_ph, self._phonetic(joined)),
-            self._bloom(self.b_family, "family_name", joined, salt),
-        )
+        # Raw spellings differ ("SMITH", "Smith ") where the keyed values do not: about a
+        # third of the family-name misses of a synthetic extract. Keyed by the name as
+        # normalised, with its salt.
+        key = (joined, salt)
+        keyed = self.memo_family_keyed.get(key)
+        if keyed is None:
+            keyed = (
+                self.t_family.of_str(joined),
+                self._common_token(self.t_family_ph, self._phonetic(joined)),
+                self._bloom(self.b_family, "family_name", joined, salt),
+            )
+            self._remember(self.memo_family_keyed, key, keyed)
+        return (outcome,) + <tuple>keyed
 
     def clear(self):
         """Empty every memo table (and the raw values they are keyed by)."""
         for memo in (self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given,
-                     self.memo_family, self.memo_borough, self.token_memo):
+                     self.memo_family, self.memo_borough, self.token_memo,
+                     self.memo_pc_keyed, self.memo_family_keyed):
             memo.clear()
         for attr in self.attributes:
             attr[3].clear()
