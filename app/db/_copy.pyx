@@ -77,27 +77,11 @@ cdef class _Buffer:
         self.size += size
         return 0
 
-    cdef inline int put_u16(self, unsigned int value) except -1:
-        self.reserve(2)
-        self.data[self.size] = (value >> 8) & 0xFF
-        self.data[self.size + 1] = value & 0xFF
-        self.size += 2
-        return 0
-
-    cdef inline int put_i32(self, long long value) except -1:
-        cdef int i
-        self.reserve(4)
-        for i in range(4):
-            self.data[self.size + i] = (value >> (8 * (3 - i))) & 0xFF
-        self.size += 4
-        return 0
-
-    cdef inline int put_i64(self, long long value) except -1:
-        cdef int i
-        self.reserve(8)
-        for i in range(8):
-            self.data[self.size + i] = (value >> (8 * (7 - i))) & 0xFF
-        self.size += 8
+    cdef inline int put_be(self, long long value, int width) except -1:
+        """``value`` as a ``width``-byte big-endian two's-complement integer."""
+        self.reserve(width)
+        _set_be(self.data + self.size, value, width)
+        self.size += width
         return 0
 
     cdef inline int put_byte(self, unsigned char value) except -1:
@@ -105,6 +89,12 @@ cdef class _Buffer:
         self.data[self.size] = value
         self.size += 1
         return 0
+
+
+cdef inline void _set_be(unsigned char *at, long long value, int width) noexcept:
+    cdef int i
+    for i in range(width):
+        at[i] = (value >> (8 * (width - 1 - i))) & 0xFF
 
 
 cdef int _json_string(_Buffer out, str text) except -1:
@@ -173,7 +163,7 @@ cdef int _json(_Buffer out, object value) except -1:
     cdef Py_ssize_t length
     cdef bint first = True
     cdef bytes dumped
-    out.put_i32(0)  # length, filled in below
+    out.put_be(0, 4)  # length, filled in below
     if _plain_dict(value):
         out.put_byte(123)
         for key, item in (<dict>value).items():
@@ -191,10 +181,7 @@ cdef int _json(_Buffer out, object value) except -1:
         dumped = json.dumps(value).encode("utf-8")
         out.put(PyBytes_AS_STRING(dumped), PyBytes_GET_SIZE(dumped))
     length = out.size - start - 4
-    out.data[start] = (length >> 24) & 0xFF
-    out.data[start + 1] = (length >> 16) & 0xFF
-    out.data[start + 2] = (length >> 8) & 0xFF
-    out.data[start + 3] = length & 0xFF
+    _set_be(out.data + start, length, 4)
     return 0
 
 
@@ -221,28 +208,28 @@ def binary_copy(rows, kinds, names) -> bytes:
                 raise ValueError("unknown column kind")
         out = _Buffer(len(rows) * 256 + 32)
         out.put(SIGNATURE, 11)
-        out.put_i32(0)  # flags
-        out.put_i32(0)  # header extension length
+        out.put_be(0, 4)  # flags
+        out.put_be(0, 4)  # header extension length
         for row in rows:
             row_tuple = tuple(row)
             if len(row_tuple) != columns:
                 raise ValueError("a row has the wrong number of values")
-            out.put_u16(columns)
+            out.put_be(columns, 2)
             for i in range(columns):
                 value = row_tuple[i]
                 if value is None:
-                    out.put_i32(-1)
+                    out.put_be(-1, 4)
                 elif kind_of[i] == BYTEA:
                     if type(value) is not bytes:
                         raise TypeError(f"column {names[i]} takes bytes")
                     size = PyBytes_GET_SIZE(value)
-                    out.put_i32(size)
+                    out.put_be(size, 4)
                     out.put(PyBytes_AS_STRING(value), size)
                 elif kind_of[i] == TEXT:
                     if type(value) is not str:
                         raise TypeError(f"column {names[i]} takes text")
                     text = PyUnicode_AsUTF8AndSize(value, &size)
-                    out.put_i32(size)
+                    out.put_be(size, 4)
                     out.put(text, size)
                 elif kind_of[i] == INT4:
                     if type(value) is not int:
@@ -250,17 +237,17 @@ def binary_copy(rows, kinds, names) -> bytes:
                     number = value
                     if not -2147483648 <= number <= 2147483647:
                         raise OverflowError(f"column {names[i]} takes a 32-bit integer")
-                    out.put_i32(4)
-                    out.put_i32(number)
+                    out.put_be(4, 4)
+                    out.put_be(number, 4)
                 elif kind_of[i] == INT8:
                     if type(value) is not int:
                         raise TypeError(f"column {names[i]} takes an integer")
                     number = value
-                    out.put_i32(8)
-                    out.put_i64(number)
+                    out.put_be(8, 4)
+                    out.put_be(number, 8)
                 else:
                     _json(out, value)
-        out.put_u16(0xFFFF)  # trailer: -1 as a 16-bit field count
+        out.put_be(-1, 2)  # trailer: -1 as a 16-bit field count
         return PyBytes_FromStringAndSize(<char *>out.data, out.size)
     finally:
         free(kind_of)

@@ -82,7 +82,6 @@ cdef class RowKernel:
     cdef bint native_bloom
     cdef dict memo_dob, memo_sex, memo_pc, memo_given, memo_family, memo_borough
     cdef dict memo_pc_keyed, memo_family_keyed  # by the normalised value: spellings share
-    cdef list attributes         # (name, required, index or -1, memo dict, compute, slot)
     cdef Py_ssize_t n_attributes
     cdef Py_ssize_t *attr_index  # column of each attribute, -1 when not in the file
     cdef bint *attr_required
@@ -93,14 +92,13 @@ cdef class RowKernel:
     cdef int today_y, today_m, today_d, ref_y, ref_m, ref_d
     cdef tuple age_bands
     # Python definitions, for what the native paths do not handle
-    cdef object py_nhs, py_birth_date, py_age_band, py_postcode, py_name_parts
-    cdef object py_sex_miss, py_borough, py_dob_miss, py_pc_miss
+    cdef object py_nhs, py_birth_date, py_postcode, py_name_parts, py_sex_miss, py_borough
     cdef object compact_pattern, always_drop, leading_titles, trailing_suffixes
     cdef dict given_equivalents
     cdef object metaphone
     cdef object problem          # RowProblem
     cdef Py_ssize_t slots        # quality counters: 7 identifier slots + attributes
-    cdef object today, reference
+    cdef object today
     cdef dict token_memo         # Token -> {normalised value: token}, for common values
     cdef tuple prefix            # values put before each accepted row
 
@@ -139,28 +137,24 @@ cdef class RowKernel:
         self.memo_dob, self.memo_sex, self.memo_pc = {}, {}, {}
         self.memo_given, self.memo_family, self.memo_borough = {}, {}, {}
         self.memo_pc_keyed, self.memo_family_keyed = {}, {}
-        self.attributes = [
-            (name, required, -1 if index is None else index, {}, compute, 7 + slot)
-            for slot, (name, required, index, compute) in enumerate(attributes)
-        ]
         self.slots = 7 + len(attributes)
-        self.n_attributes = len(self.attributes)
+        self.n_attributes = len(attributes)
         self.attr_index = <Py_ssize_t *>malloc(max(1, self.n_attributes) * sizeof(Py_ssize_t))
         self.attr_required = <bint *>malloc(max(1, self.n_attributes) * sizeof(bint))
         if self.attr_index == NULL or self.attr_required == NULL:
             raise MemoryError()
-        for a, attr in enumerate(self.attributes):
-            self.attr_index[a] = attr[2]
-            self.attr_required[a] = bool(attr[1])
-        self.attr_names = [attr[0] for attr in self.attributes]
-        self.attr_memos = [attr[3] for attr in self.attributes]
-        self.attr_compute = [attr[4] for attr in self.attributes]
+        for a, (_name, required, index, _compute) in enumerate(attributes):
+            self.attr_index[a] = -1 if index is None else index
+            self.attr_required[a] = bool(required)
+        self.attr_names = [attr[0] for attr in attributes]
+        self.attr_memos = [{} for _ in attributes]
+        self.attr_compute = [attr[3] for attr in attributes]
         self.memo_limit = memo_limit
         self.token_memo = {}
         self.prefix = tuple(prefix)
         self.prefix_size = len(self.prefix)
         self.linkage_version, self.wrap_version = versions
-        self.today, self.reference = today, reference_date
+        self.today = today
         self.today_y, self.today_m, self.today_d = today.year, today.month, today.day
         self.ref_y, self.ref_m, self.ref_d = (
             reference_date.year, reference_date.month, reference_date.day
@@ -168,7 +162,6 @@ cdef class RowKernel:
         self.age_bands = tuple(python["age_bands"])
         self.py_nhs = python["nhs_number"]
         self.py_birth_date = python["birth_date"]
-        self.py_age_band = python["age_band"]
         self.py_postcode = python["postcode"]
         self.py_name_parts = python["name_parts"]
         self.py_sex_miss = python["sex_miss"]
@@ -609,8 +602,8 @@ cdef class RowKernel:
                      self.memo_family, self.memo_borough, self.token_memo,
                      self.memo_pc_keyed, self.memo_family_keyed):
             memo.clear()
-        for attr in self.attributes:
-            attr[3].clear()
+        for memo in self.attr_memos:
+            memo.clear()
 
     def __dealloc__(self):
         free(self.attr_index)

@@ -232,7 +232,6 @@ class RowProcessor:
                 "age_bands": normalise.AGE_BANDS,
                 "nhs_number": normalise.nhs_number,
                 "birth_date": normalise.birth_date,
-                "age_band": normalise.age_band,
                 "postcode": normalise.postcode,
                 "postcode_pattern": postcodes._COMPACT,
                 "name_parts": normalise.name_parts,

@@ -18,19 +18,16 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import func, select
 
-from app.auth.actor import Actor
 from app.db.models import Budget, Charge, Project, Release
-from app.services import identity, linkage
 from app.services.context import ServiceContext
 from app.services.release.ledger import period_of
-from app.synth import write_extracts
 from privacy.geography import LONDON_BOROUGHS
 from tests.conftest import Person
-from tests.web.test_linkage_pages import (
-    COUNCIL_SUBMITTER,
+from tests.web.test_linkage_pages import (  # noqa: F401 (fixtures used by name)
     body_rows,
     console_errors,
-    submit,
+    population,
+    snapshot,
 )
 from tests.web.test_pages import events_as_operator, sign_in
 
@@ -43,22 +40,10 @@ REFUSED_FORM = re.compile(
 
 
 @pytest.fixture
-def linked(ctx: ServiceContext, people: dict[str, Person], tmp_path: Path) -> int:
-    """400 synthetic people's hospital episodes and social care records, linked."""
-    identity.create_user(
-        ctx,
-        actor=Actor.cli(),
-        username=COUNCIL_SUBMITTER,
-        role="submitter",
-        organisation="E09000007",
-        password="correct horse council battery",
-    )
-    write_extracts(tmp_path / "synth", persons=400, seed=3)
-    submit(ctx, people["submitter"].username, "nhs_episodes", tmp_path / "synth/nhs_episodes.csv")
-    submit(ctx, COUNCIL_SUBMITTER, "asc_clients", tmp_path / "synth/asc_clients.csv")
-    run = linkage.execute_run(ctx, linkage.start_run(ctx, actor=Actor.cli()).id)
-    assert run.snapshot_id is not None, run.problem
-    return run.snapshot_id
+def linked(snapshot: int) -> int:  # noqa: F811 (the imported fixture, by name)
+    """400 synthetic people's hospital episodes and social care records, linked (the
+    linkage page tests' ``population`` and ``snapshot``)."""
+    return snapshot
 
 
 def analyst_budget(ctx: ServiceContext) -> tuple[int, int] | None:
