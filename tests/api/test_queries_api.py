@@ -29,17 +29,17 @@ def officer(ctx):
     return identity.actor_for(user)
 
 
+def give_budget(ctx, total, *, subject="test.analyst", kind="analyst"):
+    """The IG officer sets ``subject``'s budget for this period to ``total`` epsilon."""
+    return budgets.set_budget(
+        ctx, actor=officer(ctx), kind=kind, subject=subject, total=total, today=date.today()
+    )
+
+
 @pytest.fixture
 def budget(ctx, people):
     """The test analyst may spend 2 epsilon this period."""
-    budgets.set_budget(
-        ctx,
-        actor=officer(ctx),
-        kind="analyst",
-        subject="test.analyst",
-        total=2,
-        today=date.today(),
-    )
+    give_budget(ctx, 2)
 
 
 def spent(ctx) -> int:
@@ -162,9 +162,7 @@ def test_a_query_names_a_project_only_its_members_may_charge(client, people, ctx
     refused = client.post("/api/v1/queries", json=body, headers=as_(people, "analyst"))
     assert refused.status_code == 403
     budgets.add_project_member(ctx, actor=officer(ctx), code="frailty", username="test.analyst")
-    budgets.set_budget(
-        ctx, actor=officer(ctx), kind="project", subject="frailty", total=1, today=date.today()
-    )
+    give_budget(ctx, 1, kind="project", subject="frailty")
     allowed = client.post("/api/v1/queries", json=body, headers=as_(people, "analyst"))
     assert allowed.status_code == 200, allowed.text
     with ctx.sessions() as session:

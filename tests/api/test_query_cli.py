@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
-from app.services.release import budgets
-from tests.api.test_queries_api import officer
+from tests.api.test_queries_api import give_budget
 
 
 @pytest.fixture
 def hsclink(live_server, people, ctx, linked):
-    budgets.set_budget(
-        ctx,
-        actor=officer(ctx),
-        kind="analyst",
-        subject="test.analyst",
-        total=1,
-        today=date.today(),
-    )
+    give_budget(ctx, 1)
     runner = CliRunner()
     env = {"HSCLINK_SERVER": live_server, "HSCLINK_TOKEN": people["analyst"].token}
 

@@ -4,7 +4,6 @@ analyst sees only their own budget."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
@@ -13,8 +12,7 @@ from sqlalchemy import select
 from app.auth.actor import Actor
 from app.db.models import User
 from app.services import identity, linkage
-from app.services.release import budgets
-from tests.api.test_queries_api import as_, officer
+from tests.api.test_queries_api import as_, give_budget
 
 QUERIES: list[dict[str, Any]] = [
     {"measure": {"kind": "persons"}, "group_by": ["borough", "sex"], "epsilon": 0.5},
@@ -67,14 +65,7 @@ def _empty_snapshot(ctx) -> int:
 
 @pytest.fixture
 def budget(ctx, people):
-    budgets.set_budget(
-        ctx,
-        actor=officer(ctx),
-        kind="analyst",
-        subject="test.analyst",
-        total=5,
-        today=date.today(),
-    )
+    give_budget(ctx, 5)
 
 
 def test_previews_and_refusals_do_not_depend_on_the_data(client, people, ctx, budget, request):
@@ -102,14 +93,7 @@ def test_an_analyst_sees_only_their_own_budget(client, people, ctx, budget):
     identity.create_user(
         ctx, actor=Actor.cli(), username="other.analyst", role="analyst", organisation="RAL"
     )
-    budgets.set_budget(
-        ctx,
-        actor=officer(ctx),
-        kind="analyst",
-        subject="other.analyst",
-        total=1,
-        today=date.today(),
-    )
+    give_budget(ctx, 1, subject="other.analyst")
     own = client.get("/api/v1/budget", headers=as_(people, "analyst")).json()
     assert [b["subject"] for b in own] == ["test.analyst"]
     with ctx.sessions() as session:

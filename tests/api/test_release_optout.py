@@ -13,10 +13,10 @@ from app.auth.actor import Actor
 from app.db.models import IngestRecord, PersonLink
 from app.services import optout
 from app.services.ingest import pseudonym_keys
-from app.services.release import budgets, queries
+from app.services.release import queries
 from app.services.release.data import load_linked_data
 from privacy.nhs_number import nhs_number
-from tests.api.test_queries_api import officer
+from tests.api.test_queries_api import give_budget
 
 
 def _opted_out_numbers(population, count: int) -> list[str]:
@@ -54,14 +54,7 @@ def test_an_answer_from_before_an_opt_out_is_never_served_again(ctx, people, pop
     from app.db.models import User
     from app.services import identity
 
-    budgets.set_budget(
-        ctx,
-        actor=officer(ctx),
-        kind="analyst",
-        subject="test.analyst",
-        total=3,
-        today=date.today(),
-    )
+    give_budget(ctx, 3)
     with ctx.sessions() as session:
         analyst = identity.actor_for(
             session.scalars(select(User).where(User.username == "test.analyst")).one()
