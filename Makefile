@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Cython sources of the native extensions: the install rebuilds them when they change.
-NATIVE := $(wildcard privacy/*.pyx privacy/*.pxd app/*/*.pyx)
+NATIVE := $(wildcard privacy/*.pyx privacy/*.pxd app/*/*.pyx app/*/*.pxd)
 
 .PHONY: run test lint format bench clean
 

@@ -754,9 +754,9 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
             row_prefix=(submission_id, schema.dataset),
         )
 
-        def prepare(batch: list[Any], end_offset: int | None = None) -> Any:
+        def prepare(batch: list[Any], end_offset: int | None = None, last: bool = False) -> Any:
             return ingest_service._prepare_batch(
-                submission_id, schema, processor, batch, header, reader, end_offset
+                submission_id, schema, processor, batch, header, reader, end_offset, durable=last
             )
 
         prepared: list[Any] = []
@@ -771,7 +771,8 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
                 prepared.append(prepare(batch))
                 end_offset = batch[-1].end_offset
                 batch = []
-        prepared.append(prepare(batch) if batch else prepare([], end_offset))
+        # As one upload request: only the last batch commits durably.
+        prepared.append(prepare(batch, last=True) if batch else prepare([], end_offset, True))
         rows = sum(len(p.rows) for p in prepared)
         result["prepare_seconds"] = time.perf_counter() - t0
         result["prepared_rows"] = rows

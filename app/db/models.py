@@ -242,7 +242,8 @@ class IngestRecord(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("ingest_submissions.id"))
+    # No foreign key: checked once per batch by its writer, not per row (migration 0010).
+    submission_id: Mapped[int] = mapped_column(Integer)
     line: Mapped[int] = mapped_column(Integer)
     dataset: Mapped[str] = mapped_column(String(32))
     linkage_key_version: Mapped[int] = mapped_column(Integer)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
 
 from app.db.models import AuditEvent, IngestRecord, Submission
+from app.errors import Conflict
+from app.services import ingest as ingest_service
 
 HEADER = (
     "nhs_number,given_name,family_name,date_of_birth,sex,postcode,episode_id,"
@@ -95,6 +98,76 @@ def test_an_interrupted_upload_resumes_from_the_last_committed_row(client_as, ct
     rest = send(submitter, sid, body[offset:], offset).json()
     assert (rest["status"], rest["rows_accepted"]) == ("accepted", 40)
     assert records(ctx, sid) == 40
+
+
+def test_only_each_requests_last_batch_waits_for_its_wal_flush(client_as, ctx, settings):
+    """Batches before a request's last commit asynchronously on PostgreSQL; the last is
+    durable (and flushes them), so the offset a request answers with survives a crash."""
+    ctx.settings = settings.model_copy(update={"ingest_batch_rows": 5})
+    submitter = client_as("submitter")
+    body = extract(23)  # five batches: 5, 5, 5, 5 and 3 rows
+    sid = start(submitter, body).json()["id"]
+    transactions: list[list[str]] = []
+
+    @event.listens_for(ctx.engine, "begin")
+    def began(connection) -> None:
+        transactions.append([])
+
+    @event.listens_for(ctx.engine, "before_cursor_execute")
+    def executed(connection, cursor, statement, *args) -> None:
+        if transactions:
+            transactions[-1].append(statement)
+
+    try:
+        assert send(submitter, sid, body).json()["status"] == "accepted"
+    finally:
+        event.remove(ctx.engine, "begin", began)
+        event.remove(ctx.engine, "before_cursor_execute", executed)
+    # A batch's transaction claims its submission: UPDATE ... RETURNING rows_rejected.
+    writes = [t for t in transactions if any("RETURNING" in s for s in t)]
+    assert len(writes) == 5
+    relaxed = [any("synchronous_commit" in s for s in t) for t in writes]
+    if ctx.engine.dialect.name == "postgresql":
+        assert relaxed == [True, True, True, True, False]
+    else:
+        assert not any(relaxed)
+    assert records(ctx, sid) == 23
+
+
+def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as, ctx):
+    """ingest_records has no per-row foreign key: the batch's claim of its submission
+    is the check, and a refused claim rolls the whole batch back."""
+    submitter = client_as("submitter")
+    body = extract(3)
+    sid = start(submitter, body).json()["id"]
+    assert send(submitter, sid, body).json()["status"] == "accepted"
+    before = records(ctx, sid)
+    with ctx.sessions() as session:
+        header = session.get(Submission, sid).header
+        stored = session.scalars(select(IngestRecord).limit(1)).one()
+        record_row = tuple(
+            getattr(stored, column) for column in ingest_service._RECORD_INSERT_COLUMNS
+        )
+    for target in (sid, sid + 1000):  # accepted, and one that does not exist
+        batch = ingest_service._Prepared(
+            rows=[record_row],
+            errors=[],
+            refused=0,
+            seen=1,
+            header=header,
+            encoding="utf-8",
+            compressed=False,
+            quality={},
+            end_offset=len(body),
+            next_line=None,
+            durable=True,
+        )
+        with pytest.raises(Conflict):
+            ingest_service._write_batch(ctx, target, batch)
+    assert records(ctx, sid) == before
+    with ctx.sessions() as session:
+        orphans = select(func.count()).where(IngestRecord.submission_id == sid + 1000)
+        assert session.scalar(orphans) == 0
 
 
 def test_a_wrong_header_is_refused_before_any_row_naming_the_columns(client_as, ctx):
