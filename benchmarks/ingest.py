@@ -75,7 +75,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import the repository's app
@@ -214,7 +214,8 @@ class CorePass:
 #: Core modes: what runs per record.
 CORE_MODES = {
     "reader": "RecordReader alone",
-    "process": "RecordReader + RowProcessor (native kernel)",
+    "process": "RecordReader + RowProcessor (native kernel, rows as binary COPY tuples)",
+    "process-tuples": "RecordReader + RowProcessor (native kernel, rows as Python tuples)",
     "process-reference": "RecordReader + RowProcessor(native=False) (Python reference)",
 }
 
@@ -222,8 +223,10 @@ CORE_MODES = {
 def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
     """Set up a pass (reader, header, schema, keys, processor); the pass itself is returned."""
     from app.config import Settings
+    from app.db.bulk import copy_columns
+    from app.db.models import IngestRecord
     from app.ingest.reader import RecordReader
-    from app.ingest.rows import RowProcessor
+    from app.ingest.rows import RECORD_COLUMNS, RowProcessor
     from app.ingest.schema import load_schemas
 
     if mode not in CORE_MODES:
@@ -236,6 +239,9 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
     keys = _bench_keys()
     settings = Settings()
     memo_size = inspect.signature(RowProcessor).parameters["memo_size"].default
+    # As the upload service makes it on PostgreSQL (app.services.ingest.row_processor):
+    # accepted rows come out as binary COPY tuples; on SQLite, as tuples.
+    records_table = cast(Any, IngestRecord.__table__)
     processor = RowProcessor(
         schema,
         schema.match_header(header.fields),
@@ -243,6 +249,12 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
         reference_date=settings.reference_date,
         today=date.today(),
         native=mode != "process-reference",
+        row_prefix=(1, schema.dataset),
+        copy_columns=(
+            None
+            if mode == "process-tuples"
+            else copy_columns(records_table, ("submission_id", "dataset", *RECORD_COLUMNS))
+        ),
     )
     # Private, but the only way to tell: does this pass run the native kernel?
     native = getattr(processor, "_kernel", None) is not None
@@ -710,7 +722,6 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     from app.auth.actor import Actor
     from app.db.models import IngestRecord, Submission
     from app.ingest.reader import RecordReader
-    from app.ingest.rows import RowProcessor
     from app.ingest.schema import load_schemas
     from app.logs import configure_logging
     from app.services import ingest as ingest_service
@@ -745,13 +756,8 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
         records = reader.records()
         first = next(records)
         header = first.fields
-        processor = RowProcessor(
-            schema,
-            schema.match_header(header),
-            ingest_service.pseudonym_keys(ctx),
-            reference_date=settings.reference_date,
-            today=date.today(),
-            row_prefix=(submission_id, schema.dataset),
+        processor = ingest_service.row_processor(
+            ctx, submission_id, schema, schema.match_header(header), today=date.today()
         )
 
         def prepare(batch: list[Any], end_offset: int | None = None, last: bool = False) -> Any:
@@ -773,7 +779,7 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
                 batch = []
         # As one upload request: only the last batch commits durably.
         prepared.append(prepare(batch, last=True) if batch else prepare([], end_offset, True))
-        rows = sum(len(p.rows) for p in prepared)
+        rows = sum(p.accepted for p in prepared)
         result["prepare_seconds"] = time.perf_counter() - t0
         result["prepared_rows"] = rows
         result["prepared_refused"] = sum(p.refused for p in prepared)

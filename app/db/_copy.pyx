@@ -39,14 +39,17 @@ DEF TEXT = 2
 DEF BYTEA = 3
 DEF JSON = 4
 
-cdef const char *SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+# The start of a binary COPY stream (its signature, flags 0, no header extension) and
+# its end (-1 as a 16-bit field count).
+cdef bytes _HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+cdef bytes _TRAILER = b"\xff\xff"
+HEADER = _HEADER
+TRAILER = _TRAILER
 cdef const char *HEX = b"0123456789abcdef"
 
 
-cdef class _Buffer:
-    cdef unsigned char *data
-    cdef Py_ssize_t size
-    cdef Py_ssize_t capacity
+cdef class Buffer:
+    """A growable byte buffer (the COPY data being built)."""
 
     def __cinit__(self, Py_ssize_t capacity):
         self.capacity = max(capacity, 64)
@@ -71,24 +74,27 @@ cdef class _Buffer:
         self.data = grown
         return 0
 
-    cdef inline int put(self, const void *source, Py_ssize_t size) except -1:
+    cdef int put(self, const void *source, Py_ssize_t size) except -1:
         self.reserve(size)
         memcpy(self.data + self.size, source, size)
         self.size += size
         return 0
 
-    cdef inline int put_be(self, long long value, int width) except -1:
+    cdef int put_be(self, long long value, int width) except -1:
         """``value`` as a ``width``-byte big-endian two's-complement integer."""
         self.reserve(width)
         _set_be(self.data + self.size, value, width)
         self.size += width
         return 0
 
-    cdef inline int put_byte(self, unsigned char value) except -1:
+    cdef int put_byte(self, unsigned char value) except -1:
         self.reserve(1)
         self.data[self.size] = value
         self.size += 1
         return 0
+
+    cdef bytes value(self):
+        return PyBytes_FromStringAndSize(<char *>self.data, self.size)
 
 
 cdef inline void _set_be(unsigned char *at, long long value, int width) noexcept:
@@ -97,7 +103,7 @@ cdef inline void _set_be(unsigned char *at, long long value, int width) noexcept
         at[i] = (value >> (8 * (width - 1 - i))) & 0xFF
 
 
-cdef int _json_string(_Buffer out, str text) except -1:
+cdef int _json_string(Buffer out, str text) except -1:
     """``json.dumps(text)`` (ensure_ascii): quotes, escapes, \\uXXXX beyond ASCII."""
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     cdef int kind = PyUnicode_KIND(text)
@@ -136,7 +142,7 @@ cdef int _json_string(_Buffer out, str text) except -1:
     return 0
 
 
-cdef int _u_escape(_Buffer out, unsigned int c) except -1:
+cdef int _u_escape(Buffer out, unsigned int c) except -1:
     cdef unsigned char text[6]
     text[0] = 92
     text[1] = 117
@@ -158,7 +164,7 @@ cdef bint _plain_dict(object value):
     return True
 
 
-cdef int _json(_Buffer out, object value) except -1:
+cdef int _json(Buffer out, object value) except -1:
     cdef Py_ssize_t start = out.size
     cdef Py_ssize_t length
     cdef bint first = True
@@ -185,15 +191,57 @@ cdef int _json(_Buffer out, object value) except -1:
     return 0
 
 
-def binary_copy(rows, kinds, names) -> bytes:
+cdef int put_value(Buffer out, object value, int kind, object name) except -1:
+    """One field of a COPY tuple: its length, then ``value`` as a column of ``kind``
+    (``None``: the length -1, SQL NULL). ``name`` is the column's, for errors."""
+    cdef Py_ssize_t size
+    cdef const char *text
+    cdef long long number
+    if value is None:
+        out.put_be(-1, 4)
+    elif kind == BYTEA:
+        if type(value) is not bytes:
+            raise TypeError(f"column {name} takes bytes")
+        size = PyBytes_GET_SIZE(value)
+        out.put_be(size, 4)
+        out.put(PyBytes_AS_STRING(value), size)
+    elif kind == TEXT:
+        if type(value) is not str:
+            raise TypeError(f"column {name} takes text")
+        text = PyUnicode_AsUTF8AndSize(value, &size)
+        out.put_be(size, 4)
+        out.put(text, size)
+    elif kind == INT4:
+        if type(value) is not int:
+            raise TypeError(f"column {name} takes an integer")
+        number = value
+        if not -2147483648 <= number <= 2147483647:
+            raise OverflowError(f"column {name} takes a 32-bit integer")
+        out.put_be(4, 4)
+        out.put_be(number, 4)
+    elif kind == INT8:
+        if type(value) is not int:
+            raise TypeError(f"column {name} takes an integer")
+        number = value
+        out.put_be(8, 4)
+        out.put_be(number, 8)
+    elif kind == JSON:
+        _json(out, value)
+    else:
+        raise ValueError("unknown column kind")
+    return 0
+
+
+def binary_copy(rows, kinds, names, *, framed=True) -> bytes:
     """The binary COPY stream of ``rows`` (sequences of values, one per column).
 
     ``kinds[i]`` is the kind of column ``i`` (a value of ``KINDS``); ``names[i]`` its
-    name, used only in errors.
+    name, used only in errors. ``framed=False``: the tuples alone, without ``HEADER``
+    before them and ``TRAILER`` after (to be sent between them, as ``bulk_copy`` does).
     """
     cdef Py_ssize_t columns = len(kinds)
     cdef int *kind_of = <int *>malloc(max(columns, 1) * sizeof(int))
-    cdef _Buffer out
+    cdef Buffer out
     cdef Py_ssize_t i, size
     cdef const char *text
     cdef long long number
@@ -206,48 +254,18 @@ def binary_copy(rows, kinds, names) -> bytes:
             kind_of[i] = kinds[i]
             if not INT4 <= kind_of[i] <= JSON:
                 raise ValueError("unknown column kind")
-        out = _Buffer(len(rows) * 256 + 32)
-        out.put(SIGNATURE, 11)
-        out.put_be(0, 4)  # flags
-        out.put_be(0, 4)  # header extension length
+        out = Buffer(len(rows) * 256 + 32)
+        if framed:
+            out.put(PyBytes_AS_STRING(_HEADER), PyBytes_GET_SIZE(_HEADER))
         for row in rows:
             row_tuple = tuple(row)
             if len(row_tuple) != columns:
                 raise ValueError("a row has the wrong number of values")
             out.put_be(columns, 2)
             for i in range(columns):
-                value = row_tuple[i]
-                if value is None:
-                    out.put_be(-1, 4)
-                elif kind_of[i] == BYTEA:
-                    if type(value) is not bytes:
-                        raise TypeError(f"column {names[i]} takes bytes")
-                    size = PyBytes_GET_SIZE(value)
-                    out.put_be(size, 4)
-                    out.put(PyBytes_AS_STRING(value), size)
-                elif kind_of[i] == TEXT:
-                    if type(value) is not str:
-                        raise TypeError(f"column {names[i]} takes text")
-                    text = PyUnicode_AsUTF8AndSize(value, &size)
-                    out.put_be(size, 4)
-                    out.put(text, size)
-                elif kind_of[i] == INT4:
-                    if type(value) is not int:
-                        raise TypeError(f"column {names[i]} takes an integer")
-                    number = value
-                    if not -2147483648 <= number <= 2147483647:
-                        raise OverflowError(f"column {names[i]} takes a 32-bit integer")
-                    out.put_be(4, 4)
-                    out.put_be(number, 4)
-                elif kind_of[i] == INT8:
-                    if type(value) is not int:
-                        raise TypeError(f"column {names[i]} takes an integer")
-                    number = value
-                    out.put_be(8, 4)
-                    out.put_be(number, 8)
-                else:
-                    _json(out, value)
-        out.put_be(-1, 2)  # trailer: -1 as a 16-bit field count
-        return PyBytes_FromStringAndSize(<char *>out.data, out.size)
+                put_value(out, row_tuple[i], kind_of[i], names[i])
+        if framed:
+            out.put(PyBytes_AS_STRING(_TRAILER), PyBytes_GET_SIZE(_TRAILER))
+        return out.value()
     finally:
         free(kind_of)

@@ -25,9 +25,9 @@ from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from app.db._copy import KINDS, binary_copy
+from app.db._copy import HEADER, KINDS, TRAILER, binary_copy
 
-__all__ = ["bulk_insert"]
+__all__ = ["bulk_copy", "bulk_insert", "copy_columns"]
 
 
 def bulk_insert(
@@ -43,13 +43,8 @@ def bulk_insert(
     dbapi = connection.connection.driver_connection
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        copy_statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        kinds = [KINDS[_pg_type(table.c[c].type)] for c in columns]
-        payload = binary_copy(rows, kinds, list(columns))
-        with dbapi.cursor() as cursor, cursor.copy(copy_statement) as copy:  # type: ignore[union-attr]
-            copy.write(payload)
+        kinds = [kind for _name, kind in copy_columns(table, columns)]
+        bulk_copy(session, table, columns, binary_copy(rows, kinds, list(columns), framed=False))
     elif dialect == "sqlite":
         as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
         if as_json:
@@ -65,6 +60,34 @@ def bulk_insert(
             cursor.close()
     else:  # pragma: no cover - only the two supported back-ends reach here
         raise NotImplementedError(f"bulk insert on {dialect}")
+
+
+def copy_columns(table: Table, columns: Sequence[str]) -> list[tuple[str, int]]:
+    """(name, COPY kind) of each of ``columns``: what ``binary_copy`` (and the row
+    kernel's COPY output) encode ``table``'s values as."""
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
+    return [(c, KINDS[_pg_type(table.c[c].type)]) for c in columns]
+
+
+def bulk_copy(session: Session, table: Table, columns: Sequence[str], tuples: bytes) -> None:
+    """Copy rows already encoded as binary COPY tuples for ``copy_columns(table,
+    columns)`` (PostgreSQL only) into ``table``, in the session's transaction."""
+    if not tuples:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        raise NotImplementedError("binary COPY data is for PostgreSQL")
+    copy_columns(table, columns)  # every column exists
+    dbapi = connection.connection.driver_connection
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        copy.write(HEADER)
+        copy.write(tuples)
+        copy.write(TRAILER)
 
 
 def _pg_type(column_type: TypeEngine[Any]) -> str:

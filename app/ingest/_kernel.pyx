@@ -20,12 +20,16 @@ attributes, whose distinct values are few) goes to the pure-Python functions of
 memo tables (emptied when ``memo_limit`` is reached), exactly as in the reference.
 """
 
+import json
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from app.db._copy cimport Buffer, put_value
 from privacy._keyed cimport BloomMasks, Token
 
 
@@ -43,6 +47,26 @@ DEF NORMALISED = 3
 DEF MAX_NAME = 512
 DEF GIL_EVERY = 16
 DEF TOKEN_MEMO = 8192
+
+# Kinds of COPY columns (app.db._copy.KINDS) the row layout relies on.
+DEF INT4 = 0
+DEF INT8 = 1
+DEF BYTEA = 3
+DEF JSON = 4
+
+# Where each group of values starts among app.ingest.rows.RECORD_COLUMNS, and its width.
+DEF C_LINE = 0
+DEF C_VERSIONS = 1
+DEF C_RECORD = 3
+DEF C_NHS = 4
+DEF C_DOB = 5
+DEF C_SEX = 10
+DEF C_POSTCODE = 12
+DEF C_GIVEN = 16
+DEF C_FAMILY = 20
+DEF C_BOROUGH = 23
+DEF C_ATTRIBUTES = 25
+DEF RECORD_WIDTH = 26
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -101,9 +125,18 @@ cdef class RowKernel:
     cdef object today
     cdef dict token_memo         # Token -> {normalised value: token}, for common values
     cdef tuple prefix            # values put before each accepted row
+    cdef Py_ssize_t la_code      # the attribute whose value names a council, or -1
+    # COPY output (``copy_columns`` given): accepted rows as binary COPY tuples instead of
+    # Python tuples. Every memoised value then carries its fields, encoded once, last.
+    cdef bint copy_mode
+    cdef int *copy_kinds         # per column: prefix, then RECORD_COLUMNS
+    cdef list copy_names
+    cdef bytes copy_head         # the prefix's fields
+    cdef bytes copy_versions     # the key versions' fields
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
-                 attributes, memo_limit, versions, today, reference_date, python, prefix=()):
+                 attributes, memo_limit, versions, today, reference_date, python, prefix=(),
+                 copy_columns=None):
         cdef dict p = positions
         self.width = width
         self.i_record = p["record_id"]
@@ -173,6 +206,45 @@ cdef class RowKernel:
         self.given_equivalents = dict(python["given_equivalents"])
         self.metaphone = python["metaphone"]
         self.problem = python["problem"]
+        self.la_code = self.attr_names.index("la_code") if "la_code" in self.attr_names else -1
+        self.copy_mode = copy_columns is not None
+        if self.copy_mode:
+            self._copy_layout(list(copy_columns))
+
+    cdef _copy_layout(self, list columns):
+        """Check the COPY columns against the row layout; encode the constant fields."""
+        cdef Py_ssize_t i, at = self.prefix_size
+        cdef Buffer head = Buffer(64)
+        cdef Buffer versions = Buffer(32)
+        if len(columns) != self.prefix_size + RECORD_WIDTH:
+            raise ValueError("copy_columns names the prefix and every record column")
+        self.copy_kinds = <int *>malloc(len(columns) * sizeof(int))
+        if self.copy_kinds == NULL:
+            raise MemoryError()
+        self.copy_names = [name for name, _kind in columns]
+        for i, (_name, kind) in enumerate(columns):
+            self.copy_kinds[i] = kind
+        if (self.copy_kinds[at + C_LINE] not in (INT4, INT8)
+                or self.copy_kinds[at + C_RECORD] != BYTEA
+                or self.copy_kinds[at + C_NHS] != BYTEA
+                or self.copy_kinds[at + C_ATTRIBUTES] != JSON):
+            raise ValueError("copy_columns do not match the record layout")
+        for i in range(self.prefix_size):
+            put_value(head, self.prefix[i], self.copy_kinds[i], self.copy_names[i])
+        for i, version in enumerate((self.linkage_version, self.wrap_version)):
+            put_value(versions, version, self.copy_kinds[at + C_VERSIONS + i],
+                      self.copy_names[at + C_VERSIONS + i])
+        self.copy_head = head.value()
+        self.copy_versions = versions.value()
+
+    cdef tuple _fields(self, tuple value, Py_ssize_t first, Py_ssize_t count, Py_ssize_t column):
+        """``value`` with, appended, the COPY fields of its items ``first`` to
+        ``first + count - 1`` as the record columns from ``column`` on."""
+        cdef Buffer out = Buffer(64)
+        cdef Py_ssize_t i, at = self.prefix_size + column
+        for i in range(count):
+            put_value(out, value[first + i], self.copy_kinds[at + i], self.copy_names[at + i])
+        return value + (out.value(),)
 
     # -- memo tables ------------------------------------------------------------------
 
@@ -208,11 +280,16 @@ cdef class RowKernel:
     # -- the batch --------------------------------------------------------------------
 
     def run(self, rows):
-        """(accepted rows, problems, refused count, counts[slot][outcome]) for a batch."""
+        """(accepted, accepted count, problems, refused count, counts[slot][outcome]) for
+        a batch: ``accepted`` is a list of row tuples, or in COPY output the bytes of the
+        rows' binary COPY tuples (no header or trailer)."""
         cdef list out_rows = []
         cdef list problems = []
         cdef Py_ssize_t refused_rows = 0
+        cdef Py_ssize_t accepted = 0
         cdef Py_ssize_t seen = 0
+        cdef list attr_values = [None] * self.n_attributes
+        cdef Buffer out = Buffer(1 << 20) if self.copy_mode else None
         cdef long long *counts = <long long *>malloc(self.slots * 4 * sizeof(long long))
         cdef list cells
         cdef str blank = ""
@@ -223,7 +300,7 @@ cdef class RowKernel:
         cdef dict kept
         cdef tuple dob, sex, pc, given, family, borough, attr, row
         cdef Py_ssize_t a, k
-        cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item
+        cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item, la_code
         cdef str record_id
         if counts == NULL:
             raise MemoryError()
@@ -270,6 +347,8 @@ cdef class RowKernel:
                 value = self.memo_dob.get(cell)
                 if value is None:
                     value = self._dob(cell)
+                    if self.copy_mode:
+                        value = self._fields(value, 1, 5, C_DOB)
                     self._remember(self.memo_dob, cell, value)
                 dob = <tuple>value
                 counts[2 * 4 + <int>dob[0]] += 1
@@ -277,7 +356,9 @@ cdef class RowKernel:
                 cell = cells[self.i_sex] if self.i_sex >= 0 else blank
                 value = self.memo_sex.get(cell)
                 if value is None:
-                    value = self.py_sex_miss(cell)
+                    value = tuple(self.py_sex_miss(cell))
+                    if self.copy_mode:
+                        value = self._fields(value, 1, 2, C_SEX)
                     self._remember(self.memo_sex, cell, value)
                 sex = <tuple>value
                 counts[3 * 4 + <int>sex[0]] += 1
@@ -286,6 +367,8 @@ cdef class RowKernel:
                 value = self.memo_pc.get(cell)
                 if value is None:
                     value = self._postcode(cell)
+                    if self.copy_mode:
+                        value = self._fields(value, 1, 4, C_POSTCODE)
                     self._remember(self.memo_pc, cell, value)
                 pc = <tuple>value
                 counts[4 * 4 + <int>pc[0]] += 1
@@ -294,6 +377,8 @@ cdef class RowKernel:
                 value = self.memo_given.get(cell)
                 if value is None:
                     value = self._given(cell)
+                    if self.copy_mode:
+                        value = self._fields(value, 1, 4, C_GIVEN)
                     self._remember(self.memo_given, cell, value)
                 given = <tuple>value
                 counts[5 * 4 + <int>given[0]] += 1
@@ -303,32 +388,49 @@ cdef class RowKernel:
                 value = self.memo_family.get(key)
                 if value is None:
                     value = self._family(cell, <str>dob[6])
+                    if self.copy_mode:
+                        value = self._fields(value, 1, 3, C_FAMILY)
                     self._remember(self.memo_family, key, value)
                 family = <tuple>value
                 counts[6 * 4 + <int>family[0]] += 1
-                # kept attributes
-                kept = {}
+                # kept attributes: (value, outcome, reason refused[, its JSON member])
+                la_code = None
                 for a in range(self.n_attributes):
                     cell = cells[self.attr_index[a]] if self.attr_index[a] >= 0 else blank
                     spec_memo = self.attr_memos[a]
                     value = (<dict>spec_memo).get(cell)
                     if value is None:
-                        value = self.attr_compute[a](cell)
+                        value = tuple(self.attr_compute[a](cell))
+                        if self.copy_mode:  # '"name": value', as json.dumps writes a member
+                            member = json.dumps({self.attr_names[a]: (<tuple>value)[0]})
+                            value = value + (member[1 : len(member) - 1].encode("ascii"),)
                         self._remember(<dict>spec_memo, cell, value)
+                    attr_values[a] = value
                     counts[(7 + a) * 4 + <int>(<tuple>value)[1]] += 1
                     if (<tuple>value)[2] is not None and self.attr_required[a]:
                         problems.append(self.problem(line, self.attr_names[a], (<tuple>value)[2]))
                         refused = True
-                    kept[self.attr_names[a]] = (<tuple>value)[0]
+                    if a == self.la_code:
+                        la_code = (<tuple>value)[0]
                 if refused:
                     refused_rows += 1
                     continue
-                key = (kept.get("la_code"), pc[5])
+                key = (la_code, pc[5])
                 value = self.memo_borough.get(key)
                 if value is None:
                     value = tuple(self.py_borough(key))
+                    if self.copy_mode:
+                        value = self._fields(value, 0, 2, C_BOROUGH)
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
+                accepted += 1
+                if self.copy_mode:
+                    self._copy_row(out, line, tok_record, tok_nhs, dob, sex, pc, given, family,
+                                   borough, attr_values)
+                    continue
+                kept = {}
+                for a in range(self.n_attributes):
+                    kept[self.attr_names[a]] = (<tuple>attr_values[a])[0]
                 row = PyTuple_New(self.prefix_size + 26)
                 k = 0
                 for a in range(self.prefix_size):
@@ -356,7 +458,35 @@ cdef class RowKernel:
             result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
         finally:
             free(counts)
-        return out_rows, problems, refused_rows, result
+        if self.copy_mode:
+            return out.value(), accepted, problems, refused_rows, result
+        return out_rows, accepted, problems, refused_rows, result
+
+    cdef int _copy_row(self, Buffer out, object line, object tok_record, object tok_nhs,
+                       tuple dob, tuple sex, tuple pc, tuple given, tuple family,
+                       tuple borough, list attr_values) except -1:
+        """One accepted row as a binary COPY tuple: the memoised groups' fields copied."""
+        cdef Py_ssize_t at = self.prefix_size
+        cdef Py_ssize_t a, size = 2
+        cdef bytes member
+        out.put_be(self.prefix_size + RECORD_WIDTH, 2)
+        _put_bytes(out, self.copy_head)
+        put_value(out, line, self.copy_kinds[at + C_LINE], "line")
+        _put_bytes(out, self.copy_versions)
+        put_value(out, tok_record, BYTEA, "tok_record_id")
+        put_value(out, tok_nhs, BYTEA, "tok_nhs_number")
+        for group in (dob, sex, pc, given, family, borough):
+            _put_bytes(out, <bytes>(<tuple>group)[PyTuple_GET_SIZE(group) - 1])
+        for a in range(self.n_attributes):  # the attributes' JSON object
+            size += PyBytes_GET_SIZE((<tuple>attr_values[a])[3]) + (2 if a else 0)
+        out.put_be(size, 4)
+        out.put_byte(123)
+        for a in range(self.n_attributes):
+            if a:
+                out.put(b", ", 2)
+            _put_bytes(out, <bytes>(<tuple>attr_values[a])[3])
+        out.put_byte(125)
+        return 0
 
     # -- NHS number -------------------------------------------------------------------
 
@@ -608,6 +738,7 @@ cdef class RowKernel:
     def __dealloc__(self):
         free(self.attr_index)
         free(self.attr_required)
+        free(self.copy_kinds)
 
     def __reduce__(self):
         raise TypeError("a row kernel holds keys and cannot be pickled")
@@ -622,6 +753,10 @@ def untracked(list fields):
             raise TypeError("only a list of strings can be untracked")
     PyObject_GC_UnTrack(<void *>fields)
     return fields
+
+
+cdef inline int _put_bytes(Buffer out, bytes data) except -1:
+    return out.put(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 
 cdef inline Py_ssize_t _put(tuple row, Py_ssize_t k, object value):

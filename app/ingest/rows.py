@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import jellyfish
 
+from app.db._copy import binary_copy
 from app.ingest._kernel import RowKernel
 from app.ingest.gcpause import cyclic_gc_paused
 from app.ingest.schema import DatasetSchema, Field
@@ -120,12 +121,19 @@ class ProcessedRow:
 
 @dataclass
 class Batch:
-    """What a batch of rows became: accepted rows (tuples in ``RECORD_COLUMNS`` order),
-    the problems of the refused ones, and how many rows were refused."""
+    """What a batch of rows became: accepted rows (tuples in ``RECORD_COLUMNS`` order,
+    or with ``copy_columns`` their binary COPY tuples), the problems of the refused
+    ones, and how many rows were refused."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     refused: int = 0
+    copy_data: bytes | None = None  # the accepted rows' COPY tuples (no header or trailer)
+    copied: int = 0  # how many rows copy_data holds
+
+    @property
+    def accepted(self) -> int:
+        return len(self.rows) + self.copied
 
 
 class _Memo(dict[K, V]):
@@ -169,7 +177,11 @@ class RowProcessor:
         memo_size: int = 1 << 16,
         native: bool = True,
         row_prefix: tuple[Any, ...] = (),
+        copy_columns: Sequence[tuple[str, int]] | None = None,
     ) -> None:
+        """``copy_columns``: (name, ``app.db._copy.KINDS`` value) of the prefix's columns
+        and then ``RECORD_COLUMNS``; given, accepted rows come out as binary COPY tuples
+        for those columns (``Batch.copy_data``), ready for ``app.db.bulk.bulk_copy``."""
         self.schema = schema
         self.columns = columns
         self.keys = keys
@@ -199,6 +211,7 @@ class RowProcessor:
         }
         self._versions = (keys.linkage_version, keys.wrap_version)
         self._prefix = tuple(row_prefix)
+        self._copy_columns = None if copy_columns is None else list(copy_columns)
         self._kernel = self._make_kernel(memo_size) if native else None
 
     def _make_kernel(self, memo_size: int) -> RowKernel | None:
@@ -226,6 +239,7 @@ class RowProcessor:
             memo_limit=memo_size,
             versions=self._versions,
             prefix=self._prefix,
+            copy_columns=self._copy_columns,
             today=self.today,
             reference_date=self.reference_date,
             python={
@@ -250,6 +264,8 @@ class RowProcessor:
 
     def process(self, line: int, cells: list[str]) -> ProcessedRow:
         """One row; ``values`` maps ``RECORD_COLUMNS`` (but ``line``) to values."""
+        if self._copy_columns is not None:
+            raise TypeError("process() returns values: use a processor without copy_columns")
         batch = self.process_batch([(line, cells)])
         if not batch.rows:
             return ProcessedRow(line, None, batch.problems)
@@ -268,8 +284,13 @@ class RowProcessor:
         """
         with cyclic_gc_paused():
             if self._kernel is None:
-                return self._process_batch_reference(rows)
-            accepted, problems, refused, counts = self._kernel.run(rows)
+                batch = self._process_batch_reference(rows)
+                if self._copy_columns is not None:
+                    names, kinds = zip(*self._copy_columns, strict=True)
+                    batch.copy_data = binary_copy(batch.rows, kinds, names, framed=False)
+                    batch.copied, batch.rows = len(batch.rows), []
+                return batch
+            accepted, count, problems, refused, counts = self._kernel.run(rows)
             for name, (_ok, missing, invalid, changed) in zip(
                 self._slot_names, counts, strict=True
             ):
@@ -277,6 +298,8 @@ class RowProcessor:
                 totals.missing += missing
                 totals.invalid += invalid
                 totals.normalised += changed
+            if isinstance(accepted, bytes):
+                return Batch(problems=problems, refused=refused, copy_data=accepted, copied=count)
             return Batch(rows=accepted, problems=problems, refused=refused)
 
     @property

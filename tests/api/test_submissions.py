@@ -151,6 +151,8 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
     for target in (sid, sid + 1000):  # accepted, and one that does not exist
         batch = ingest_service._Prepared(
             rows=[record_row],
+            copy_data=None,
+            accepted=1,
             errors=[],
             refused=0,
             seen=1,

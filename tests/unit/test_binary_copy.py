@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.db._copy import KINDS, binary_copy
+from app.db._copy import HEADER, KINDS, TRAILER, binary_copy
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 
@@ -72,3 +72,17 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_column_only(kind, value
 def test_rows_of_the_wrong_width_are_refused():
     with pytest.raises(ValueError):
         binary_copy([(1, 2)], [KINDS["int4"]], ["a"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-(2**31), 2**31 - 1), st.none() | st.text(), st.binary()),
+        max_size=5,
+    )
+)
+def test_unframed_data_is_the_stream_without_its_header_and_trailer(rows):
+    kinds = [KINDS["int4"], KINDS["text"], KINDS["bytea"]]
+    names = ["n", "t", "b"]
+    tuples = binary_copy(rows, kinds, names, framed=False)
+    assert HEADER + tuples + TRAILER == binary_copy(rows, kinds, names)
+    assert (HEADER, TRAILER) == (SIGNATURE, b"\xff\xff")

@@ -16,7 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import REPO_ROOT
-from app.ingest.rows import RowProcessor
+from app.db._copy import binary_copy
+from app.db.bulk import copy_columns
+from app.db.models import IngestRecord
+from app.ingest.rows import RECORD_COLUMNS, RowProcessor
 from app.ingest.schema import load_schemas
 from privacy.bloom import BloomParameters
 from privacy.nhs_number import nhs_check_digit
@@ -235,3 +238,103 @@ def test_a_real_extract_row_gives_the_same_tokens_both_ways():
     native, reference = _pair("nhs_episodes", header, _keys())
     _same(native, reference, [row, row])
     assert len(native.process_batch([(2, row)]).rows) == 1
+
+
+RECORD_COPY = copy_columns(IngestRecord.__table__, ("submission_id", "dataset", *RECORD_COLUMNS))
+
+
+def _copy_trio(schema_name: str, header: list[str], keys: PseudonymKeys, memo: int = 1 << 16):
+    """A native and a reference processor with COPY output, and a reference one without."""
+    schema = SCHEMAS[schema_name]
+    columns = schema.match_header(header)
+    return [
+        RowProcessor(
+            schema,
+            columns,
+            keys,
+            reference_date=REFERENCE,
+            today=TODAY,
+            memo_size=memo,
+            native=native,
+            row_prefix=(7, schema.dataset),
+            copy_columns=copy,
+        )
+        for native, copy in ((True, RECORD_COPY), (False, RECORD_COPY), (False, None))
+    ]
+
+
+def _same_copy(native, reference, tuples, rows):
+    """The native COPY output is binary_copy of the reference's rows, byte for byte."""
+    numbered = [(line, cells) for line, cells in enumerate(rows, start=2)]
+    want = tuples.process_batch(list(numbered))
+    names, kinds = zip(*RECORD_COPY, strict=True)
+    expected = binary_copy(want.rows, kinds, names, framed=False)
+    for processor in (native, reference):
+        got = processor.process_batch(list(numbered))
+        assert got.rows == []
+        assert (got.copy_data, got.copied) == (expected, len(want.rows))
+        assert got.problems == want.problems
+        assert got.refused == want.refused
+        assert processor.quality == tuples.quality
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(_rows(20), min_size=1, max_size=3))
+def test_native_copy_output_is_the_reference_rows_encoded(batches):
+    native, reference, tuples = _copy_trio("nhs_episodes", HEADER, _keys(), memo=8)
+    assert native._kernel is not None and reference._kernel is None
+    for rows in batches:
+        _same_copy(native, reference, tuples, rows)
+
+
+@pytest.mark.parametrize("schema_name", sorted(SCHEMAS))
+def test_native_copy_output_serves_every_shipped_schema(schema_name):
+    schema = SCHEMAS[schema_name]
+    header = [f.name for f in schema.fields]
+    native, reference, tuples = _copy_trio(schema_name, header, _keys())
+    valid = {  # a good cell of each field type
+        "nhs_number": "943 476 5919",
+        "given_name": "Zoë",
+        "family_name": "O'Brien",
+        "birth_date": "26/04/1975",
+        "sex": "F",
+        "postcode": "ha7 4zr",
+        "record_id": "R-1",
+        "la_code": "E09000003",
+        "date": "2025-04-26",
+        "code": "21",
+        "icd10": "J06.9",
+        "text": 'Long "term" support',
+        "money": "123.45",
+    }
+    good = [valid[f.type] for f in schema.fields]
+    rows = [["" for _ in header], ["x" for _ in header], good, good]
+    _same_copy(native, reference, tuples, rows)
+    assert native.process_batch([(9, good)]).copied == 1
+
+
+def test_copy_columns_must_match_the_record_layout():
+    schema = SCHEMAS["nhs_episodes"]
+    columns = schema.match_header(HEADER)
+    wrong = list(RECORD_COPY)
+    wrong[-1] = ("attributes", wrong[3][1])  # attributes as text, not JSON
+    with pytest.raises(ValueError, match="record layout"):
+        RowProcessor(
+            schema,
+            columns,
+            _keys(),
+            reference_date=REFERENCE,
+            today=TODAY,
+            row_prefix=(7, schema.dataset),
+            copy_columns=wrong,
+        )
+    with pytest.raises(ValueError, match="every record column"):
+        RowProcessor(
+            schema,
+            columns,
+            _keys(),
+            reference_date=REFERENCE,
+            today=TODAY,
+            row_prefix=(7, schema.dataset),
+            copy_columns=RECORD_COPY[:-1],
+        )
