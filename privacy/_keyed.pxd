@@ -46,11 +46,13 @@ cdef class BloomMasks:
     cdef uint64_t *accumulator
     cdef Py_ssize_t table_limit
     cdef Py_ssize_t capacity
+    cdef Py_ssize_t max_capacity
     cdef Py_ssize_t entries
     cdef uint64_t seed
     cdef Py_ssize_t stride
     cdef unsigned char *slots
     cdef void _positions_of(self, unsigned char *message, Py_ssize_t size, uint16_t *out) noexcept
     cdef uint64_t _slot_of(self, uint64_t packed) noexcept
+    cdef int _grow(self) except -1
     cdef const uint16_t *_lookup(self, uint64_t packed, uint64_t slot, unsigned char *message, Py_ssize_t size, uint16_t *scratch) noexcept
     cpdef bytes packed(self, str value, str salt)

@@ -103,3 +103,19 @@ def test_bloom_mask_table_is_bounded_and_clears():
         masks.packed("", "")
     with pytest.raises(ValueError):
         BloomMasks(key, perm[:-1], params.core_bits, params.hashes, params.q, True, 10)
+
+
+def test_bloom_mask_table_grows_without_losing_or_mixing_entries():
+    """The table starts at 1,024 slots and doubles while at most half full: 4,000 values
+    under 50 salts make ~6,000 (salt, q-gram) pairs, four doublings, and every encoding
+    (computed, then from the table) stays the reference's."""
+    params = BloomParameters()
+    key = b"g" * 32
+    perm = _permutation(key, 2 * params.core_bits)
+    masks = BloomMasks(key, perm, params.core_bits, params.hashes, params.q, True, 1 << 17)
+    values = [(f"v{i * 7919 % 100003}x", f"{1900 + i % 50}") for i in range(4000)]
+    first = [masks.packed(value, salt) for value, salt in values]
+    assert len(masks) > 4 * 1024
+    assert first == [masks.packed(value, salt) for value, salt in values]
+    for (value, salt), got in list(zip(values, first, strict=True))[::97]:
+        assert got == encode(value, key, params, salt=salt)
