@@ -2,8 +2,9 @@
 
 ``privacy._keyed`` is Cython linked against OpenSSL's libcrypto (Debian: libssl-dev):
 the keyed tokens and Bloom masks of the ingest hot path. ``app.ingest._kernel`` is the
-row loop of the upload pseudonymiser, calling into it; ``app.db._copy`` encodes a batch
-of rows as PostgreSQL binary COPY data. Why it exists and how it is
+row loop of the upload pseudonymiser, calling into it, with ``app.ingest._memo`` (its
+bounded memo tables keyed by cell text); ``app.db._copy`` encodes PostgreSQL binary COPY
+data. Why it exists and how it is
 checked against the pure-Python definitions: privacy/_keyed.pyx and SECURITY.md.
 """
 
@@ -19,6 +20,8 @@ extensions = [
         extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
     ),
     Extension("app.db._copy", ["app/db/_copy.pyx"], extra_compile_args=["-O2"]),
+    Extension("app.ingest._memo", ["app/ingest/_memo.pyx"], extra_compile_args=["-O2"]),
+    Extension("app.ingest._csvscan", ["app/ingest/_csvscan.pyx"], extra_compile_args=["-O2"]),
     Extension(
         "app.ingest._kernel",
         ["app/ingest/_kernel.pyx"],

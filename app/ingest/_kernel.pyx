@@ -21,15 +21,17 @@ memo tables (emptied when ``memo_limit`` is reached), exactly as in the referenc
 """
 
 import json
+import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport PyObject, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from app.db._copy cimport Buffer, put_value
+from app.ingest._memo cimport MemoTable
 from privacy._keyed cimport BloomMasks, Token
 
 
@@ -104,8 +106,11 @@ cdef class RowKernel:
     cdef object bloom            # PseudonymKeys.bloom (used when no native masks)
     cdef BloomMasks b_dob, b_pc, b_given, b_family
     cdef bint native_bloom
-    cdef dict memo_dob, memo_sex, memo_pc, memo_given, memo_family, memo_borough
-    cdef dict memo_pc_keyed, memo_family_keyed  # by the normalised value: spellings share
+    # Memo tables by raw cell (MemoTable: app/ingest/_memo.pyx), and by normalised value
+    # (spellings share); the council-and-district table is keyed by values that may be None.
+    cdef MemoTable memo_dob, memo_sex, memo_pc, memo_given, memo_family
+    cdef MemoTable memo_pc_keyed, memo_family_keyed
+    cdef dict memo_borough
     cdef Py_ssize_t n_attributes
     cdef Py_ssize_t *attr_index  # column of each attribute, -1 when not in the file
     cdef bint *attr_required
@@ -167,9 +172,12 @@ cdef class RowKernel:
             self.b_pc = masks["postcode"]
             self.b_given = masks["given_name"]
             self.b_family = masks["family_name"]
-        self.memo_dob, self.memo_sex, self.memo_pc = {}, {}, {}
-        self.memo_given, self.memo_family, self.memo_borough = {}, {}, {}
-        self.memo_pc_keyed, self.memo_family_keyed = {}, {}
+        seed = os.urandom(16)  # the tables' hash key: nobody can choose colliding cells
+        self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given, self.memo_family, \
+            self.memo_pc_keyed, self.memo_family_keyed = [
+                MemoTable(memo_limit, seed) for _ in range(7)
+            ]
+        self.memo_borough = {}
         self.slots = 7 + len(attributes)
         self.n_attributes = len(attributes)
         self.attr_index = <Py_ssize_t *>malloc(max(1, self.n_attributes) * sizeof(Py_ssize_t))
@@ -180,7 +188,7 @@ cdef class RowKernel:
             self.attr_index[a] = -1 if index is None else index
             self.attr_required[a] = bool(required)
         self.attr_names = [attr[0] for attr in attributes]
-        self.attr_memos = [{} for _ in attributes]
+        self.attr_memos = [MemoTable(memo_limit, seed) for _ in attributes]
         self.attr_compute = [attr[3] for attr in attributes]
         self.memo_limit = memo_limit
         self.token_memo = {}
@@ -262,6 +270,15 @@ cdef class RowKernel:
                 memo.clear()
             memo[key] = value
 
+    cdef inline int _keep(self, MemoTable memo, str key, tuple value) except -1:
+        """``memo[key] = value`` (the table empties itself at ``memo_limit``)."""
+        PyObject_GC_UnTrack(<void *>value)  # see _remember
+        return memo.put(key, value)
+
+    cdef inline int _keep_pair(self, MemoTable memo, str key, str salt, tuple value) except -1:
+        PyObject_GC_UnTrack(<void *>value)
+        return memo.put_pair(key, salt, value)
+
     cdef bytes _common_token(self, Token token, str value):
         """The token of a value that many rows share (a year, a sector, a phonetic code):
         kept in a small table per purpose, emptied beyond ``TOKEN_MEMO`` entries."""
@@ -301,6 +318,7 @@ cdef class RowKernel:
         cdef tuple dob, sex, pc, given, family, borough, attr, row
         cdef Py_ssize_t a, k
         cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item, la_code
+        cdef PyObject *found
         cdef str record_id
         if counts == NULL:
             raise MemoryError()
@@ -344,53 +362,62 @@ cdef class RowKernel:
                 counts[1 * 4 + outcome] += 1
                 # date of birth (slot 2)
                 cell = cells[self.i_dob] if self.i_dob >= 0 else blank
-                value = self.memo_dob.get(cell)
-                if value is None:
+                found = self.memo_dob.get(cell)
+                if found == NULL:
                     value = self._dob(cell)
                     if self.copy_mode:
                         value = self._fields(value, 1, 5, C_DOB)
-                    self._remember(self.memo_dob, cell, value)
+                    self._keep(self.memo_dob, cell, value)
+                else:
+                    value = <object>found
                 dob = <tuple>value
                 counts[2 * 4 + <int>dob[0]] += 1
                 # sex (slot 3)
                 cell = cells[self.i_sex] if self.i_sex >= 0 else blank
-                value = self.memo_sex.get(cell)
-                if value is None:
+                found = self.memo_sex.get(cell)
+                if found == NULL:
                     value = tuple(self.py_sex_miss(cell))
                     if self.copy_mode:
                         value = self._fields(value, 1, 2, C_SEX)
-                    self._remember(self.memo_sex, cell, value)
+                    self._keep(self.memo_sex, cell, value)
+                else:
+                    value = <object>found
                 sex = <tuple>value
                 counts[3 * 4 + <int>sex[0]] += 1
                 # postcode (slot 4)
                 cell = cells[self.i_pc] if self.i_pc >= 0 else blank
-                value = self.memo_pc.get(cell)
-                if value is None:
+                found = self.memo_pc.get(cell)
+                if found == NULL:
                     value = self._postcode(cell)
                     if self.copy_mode:
                         value = self._fields(value, 1, 4, C_POSTCODE)
-                    self._remember(self.memo_pc, cell, value)
+                    self._keep(self.memo_pc, cell, value)
+                else:
+                    value = <object>found
                 pc = <tuple>value
                 counts[4 * 4 + <int>pc[0]] += 1
                 # given name (slot 5)
                 cell = cells[self.i_given] if self.i_given >= 0 else blank
-                value = self.memo_given.get(cell)
-                if value is None:
+                found = self.memo_given.get(cell)
+                if found == NULL:
                     value = self._given(cell)
                     if self.copy_mode:
                         value = self._fields(value, 1, 4, C_GIVEN)
-                    self._remember(self.memo_given, cell, value)
+                    self._keep(self.memo_given, cell, value)
+                else:
+                    value = <object>found
                 given = <tuple>value
                 counts[5 * 4 + <int>given[0]] += 1
                 # family name, salted with the year of birth (slot 6)
                 cell = cells[self.i_family] if self.i_family >= 0 else blank
-                key = (cell, dob[6])
-                value = self.memo_family.get(key)
-                if value is None:
+                found = self.memo_family.get_pair(cell, <str>dob[6])
+                if found == NULL:
                     value = self._family(cell, <str>dob[6])
                     if self.copy_mode:
                         value = self._fields(value, 1, 3, C_FAMILY)
-                    self._remember(self.memo_family, key, value)
+                    self._keep_pair(self.memo_family, cell, <str>dob[6], value)
+                else:
+                    value = <object>found
                 family = <tuple>value
                 counts[6 * 4 + <int>family[0]] += 1
                 # kept attributes: (value, outcome, reason refused[, its JSON member])
@@ -398,13 +425,15 @@ cdef class RowKernel:
                 for a in range(self.n_attributes):
                     cell = cells[self.attr_index[a]] if self.attr_index[a] >= 0 else blank
                     spec_memo = self.attr_memos[a]
-                    value = (<dict>spec_memo).get(cell)
-                    if value is None:
+                    found = (<MemoTable>spec_memo).get(cell)
+                    if found == NULL:
                         value = tuple(self.attr_compute[a](cell))
                         if self.copy_mode:  # '"name": value', as json.dumps writes a member
                             member = json.dumps({self.attr_names[a]: (<tuple>value)[0]})
                             value = value + (member[1 : len(member) - 1].encode("ascii"),)
-                        self._remember(<dict>spec_memo, cell, value)
+                        self._keep(<MemoTable>spec_memo, cell, value)
+                    else:
+                        value = <object>found
                     attr_values[a] = value
                     counts[(7 + a) * 4 + <int>(<tuple>value)[1]] += 1
                     if (<tuple>value)[2] is not None and self.attr_required[a]:
@@ -609,6 +638,7 @@ cdef class RowKernel:
         cdef char compact[16]
         cdef unsigned char c
         cdef str full, outward
+        cdef PyObject *hit
         if not PyUnicode_IS_ASCII(raw):
             found = self.py_postcode(raw)
             if found is None:
@@ -634,8 +664,8 @@ cdef class RowKernel:
             outward = text[:-3]
             full = outward + " " + text[-3:]
             sector = full[:-2]
-        keyed = self.memo_pc_keyed.get(full)  # one postcode, many spellings
-        if keyed is None:
+        hit = self.memo_pc_keyed.get(full)  # one postcode, many spellings
+        if hit == NULL:
             keyed = (
                 self.t_pc.of_str(full),
                 self._common_token(self.t_sector, sector),
@@ -643,7 +673,9 @@ cdef class RowKernel:
                 self._bloom(self.b_pc, "postcode", full, ""),
                 outward,
             )
-            self._remember(self.memo_pc_keyed, full, keyed)
+            self._keep(self.memo_pc_keyed, full, keyed)
+        else:
+            keyed = <object>hit
         return (_outcome(raw, True, full),) + <tuple>keyed
 
     # -- names ------------------------------------------------------------------------
@@ -708,6 +740,8 @@ cdef class RowKernel:
     cdef tuple _family(self, str raw, str salt):
         """(outcome, tok_family_name, tok_family_phonetic, bloom_family_name)."""
         cdef tuple parts = self._parts(raw)
+        cdef PyObject *found
+        cdef str joined
         outcome = _outcome(raw, len(parts) > 0, " ".join(parts))
         if not parts:
             return (outcome, None, None, None)
@@ -715,15 +749,16 @@ cdef class RowKernel:
         # Raw spellings differ ("SMITH", "Smith ") where the keyed values do not: about a
         # third of the family-name misses of a synthetic extract. Keyed by the name as
         # normalised, with its salt.
-        key = (joined, salt)
-        keyed = self.memo_family_keyed.get(key)
-        if keyed is None:
+        found = self.memo_family_keyed.get_pair(joined, salt)
+        if found == NULL:
             keyed = (
                 self.t_family.of_str(joined),
                 self._common_token(self.t_family_ph, self._phonetic(joined)),
                 self._bloom(self.b_family, "family_name", joined, salt),
             )
-            self._remember(self.memo_family_keyed, key, keyed)
+            self._keep_pair(self.memo_family_keyed, joined, salt, keyed)
+        else:
+            keyed = <object>found
         return (outcome,) + <tuple>keyed
 
     def clear(self):
@@ -731,7 +766,7 @@ cdef class RowKernel:
         for memo in (self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given,
                      self.memo_family, self.memo_borough, self.token_memo,
                      self.memo_pc_keyed, self.memo_family_keyed):
-            memo.clear()
+            memo.clear()  # a MemoTable also wipes its keys' bytes
         for memo in self.attr_memos:
             memo.clear()
 
