@@ -324,6 +324,7 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
 def worker_core(spec: dict[str, Any]) -> dict[str, Any]:
     core = _core_prepare(Path(spec["path"]), spec["mode"], spec["chunk"])
     gc.collect()
+    gc.freeze()  # as the service does once started (app.bootstrap): imports out of GC sight
     baseline, baseline_now = max_rss(), current_rss()
     cpu, wall = cpu_seconds(), time.perf_counter()
     with RssSampler(core.progress) as sampler:

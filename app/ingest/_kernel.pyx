@@ -128,7 +128,8 @@ cdef class RowKernel:
     cdef object problem          # RowProblem
     cdef Py_ssize_t slots        # quality counters: 7 identifier slots + attributes
     cdef object today
-    cdef dict token_memo         # Token -> {normalised value: token}, for common values
+    cdef dict token_memo         # Token -> MemoTable {normalised value: token}, common values
+    cdef bytes seed              # the memo tables' hash key
     cdef tuple prefix            # values put before each accepted row
     cdef Py_ssize_t la_code      # the attribute whose value names a council, or -1
     # COPY output (``copy_columns`` given): accepted rows as binary COPY tuples instead of
@@ -172,7 +173,7 @@ cdef class RowKernel:
             self.b_pc = masks["postcode"]
             self.b_given = masks["given_name"]
             self.b_family = masks["family_name"]
-        seed = os.urandom(16)  # the tables' hash key: nobody can choose colliding cells
+        self.seed = seed = os.urandom(16)  # nobody can choose cells that collide
         self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given, self.memo_family, \
             self.memo_pc_keyed, self.memo_family_keyed = [
                 MemoTable(memo_limit, seed) for _ in range(7)
@@ -282,16 +283,15 @@ cdef class RowKernel:
     cdef bytes _common_token(self, Token token, str value):
         """The token of a value that many rows share (a year, a sector, a phonetic code):
         kept in a small table per purpose, emptied beyond ``TOKEN_MEMO`` entries."""
-        cdef dict memo = self.token_memo.get(token)
+        cdef MemoTable memo = self.token_memo.get(token)
+        cdef PyObject *cached
         if memo is None:
-            memo = self.token_memo[token] = {}
+            memo = self.token_memo[token] = MemoTable(TOKEN_MEMO, self.seed)
         cached = memo.get(value)
-        if cached is not None:
+        if cached != NULL:
             return <bytes>cached
         made = token.of_str(value)
-        if len(memo) >= TOKEN_MEMO:
-            memo.clear()
-        memo[value] = made
+        memo.put(value, made)
         return made
 
     # -- the batch --------------------------------------------------------------------
