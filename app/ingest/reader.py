@@ -6,6 +6,10 @@ is written anywhere. ``end_offset`` is the position in the uploaded stream just 
 the record: the resume point for an uncompressed upload. (A gzip stream cannot be
 resumed mid-way without the decompressor's state, which is never kept; it restarts
 and the records already committed are skipped.)
+
+``RecordReader._records_reference`` is the definition: every line through
+``csv.reader``. ``records()`` gives the same records and errors, with the plain lines
+(whole, unquoted: nearly all of them) split in native code, ``app.ingest._csvscan``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import codecs
 import csv
 import zlib
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import NamedTuple
 
+from app.ingest._csvscan import Scanner
 from app.ingest._kernel import untracked
 
 __all__ = ["EncodingError", "Record", "RecordReader", "TooLongError"]
@@ -41,6 +47,16 @@ class Record(NamedTuple):
     line: int  # physical line number where the record starts (header = line 1)
     fields: list[str]
     end_offset: int  # uploaded-stream offset after this record (uncompressed uploads)
+
+
+#: At most this many records come from one native scan: a huge chunk is not turned into
+#: records all at once.
+_SCAN_BATCH = 1024
+_SCANNER = Scanner(Record, MAX_RECORD_BYTES, _SCAN_BATCH)
+#: How the native scan counts a line's uploaded bytes, by codec: its UTF-8 length, or one
+#: byte a character (each Windows-1252 byte decodes to one character). The text of any
+#: other codec goes line by line to csv.reader.
+_SCAN_UTF8 = {"utf-8": True, "cp1252": False}
 
 
 class RecordReader:
@@ -71,26 +87,54 @@ class RecordReader:
         self._consumed = start_offset
 
     def records(self) -> Iterator[Record]:
-        lines = self._lines()
-        reader = csv.reader(_Counting(lines, self), strict=True)
-        while True:
-            # csv.reader pulls lines only as the current record needs them.
-            start_line = self._record_line = self._line
-            self._record_start = self._consumed
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error:
-                if not self.complete:  # cut inside a quoted field: the resumed request has it
-                    return
-                raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
-            yield Record(start_line, untracked(fields), self._consumed)
+        """The records in order, as ``_records_reference`` reads them.
+
+        The plain lines (nearly all of them) are split natively, a batch at a time: the
+        per-line Python steps of the reference were most of its cost. Any other line
+        starts a record that ``csv.reader`` reads, exactly as in the reference.
+        """
+        return chain.from_iterable(self._batches())
+
+    def _records_reference(self) -> Iterator[Record]:
+        """The definition of ``records()``: every line through ``csv.reader``."""
+        reader = csv.reader(_Counting(self._lines(), self), strict=True)
+        while (record := self._next_record(reader)) is not None:
+            yield record
 
     # -- internals ---------------------------------------------------------------------
 
     _record_start = 0
     _record_line = 1
+
+    def _batches(self) -> Iterator[list[Record]]:
+        """Batches of records: natively scanned ones, or one read by csv.reader. More text
+        is fetched only once no whole line is left, as the reference's csv.reader would."""
+        text = _Text(self)
+        reader = csv.reader(_Counting(text, self), strict=True)
+        while True:
+            batch = text.scan()
+            if batch:
+                yield batch
+            elif text.has_line() or not text.fill():  # a line the scan leaves, or the end
+                record = self._next_record(reader)
+                if record is None:
+                    return
+                yield [record]
+
+    def _next_record(self, reader: Iterator[list[str]]) -> Record | None:
+        """One record from ``reader`` (csv.reader pulls lines only as the record needs
+        them); None at the end, or where an interrupted stream was cut inside quotes."""
+        start_line = self._record_line = self._line
+        self._record_start = self._consumed
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error:
+            if not self.complete:  # cut inside a quoted field: the resumed request has it
+                return None
+            raise EncodingError(f"line {start_line}: malformed CSV quoting") from None
+        return Record(start_line, untracked(fields), self._consumed)
 
     @property
     def complete(self) -> bool:
@@ -173,7 +217,7 @@ class RecordReader:
                 start = end + 1
             pending = pending[start:]
             if len(pending) > MAX_RECORD_BYTES:
-                raise TooLongError(f"line {self._line}: a line is longer than 64 KiB")
+                raise _line_too_long(self._line)
         if pending and self.complete:  # a last line without a newline ends a whole file only
             yield pending
 
@@ -199,6 +243,76 @@ class _Counting:
         if owner._consumed - owner._record_start > MAX_RECORD_BYTES:
             raise TooLongError(f"line {owner._record_line}: a record is longer than 64 KiB")
         return line
+
+
+class _Text:
+    """The decoded text in hand and the position of its next line (``records()``).
+
+    ``scan`` takes its plain lines natively; csv.reader iterates the others, one line at
+    a time, as ``RecordReader._lines`` gives them. More text is fetched only when no
+    whole line is left, and the unfinished line is checked at that moment, as in
+    ``_lines``: decoding errors and the length guard come after the same records.
+    """
+
+    def __init__(self, owner: RecordReader) -> None:
+        self._owner = owner
+        self._texts = owner._text()
+        self._ended = False
+        self._utf8: bool | None = None  # None: no text yet, or a codec the scan can't count
+        self.text = ""
+        self.pos = 0
+
+    def scan(self) -> list[Record]:
+        """Records of the plain lines from ``pos`` on (a batch at most), made natively."""
+        if self._utf8 is None:
+            return []
+        owner = self._owner
+        records, self.pos, owner._line, owner._consumed = _SCANNER.scan(
+            self.text, self.pos, owner._line, owner._consumed, self._utf8
+        )
+        return records
+
+    def has_line(self) -> bool:
+        return self.text.find("\n", self.pos) >= 0
+
+    def fill(self) -> bool:
+        """Append the next decoded chunk to the unread text; False at the end of the stream."""
+        if self._ended:
+            return False
+        rest = self.text[self.pos :]
+        if len(rest) > MAX_RECORD_BYTES:
+            raise _line_too_long(self._owner._line)
+        chunk = next(self._texts, None)
+        if chunk is None:
+            self._ended = True
+            return False
+        self.text = rest + chunk[0]
+        self.pos = 0
+        self._utf8 = _SCAN_UTF8.get(codecs.lookup(self._owner.encoding or "utf-8").name)
+        return True
+
+    def __iter__(self) -> _Text:
+        return self
+
+    def __next__(self) -> str:
+        while (end := self.text.find("\n", self.pos)) < 0:
+            if not self.fill():
+                return self._last()
+        line = self.text[self.pos : end + 1]
+        self.pos = end + 1
+        return line
+
+    def _last(self) -> str:
+        """A last line without a newline ends a whole file only."""
+        rest = self.text[self.pos :]
+        self.pos = len(self.text)
+        if rest and self._owner.complete:
+            return rest
+        raise StopIteration
+
+
+def _line_too_long(line: int) -> TooLongError:
+    return TooLongError(f"line {line}: a line is longer than 64 KiB")
 
 
 def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
