@@ -508,22 +508,25 @@ class SqlStats:
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
         # Record rows bypass SQLAlchemy (app/db/bulk.py: COPY on PostgreSQL, executemany of
-        # tuples on SQLite): time the service's bulk_insert itself, as one statement a batch.
+        # tuples on SQLite): time the service's bulk_copy and bulk_insert themselves, as
+        # one statement a batch.
         import app.services.ingest as ingest_service
 
-        real = ingest_service.bulk_insert
+        for name in ("bulk_copy", "bulk_insert"):
+            setattr(ingest_service, name, self._timed(getattr(ingest_service, name)))
 
-        def timed(session: Any, table: Any, columns: Any, rows: Any) -> None:
+    def _timed(self, real: Callable[..., None]) -> Callable[..., None]:
+        def timed(*args: Any) -> None:
             started = time.perf_counter()
             try:
-                real(session, table, columns, rows)
+                real(*args)
             finally:
                 if self.active:
                     self.seconds += time.perf_counter() - started
                     self.statements += 1
                     self.record_inserts += 1
 
-        ingest_service.bulk_insert = timed  # type: ignore[assignment]
+        return timed
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self._started.at = time.perf_counter()
@@ -796,8 +799,9 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
         cpu = cpu_seconds()
         sql.active = True
         start = time.perf_counter()
-        for item in prepared:
-            ingest_service._write_batch(ctx, submission_id, item)
+        with ctx.engine.connect() as connection:  # one a stream, as the service does
+            for item in prepared:
+                ingest_service._write_batch(connection, submission_id, item)
         wall = time.perf_counter() - start
         sql.active = False
         cpu = cpu_seconds() - cpu

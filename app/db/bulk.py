@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Table
+from sqlalchemy import JSON, BigInteger, Connection, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -31,20 +31,25 @@ __all__ = ["bulk_copy", "bulk_insert", "copy_columns"]
 
 
 def bulk_insert(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    target: Session | Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
 ) -> None:
-    """Insert ``rows`` (values in ``columns`` order) into ``table`` in the session's transaction."""
+    """Insert ``rows`` (values in ``columns`` order) into ``table`` in the transaction of
+    ``target`` (a session, or a connection)."""
     if not rows:
         return
     unknown = [c for c in columns if c not in table.c]
     if unknown:
         raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
-    connection = session.connection()
+    connection = _connection(target)
     dbapi = connection.connection.driver_connection
     dialect = connection.dialect.name
     if dialect == "postgresql":
         kinds = [kind for _name, kind in copy_columns(table, columns)]
-        bulk_copy(session, table, columns, binary_copy(rows, kinds, list(columns), framed=False))
+        tuples = binary_copy(rows, kinds, list(columns), framed=False)
+        bulk_copy(connection, table, columns, tuples)
     elif dialect == "sqlite":
         as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
         if as_json:
@@ -71,12 +76,14 @@ def copy_columns(table: Table, columns: Sequence[str]) -> list[tuple[str, int]]:
     return [(c, KINDS[_pg_type(table.c[c].type)]) for c in columns]
 
 
-def bulk_copy(session: Session, table: Table, columns: Sequence[str], tuples: bytes) -> None:
+def bulk_copy(
+    target: Session | Connection, table: Table, columns: Sequence[str], tuples: bytes
+) -> None:
     """Copy rows already encoded as binary COPY tuples for ``copy_columns(table,
-    columns)`` (PostgreSQL only) into ``table``, in the session's transaction."""
+    columns)`` (PostgreSQL only) into ``table``, in the transaction of ``target``."""
     if not tuples:
         return
-    connection = session.connection()
+    connection = _connection(target)
     if connection.dialect.name != "postgresql":
         raise NotImplementedError("binary COPY data is for PostgreSQL")
     copy_columns(table, columns)  # every column exists
@@ -88,6 +95,10 @@ def bulk_copy(session: Session, table: Table, columns: Sequence[str], tuples: by
         copy.write(HEADER)
         copy.write(tuples)
         copy.write(TRAILER)
+
+
+def _connection(target: Session | Connection) -> Connection:
+    return target.connection() if isinstance(target, Session) else target
 
 
 def _pg_type(column_type: TypeEngine[Any]) -> str:

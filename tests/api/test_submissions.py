@@ -164,8 +164,8 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
             next_line=None,
             durable=True,
         )
-        with pytest.raises(Conflict):
-            ingest_service._write_batch(ctx, target, batch)
+        with ctx.engine.connect() as connection, pytest.raises(Conflict):
+            ingest_service._write_batch(connection, target, batch)
     assert records(ctx, sid) == before
     with ctx.sessions() as session:
         orphans = select(func.count()).where(IngestRecord.submission_id == sid + 1000)
