@@ -1306,7 +1306,7 @@ def print_core_table(core: dict[str, Any]) -> None:
             print(
                 f"  TARGET MISSED at {size:,} rows: {rate:,.0f} rows/s"
                 f" ({r['rows_per_cpu_second']:,.0f} per CPU second) is"
-                f" {CORE_TARGET / rate:.0f}x short of {CORE_TARGET:,} rows/s"
+                f" {100 * (1 - rate / CORE_TARGET):.0f} % short of {CORE_TARGET:,} rows/s"
             )
         if r.get("native_kernel") is False:
             print(f"  WARNING at {size:,} rows: RowProcessor ran the Python reference loop")
@@ -1404,7 +1404,7 @@ def print_e2e(report: dict[str, Any]) -> None:
         verdict = (
             f"met ({rate:,.0f} rows/s)"
             if rate >= E2E_TARGET
-            else f"MISSED: {rate:,.0f} rows/s is {E2E_TARGET / rate:.0f}x short"
+            else f"MISSED: {rate:,.0f} rows/s is {100 * (1 - rate / E2E_TARGET):.0f} % short"
         )
         print(f"  target >= {E2E_TARGET:,} rows/s on PostgreSQL at {r['rows']:,} rows: {verdict}")
     for r in results:

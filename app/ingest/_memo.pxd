@@ -25,6 +25,8 @@ cdef class MemoTable:
     cdef uint64_t k0, k1        # the SipHash key
     # A borrowed reference, or NULL when the key is not in the table (never an error).
     cdef PyObject *get(self, str key) noexcept
+    cdef uint64_t prefetch(self, str key) noexcept
+    cdef PyObject *get_hashed(self, str key, uint64_t hash) noexcept
     cdef PyObject *get_pair(self, str key, str salt) noexcept
     cdef int put(self, str key, object value) except -1
     cdef int put_pair(self, str key, str salt, object value) except -1

@@ -51,6 +51,10 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy
 
 
+cdef extern from *:
+    void __builtin_prefetch(const void *address) nogil
+
+
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
     int PyUnicode_READY(object)
@@ -230,12 +234,31 @@ cdef class MemoTable:
     # -- C interface ------------------------------------------------------------------
 
     cdef PyObject *get(self, str key) noexcept:
+        return self.get_hashed(key, 0)
+
+    cdef uint64_t prefetch(self, str key) noexcept:
+        """Start loading the slot where ``key`` is looked for, and return its hash for
+        ``get_hashed``: a lookup in a large table is a cache miss, which the caller can
+        overlap with other work (the row kernel prefetches the next row's cells)."""
+        cdef const unsigned char *data
+        cdef Py_ssize_t size
+        cdef uint64_t shape, hash
+        if self.slots == NULL or key is None or not _encode(key, &data, &size, &shape):
+            return 0
+        hash = _siphash13(self.k0, self.k1, shape, data, size)
+        __builtin_prefetch(self.slots + (hash & self.mask))
+        return hash
+
+    cdef PyObject *get_hashed(self, str key, uint64_t hash) noexcept:
+        """``get(key)`` given the hash ``prefetch(key)`` returned (0: compute it here)."""
         cdef const unsigned char *data
         cdef Py_ssize_t size
         cdef uint64_t shape
         if self.slots == NULL or key is None or not _encode(key, &data, &size, &shape):
             return NULL
-        return self._find(_siphash13(self.k0, self.k1, shape, data, size), shape, data, size).value
+        if hash == 0:
+            hash = _siphash13(self.k0, self.k1, shape, data, size)
+        return self._find(hash, shape, data, size).value
 
     cdef PyObject *get_pair(self, str key, str salt) noexcept:
         cdef unsigned char local[PAIR_STACK]
