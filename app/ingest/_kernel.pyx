@@ -140,6 +140,7 @@ cdef class RowKernel:
     cdef list copy_names
     cdef bytes copy_head         # the prefix's fields
     cdef bytes copy_versions     # the key versions' fields
+    cdef Buffer scratch          # where a memoised value's fields are encoded
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
                  attributes, memo_limit, versions, today, reference_date, python, prefix=(),
@@ -226,6 +227,7 @@ cdef class RowKernel:
         cdef Py_ssize_t i, at = self.prefix_size
         cdef Buffer head = Buffer(64)
         cdef Buffer versions = Buffer(32)
+        self.scratch = Buffer(1024)
         if len(columns) != self.prefix_size + RECORD_WIDTH:
             raise ValueError("copy_columns names the prefix and every record column")
         self.copy_kinds = <int *>malloc(len(columns) * sizeof(int))
@@ -250,11 +252,12 @@ cdef class RowKernel:
     cdef tuple _fields(self, tuple value, Py_ssize_t first, Py_ssize_t count, Py_ssize_t column):
         """``value`` with, appended, the COPY fields of its items ``first`` to
         ``first + count - 1`` as the record columns from ``column`` on."""
-        cdef Buffer out = Buffer(64)
+        cdef Buffer out = self.scratch
         cdef Py_ssize_t i, at = self.prefix_size + column
+        out.size = 0
         for i in range(count):
             put_value(out, value[first + i], self.copy_kinds[at + i], self.copy_names[at + i])
-        return value + (out.value(),)
+        return _joined(value, (), out.value())
 
     # -- memo tables ------------------------------------------------------------------
 
@@ -446,7 +449,7 @@ cdef class RowKernel:
                         value = tuple(self.attr_compute[a](cell))
                         if self.copy_mode:  # '"name": value', as json.dumps writes a member
                             member = json.dumps({self.attr_names[a]: (<tuple>value)[0]})
-                            value = value + (member[1 : len(member) - 1].encode("ascii"),)
+                            value = _joined(value, (), member[1 : len(member) - 1].encode("ascii"))
                         self._keep(<MemoTable>spec_memo, cell, value)
                     else:
                         value = <object>found
@@ -692,7 +695,7 @@ cdef class RowKernel:
             self._keep(self.memo_pc_keyed, full, keyed)
         else:
             keyed = <object>hit
-        return (_outcome(raw, True, full),) + <tuple>keyed
+        return _joined((_outcome(raw, True, full),), <tuple>keyed, None)
 
     # -- names ------------------------------------------------------------------------
 
@@ -775,7 +778,7 @@ cdef class RowKernel:
             self._keep_pair(self.memo_family_keyed, joined, salt, keyed)
         else:
             keyed = <object>found
-        return (outcome,) + <tuple>keyed
+        return _joined((outcome,), <tuple>keyed, None)
 
     def clear(self):
         """Empty every memo table (and the raw values they are keyed by)."""
@@ -804,6 +807,20 @@ def untracked(list fields):
             raise TypeError("only a list of strings can be untracked")
     PyObject_GC_UnTrack(<void *>fields)
     return fields
+
+
+cdef tuple _joined(tuple head, tuple tail, object last):
+    """``head + tail``, and ``last`` after them unless it is None: one new tuple, where
+    ``+`` would make two (memo misses build a few per row)."""
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(head), m = PyTuple_GET_SIZE(tail), i, k = 0
+    cdef tuple out = PyTuple_New(n + m + (last is not None))
+    for i in range(n):
+        k = _put(out, k, head[i])
+    for i in range(m):
+        k = _put(out, k, tail[i])
+    if last is not None:
+        _put(out, k, last)
+    return out
 
 
 cdef inline uint64_t _prefetch(MemoTable memo, list cells, Py_ssize_t i):
