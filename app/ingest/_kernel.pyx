@@ -141,6 +141,7 @@ cdef class RowKernel:
     cdef bytes copy_head         # the prefix's fields
     cdef bytes copy_versions     # the key versions' fields
     cdef Buffer scratch          # where a memoised value's fields are encoded
+    cdef Py_ssize_t row_bytes    # COPY bytes an accepted row took so far, and some
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
                  attributes, memo_limit, versions, today, reference_date, python, prefix=(),
@@ -310,7 +311,7 @@ cdef class RowKernel:
         cdef Py_ssize_t accepted = 0
         cdef Py_ssize_t seen = 0
         cdef list attr_values = [None] * self.n_attributes
-        cdef Buffer out = Buffer(1 << 20) if self.copy_mode else None
+        cdef Buffer out = None
         cdef long long *counts = <long long *>malloc(self.slots * 4 * sizeof(long long))
         cdef list cells
         cdef str blank = ""
@@ -329,6 +330,8 @@ cdef class RowKernel:
         memset(counts, 0, self.slots * 4 * sizeof(long long))
         cdef list batch = rows if type(rows) is list else list(rows)
         cdef Py_ssize_t r, total = len(batch)
+        if self.copy_mode:  # sized from the rows so far: no copying as it grows
+            out = Buffer(total * (self.row_bytes or 2048) + 4096)
         # Hashes of the next row's cells, whose memo slots are prefetched a row ahead: a
         # lookup in a large table is a cache miss, overlapped this way with a row's work.
         cdef uint64_t ahead_dob = 0, ahead_pc = 0, ahead_given = 0
@@ -507,6 +510,8 @@ cdef class RowKernel:
         finally:
             free(counts)
         if self.copy_mode:
+            if accepted:
+                self.row_bytes = out.size // accepted + 64
             return out.value(), accepted, problems, refused_rows, result
         return out_rows, accepted, problems, refused_rows, result
 
