@@ -17,7 +17,13 @@ and everything else (non-ASCII text, other date shapes, sex codes, boroughs and 
 attributes, whose distinct values are few) goes to the pure-Python functions of
 ``privacy.normalise`` and ``app.ingest.rows``. Tokens and Bloom encodings come from
 ``privacy._keyed``. Raw values live only in local variables and as keys of the bounded
-memo tables (emptied when ``memo_limit`` is reached), exactly as in the reference.
+memo tables (``app.ingest._memo.MemoTable``, emptied when ``memo_limit`` is reached, key
+bytes wiped), as in the reference; the next row's slots are prefetched a row ahead.
+
+With ``copy_columns`` (PostgreSQL), accepted rows come out as the bytes of binary COPY
+tuples: each memoised value carries its columns' COPY fields, encoded once when it is
+computed (``app.db._copy.put_value``), so a row is a few copies of memoised bytes; the
+tests hold them equal to ``binary_copy`` of the reference's rows.
 """
 
 import json

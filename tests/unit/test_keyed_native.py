@@ -74,6 +74,9 @@ PARAMETER_SETS = [
     BloomParameters(balanced=False),
     BloomParameters(bits=256, hashes=12, q=3),
     BloomParameters(bits=64, hashes=4, q=1, balanced=False),
+    # wider filters, more positions a q-gram (table slots of 88 and 104 bytes)
+    BloomParameters(bits=4096, hashes=40),
+    BloomParameters(bits=8192, hashes=48),
 ]
 
 
