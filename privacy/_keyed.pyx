@@ -55,6 +55,10 @@ cdef extern from *:
     void __builtin_prefetch(const void *address) nogil
 
 
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object, Py_ssize_t *) except NULL
+
+
 DEF TOKEN_BYTES = 48
 DEF MAX_MESSAGE = 1024
 DEF INITIAL_CAPACITY = 1024  # slots of a new Bloom q-gram table (it grows as it fills)
@@ -394,13 +398,14 @@ cdef class BloomMasks:
             raise TypeError("a value and a salt must be strings")
         if not value:
             raise ValueError("cannot encode an empty value: treat it as missing")
-        cdef bytes salt_utf8 = salt.encode("utf-8")
-        cdef Py_ssize_t salt_size = PyBytes_GET_SIZE(salt_utf8)
-        cdef bytes padded = (
-            "\x02" * (self.q - 1) + value + "\x03" * (self.q - 1)
-        ).encode("utf-8")
-        cdef const unsigned char *text = <const unsigned char *>PyBytes_AS_STRING(padded)
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(padded)
+        # UTF-8 of the salt and of the padded value, without new objects: a str keeps its
+        # UTF-8 (an ASCII one is its own), and the padding is written around it here.
+        cdef Py_ssize_t salt_size, value_size
+        cdef const char *salt_utf8 = PyUnicode_AsUTF8AndSize(salt, &salt_size)
+        cdef const char *value_utf8 = PyUnicode_AsUTF8AndSize(value, &value_size)
+        cdef Py_ssize_t pad = self.q - 1
+        cdef Py_ssize_t size = value_size + 2 * pad
+        cdef unsigned char text[MAX_MESSAGE + 1]
         cdef Py_ssize_t starts[MAX_MESSAGE + 1]
         cdef unsigned char message[MAX_MESSAGE + 1]
         cdef uint16_t scratch[64]
@@ -419,6 +424,9 @@ cdef class BloomMasks:
             raise ValueError("salt is too long")
         if head + size > MAX_MESSAGE:
             raise ValueError("a value and its salt are too long to encode")
+        memset(text, 2, pad)  # PAD_START, as privacy.bloom.qgrams pads
+        memcpy(text + pad, value_utf8, value_size)
+        memset(text + pad + value_size, 3, pad)  # PAD_END
         for i in range(size):  # the byte offset where each code point starts
             if (text[i] & 0xC0) != 0x80:
                 starts[points] = i
@@ -427,7 +435,7 @@ cdef class BloomMasks:
         message[0] = 1
         message[1] = (salt_size >> 8) & 0xFF
         message[2] = salt_size & 0xFF
-        memcpy(message + 3, PyBytes_AS_STRING(salt_utf8), salt_size)
+        memcpy(message + 3, salt_utf8, salt_size)
         memset(acc, 0, self.words * 16)
         grams = points - self.q + 1
         # Room for every q-gram of this value before any slot is computed below.
