@@ -412,7 +412,8 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
         ]
         return max(found, key=lambda f: f[1]) if found else (None, 0.0)
 
-    _, reading = cumulative("app/ingest/reader.py", "records")
+    # records() hands out batches chained together: the reading is in _batches.
+    _, reading = cumulative("app/ingest/reader.py", "_batches")
     batch_code, batch = cumulative("app/ingest/rows.py", "process_batch")
     fallbacks = []
     for code, (_cc, _nc, _tt, _ct, callers) in table.items():
@@ -426,7 +427,7 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
     fallbacks.sort(key=lambda f: -f["seconds"])
     fallback = sum(f["seconds"] for f in fallbacks)
     breakdown = [
-        ("RecordReader.records (CSV parsing, decoding)", reading),
+        ("RecordReader.records (CSV parsing, decoding: _batches)", reading),
         ("RowProcessor.process_batch (native kernel + Python fall-backs)", batch),
         ("  Python fall-backs called by the kernel", fallback),
         (
