@@ -115,7 +115,7 @@ cdef class RowKernel:
     cdef bint native_bloom
     # Memo tables by raw cell (MemoTable: app/ingest/_memo.pyx), and by normalised value
     # (spellings share); the council-and-district table is keyed by values that may be None.
-    cdef MemoTable memo_dob, memo_sex, memo_pc, memo_given, memo_family
+    cdef MemoTable memo_dob, memo_sex, memo_given, memo_family
     cdef MemoTable memo_pc_keyed, memo_family_keyed
     cdef dict memo_borough
     cdef Py_ssize_t n_attributes
@@ -148,6 +148,7 @@ cdef class RowKernel:
     cdef bytes copy_versions     # the key versions' fields
     cdef Buffer scratch          # where a memoised value's fields are encoded
     cdef Py_ssize_t row_bytes    # COPY bytes an accepted row took so far, and some
+    cdef bytes no_postcode_fields  # the postcode columns' fields when there is none
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
                  attributes, memo_limit, versions, today, reference_date, python, prefix=(),
@@ -183,10 +184,17 @@ cdef class RowKernel:
             self.b_given = masks["given_name"]
             self.b_family = masks["family_name"]
         self.seed = seed = os.urandom(16)  # nobody can choose cells that collide
-        self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given, self.memo_family, \
-            self.memo_pc_keyed, self.memo_family_keyed = [
-                MemoTable(memo_limit, seed) for _ in range(7)
-            ]
+        self.memo_dob, self.memo_sex, self.memo_given, self.memo_pc_keyed = [
+            MemoTable(memo_limit, seed) for _ in range(4)
+        ]
+        # Postcodes are memoised by their normalised value only: the cells of an address
+        # column are mostly distinct (64,000 in 100,000 rows of the synthetic extract), so
+        # a table by cell missed two times in three. Its room goes to the family-name
+        # tables, keyed with the year of birth: the most distinct keys, the dearest misses
+        # (benchmarks/ingest.py at 1,000,000 rows: +3-5 % for +20 MiB).
+        self.memo_family, self.memo_family_keyed = [
+            MemoTable(2 * memo_limit, seed) for _ in range(2)
+        ]
         self.memo_borough = {}
         self.slots = 7 + len(attributes)
         self.n_attributes = len(attributes)
@@ -255,6 +263,7 @@ cdef class RowKernel:
                       self.copy_names[at + C_VERSIONS + i])
         self.copy_head = head.value()
         self.copy_versions = versions.value()
+        self.no_postcode_fields = self._fields((None,) * 4, 0, 4, C_POSTCODE)[4]
 
     cdef tuple _fields(self, tuple value, Py_ssize_t first, Py_ssize_t count, Py_ssize_t column):
         """``value`` with, appended, the COPY fields of its items ``first`` to
@@ -340,18 +349,17 @@ cdef class RowKernel:
             out = Buffer(total * (self.row_bytes or 2048) + 4096)
         # Hashes of the next row's cells, whose memo slots are prefetched a row ahead: a
         # lookup in a large table is a cache miss, overlapped this way with a row's work.
-        cdef uint64_t ahead_dob = 0, ahead_pc = 0, ahead_given = 0
-        cdef uint64_t at_dob, at_pc, at_given
+        cdef uint64_t ahead_dob = 0, ahead_given = 0
+        cdef uint64_t at_dob, at_given
         try:
             for r in range(total):
                 item = batch[r]
-                at_dob, at_pc, at_given = ahead_dob, ahead_pc, ahead_given
-                ahead_dob = ahead_pc = ahead_given = 0
+                at_dob, at_given = ahead_dob, ahead_given
+                ahead_dob = ahead_given = 0
                 if r + 1 < total:
                     ahead = batch[r + 1][1]
                     if type(ahead) is list and len(<list>ahead) == self.width:
                         ahead_dob = _prefetch(self.memo_dob, <list>ahead, self.i_dob)
-                        ahead_pc = _prefetch(self.memo_pc, <list>ahead, self.i_pc)
                         ahead_given = _prefetch(self.memo_given, <list>ahead, self.i_given)
                 line = item[0]
                 cells = item[1]
@@ -412,17 +420,9 @@ cdef class RowKernel:
                     value = <object>found
                 sex = <tuple>value
                 counts[3 * 4 + <int>sex[0]] += 1
-                # postcode (slot 4)
+                # postcode (slot 4), memoised by its normalised value (in _postcode)
                 cell = cells[self.i_pc] if self.i_pc >= 0 else blank
-                found = self.memo_pc.get_hashed(cell, at_pc)
-                if found == NULL:
-                    value = self._postcode(cell)
-                    if self.copy_mode:
-                        value = self._fields(value, 1, 4, C_POSTCODE)
-                    self._keep(self.memo_pc, cell, value)
-                else:
-                    value = <object>found
-                pc = <tuple>value
+                pc = self._postcode(cell)
                 counts[4 * 4 + <int>pc[0]] += 1
                 # given name (slot 5)
                 cell = cells[self.i_given] if self.i_given >= 0 else blank
@@ -662,7 +662,8 @@ cdef class RowKernel:
     # -- postcode ---------------------------------------------------------------------
 
     cdef tuple _postcode(self, str raw):
-        """(outcome, tok_postcode, tok_sector, tok_district, bloom_postcode, district)."""
+        """(outcome, tok_postcode, tok_sector, tok_district, bloom_postcode, district[, the
+        COPY fields of the four keyed values])."""
         cdef Py_ssize_t n, i, size = 0
         cdef const unsigned char *d
         cdef char compact[16]
@@ -672,7 +673,7 @@ cdef class RowKernel:
         if not PyUnicode_IS_ASCII(raw):
             found = self.py_postcode(raw)
             if found is None:
-                return (_outcome(raw, False, None), None, None, None, None, None)
+                return self._no_postcode(raw)
             full, sector, outward = found.full, found.sector, found.district
         else:
             n = PyUnicode_GET_LENGTH(raw)
@@ -687,10 +688,10 @@ cdef class RowKernel:
                 compact[size] = <char>(c - 32 if 97 <= c <= 122 else c)
                 size += 1
             if size < 5 or size > 8:
-                return (_outcome(raw, False, None), None, None, None, None, None)
+                return self._no_postcode(raw)
             text = PyUnicode_FromStringAndSize(compact, size)
             if self.compact_pattern.fullmatch(text) is None:
-                return (_outcome(raw, False, None), None, None, None, None, None)
+                return self._no_postcode(raw)
             outward = text[:-3]
             full = outward + " " + text[-3:]
             sector = full[:-2]
@@ -703,10 +704,17 @@ cdef class RowKernel:
                 self._bloom(self.b_pc, "postcode", full, ""),
                 outward,
             )
+            if self.copy_mode:
+                keyed = self._fields(keyed, 0, 4, C_POSTCODE)
             self._keep(self.memo_pc_keyed, full, keyed)
         else:
             keyed = <object>hit
         return _joined((_outcome(raw, True, full),), <tuple>keyed, None)
+
+    cdef tuple _no_postcode(self, str raw):
+        """A missing or invalid postcode: no keyed values (NULL COPY fields)."""
+        cdef tuple none = (_outcome(raw, False, None), None, None, None, None, None)
+        return _joined(none, (), self.no_postcode_fields) if self.copy_mode else none
 
     # -- names ------------------------------------------------------------------------
 
@@ -793,7 +801,7 @@ cdef class RowKernel:
 
     def clear(self):
         """Empty every memo table (and the raw values they are keyed by)."""
-        for memo in (self.memo_dob, self.memo_sex, self.memo_pc, self.memo_given,
+        for memo in (self.memo_dob, self.memo_sex, self.memo_given,
                      self.memo_family, self.memo_borough, self.token_memo,
                      self.memo_pc_keyed, self.memo_family_keyed):
             memo.clear()  # a MemoTable also wipes its keys' bytes
