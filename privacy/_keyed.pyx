@@ -207,8 +207,9 @@ cdef class Token:
         return PyBytes_FromStringAndSize(<char *>out, TOKEN_BYTES)
 
     cdef bytes of_str(self, str value):
-        cdef bytes raw = value.encode("utf-8")
-        return self.of_utf8(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+        cdef Py_ssize_t size
+        cdef const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size)  # no copy for ASCII
+        return self.of_utf8(<const unsigned char *>utf8, size)
 
     def __call__(self, str value not None) -> bytes:
         return self.of_str(value)
