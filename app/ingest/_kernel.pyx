@@ -266,14 +266,20 @@ cdef class RowKernel:
         self.no_postcode_fields = self._fields((None,) * 4, 0, 4, C_POSTCODE)[4]
 
     cdef tuple _fields(self, tuple value, Py_ssize_t first, Py_ssize_t count, Py_ssize_t column):
-        """``value`` with, appended, the COPY fields of its items ``first`` to
-        ``first + count - 1`` as the record columns from ``column`` on."""
+        """``value`` with its items ``first`` to ``first + count - 1`` encoded as the COPY
+        fields of the record columns from ``column`` on, appended, and themselves set to
+        None: a memo table keeps the fields, not the tokens and filters twice over."""
         cdef Buffer out = self.scratch
         cdef Py_ssize_t i, at = self.prefix_size + column
+        cdef Py_ssize_t n = PyTuple_GET_SIZE(value)
+        cdef tuple kept = PyTuple_New(n + 1)
         out.size = 0
         for i in range(count):
             put_value(out, value[first + i], self.copy_kinds[at + i], self.copy_names[at + i])
-        return _joined(value, (), out.value())
+        for i in range(n):
+            _put(kept, i, None if first <= i < first + count else value[i])
+        _put(kept, n, out.value())
+        return kept
 
     # -- memo tables ------------------------------------------------------------------
 
