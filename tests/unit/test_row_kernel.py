@@ -40,23 +40,37 @@ def _keys(params: BloomParameters = BloomParameters()) -> PseudonymKeys:
     )
 
 
-def _pair(schema_name: str, header: list[str], keys: PseudonymKeys, memo: int = 1 << 16):
+def _processor(
+    schema_name: str,
+    header: list[str],
+    keys: PseudonymKeys,
+    *,
+    native: bool,
+    memo: int = 1 << 16,
+    copy: list[tuple[str, int]] | None = None,
+    prefixed: bool = False,
+) -> RowProcessor:
+    """One processor; ``prefixed`` rows start with a submission id and the dataset, as
+    the service's do."""
     schema = SCHEMAS[schema_name]
-    columns = schema.match_header(header)
-    made = [
-        RowProcessor(
-            schema,
-            columns,
-            keys,
-            reference_date=REFERENCE,
-            today=TODAY,
-            memo_size=memo,
-            native=native,
-        )
-        for native in (True, False)
-    ]
-    assert made[0]._kernel is not None and made[1]._kernel is None
+    made = RowProcessor(
+        schema,
+        schema.match_header(header),
+        keys,
+        reference_date=REFERENCE,
+        today=TODAY,
+        memo_size=memo,
+        native=native,
+        row_prefix=(7, schema.dataset) if prefixed else (),
+        copy_columns=copy,
+    )
+    assert (made._kernel is not None) is native
     return made
+
+
+def _pair(schema_name: str, header: list[str], keys: PseudonymKeys, memo: int = 1 << 16):
+    """A native processor and its pure-Python reference."""
+    return [_processor(schema_name, header, keys, native=n, memo=memo) for n in (True, False)]
 
 
 def _nhs_numbers() -> st.SearchStrategy[str]:
@@ -245,20 +259,8 @@ RECORD_COPY = copy_columns(IngestRecord.__table__, ("submission_id", "dataset", 
 
 def _copy_trio(schema_name: str, header: list[str], keys: PseudonymKeys, memo: int = 1 << 16):
     """A native and a reference processor with COPY output, and a reference one without."""
-    schema = SCHEMAS[schema_name]
-    columns = schema.match_header(header)
     return [
-        RowProcessor(
-            schema,
-            columns,
-            keys,
-            reference_date=REFERENCE,
-            today=TODAY,
-            memo_size=memo,
-            native=native,
-            row_prefix=(7, schema.dataset),
-            copy_columns=copy,
-        )
+        _processor(schema_name, header, keys, native=native, memo=memo, copy=copy, prefixed=True)
         for native, copy in ((True, RECORD_COPY), (False, RECORD_COPY), (False, None))
     ]
 
@@ -314,27 +316,11 @@ def test_native_copy_output_serves_every_shipped_schema(schema_name):
 
 
 def test_copy_columns_must_match_the_record_layout():
-    schema = SCHEMAS["nhs_episodes"]
-    columns = schema.match_header(HEADER)
     wrong = list(RECORD_COPY)
     wrong[-1] = ("attributes", wrong[3][1])  # attributes as text, not JSON
     with pytest.raises(ValueError, match="record layout"):
-        RowProcessor(
-            schema,
-            columns,
-            _keys(),
-            reference_date=REFERENCE,
-            today=TODAY,
-            row_prefix=(7, schema.dataset),
-            copy_columns=wrong,
-        )
+        _processor("nhs_episodes", HEADER, _keys(), native=True, copy=wrong, prefixed=True)
     with pytest.raises(ValueError, match="every record column"):
-        RowProcessor(
-            schema,
-            columns,
-            _keys(),
-            reference_date=REFERENCE,
-            today=TODAY,
-            row_prefix=(7, schema.dataset),
-            copy_columns=RECORD_COPY[:-1],
+        _processor(
+            "nhs_episodes", HEADER, _keys(), native=True, copy=RECORD_COPY[:-1], prefixed=True
         )
