@@ -3,8 +3,8 @@
 ``privacy._keyed`` is Cython linked against OpenSSL's libcrypto (Debian: libssl-dev):
 the keyed tokens and Bloom masks of the ingest hot path. ``app.ingest._kernel`` is the
 row loop of the upload pseudonymiser, calling into it, with ``app.ingest._memo`` (its
-bounded memo tables keyed by cell text); ``app.db._copy`` encodes PostgreSQL binary COPY
-data. Why it exists and how it is
+bounded memo tables keyed by cell text) and ``app.ingest._csvscan`` (its CSV splitting);
+``app.db._copy`` encodes PostgreSQL binary COPY data. Why they exist and how they are
 checked against the pure-Python definitions: privacy/_keyed.pyx and SECURITY.md.
 """
 
