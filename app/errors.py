@@ -6,7 +6,8 @@
     ├── RateLimited             too many failed logins for an account or address
     ├── NotFound                no such user, token, entry or head
     ├── Conflict                the request clashes with existing state
-    │   └── BudgetExhausted     a query would spend more privacy budget than is left
+    │   ├── BudgetExhausted     a query would spend more privacy budget than is left
+    │   └── UploadInProgress    another request is streaming the same submission
     ├── InvalidRequest          the request is malformed (names the field, never its value)
     ├── CsrfFailed              a browser form arrived without its anti-forgery token
     └── ReleaseFailed           a charged query could not be answered (the charge stands)
@@ -27,6 +28,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "ReleaseFailed",
+    "UploadInProgress",
 ]
 
 
@@ -64,6 +66,14 @@ class Conflict(HsclinkError):
 
 class BudgetExhausted(Conflict):
     title = "Privacy budget exhausted"
+
+
+class UploadInProgress(Conflict):
+    """Two requests stream one submission at once (a client retried while its first
+    connection was still being read): the one that finds the other ahead stops. Worth
+    retrying from the offset HEAD gives once the other has finished or stopped."""
+
+    title = "Upload in progress"
 
 
 class InvalidRequest(HsclinkError):

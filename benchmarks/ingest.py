@@ -765,10 +765,23 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
             ctx, submission_id, schema, schema.match_header(header), today=date.today()
         )
 
+        seen = 0
+
         def prepare(batch: list[Any], end_offset: int | None = None, last: bool = False) -> Any:
-            return ingest_service._prepare_batch(
-                submission_id, schema, processor, batch, header, reader, end_offset, durable=last
+            nonlocal seen
+            made = ingest_service._prepare_batch(
+                submission_id,
+                schema,
+                processor,
+                batch,
+                header,
+                reader,
+                end_offset,
+                durable=last,
+                seen_before=seen,
             )
+            seen += made.seen
+            return made
 
         prepared: list[Any] = []
         batch: list[Any] = []

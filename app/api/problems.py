@@ -27,6 +27,7 @@ from app.errors import (
     PermissionDenied,
     RateLimited,
     ReleaseFailed,
+    UploadInProgress,
 )
 
 __all__ = ["PROBLEMS", "install_problem_handlers", "problem_response"]
@@ -40,6 +41,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     BudgetExhausted: (409, "budget-exhausted"),
+    UploadInProgress: (409, "upload-in-progress"),
     InvalidRequest: (422, "invalid-request"),
     RateLimited: (429, "rate-limited"),
     ReleaseFailed: (500, "release-failed"),

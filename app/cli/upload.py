@@ -30,6 +30,15 @@ class UploadError(RuntimeError):
     """A clear, value-free reason the upload stopped (and whether it can be resumed)."""
 
 
+class _UploadInProgress(UploadError):
+    """The service is still reading another request for this submission (typically this
+    client's own earlier connection, not yet seen to have dropped): worth a retry."""
+
+
+#: The problem type of a PATCH that found another request streaming its submission.
+UPLOAD_IN_PROGRESS = "/problems/upload-in-progress"
+
+
 def file_sha256(path: Path, progress: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -162,6 +171,8 @@ class Uploader:
                 "Content-Length": str(length - offset),
             },
         )
+        if status == 409 and isinstance(data, dict) and data.get("type") == UPLOAD_IN_PROGRESS:
+            raise _UploadInProgress(_problem(status, data))
         if status != 200:
             raise UploadError(_problem(status, data))
         return dict(data)
@@ -187,12 +198,17 @@ class Uploader:
                     result = self.send(submission_id, handle, offset, length, on_bytes)
                 self._remember(key, None)
                 return result
-            except (OSError, http.client.HTTPException):
+            except (_UploadInProgress, OSError, http.client.HTTPException) as error:
+                # A dropped connection, or the service still reading an earlier one: wait,
+                # then ask where the committed rows end and send the rest from there.
                 attempt += 1
                 if attempt > retries:
-                    raise UploadError(
-                        "the connection kept failing; run the same command again to resume"
-                    ) from None
+                    reason = (
+                        str(error)
+                        if isinstance(error, _UploadInProgress)
+                        else "the connection kept failing"
+                    )
+                    raise UploadError(f"{reason}; run the same command again to resume") from None
                 time.sleep(min(2**attempt, 30))
 
 

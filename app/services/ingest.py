@@ -24,7 +24,7 @@ from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.bulk import bulk_copy, bulk_insert, copy_columns
 from app.db.models import IngestRecord, Organisation, RowError, Submission
-from app.errors import Conflict, InvalidRequest, NotFound
+from app.errors import Conflict, InvalidRequest, NotFound, UploadInProgress
 from app.ingest.reader import EncodingError, Record, RecordReader, TooLongError
 from app.ingest.rows import RECORD_COLUMNS, FieldQuality, RowProcessor
 from app.ingest.schema import DatasetSchema, Field, HeaderError, load_schemas
@@ -311,7 +311,10 @@ def _stream(
         sub = session.get(Submission, submission_id)
         assert sub is not None
         header = sub.header
-        skip = sub.rows_seen if reader.start_offset == 0 and header is not None else 0
+        # A gzip upload resumes from its start: the records before the first line not yet
+        # committed are skipped (by line, not by count: blank rows are never counted).
+        skip_before = sub.next_line if reader.start_offset == 0 and header is not None else 0
+        seen = sub.rows_seen
         quality = {k: FieldQuality(**v) for k, v in (sub.quality or {}).items()}
         session.rollback()
     records = reader.records()
@@ -333,9 +336,20 @@ def _stream(
     def prepare(
         batch: list[Record], end_offset: int | None = None, *, last: bool = False
     ) -> _Prepared:
-        return _prepare_batch(
-            submission_id, schema, processor, batch, header, reader, end_offset, durable=last
+        nonlocal seen
+        prepared = _prepare_batch(
+            submission_id,
+            schema,
+            processor,
+            batch,
+            header,
+            reader,
+            end_offset,
+            durable=last,
+            seen_before=seen,
         )
+        seen += prepared.seen
+        return prepared
 
     # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
     # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
@@ -354,8 +368,7 @@ def _stream(
 
         batch: list[Record] = []
         for record in records:
-            if skip:
-                skip -= 1
+            if record.line < skip_before:
                 outcome.end_offset = record.end_offset
                 continue
             if not "".join(record.fields).strip():  # a blank row: no cell holds anything
@@ -419,6 +432,7 @@ class _Prepared:
     end_offset: int | None
     next_line: int | None
     durable: bool  # committed with a WAL flush (the request's last batch)
+    seen_before: int  # the submission's rows_seen this batch follows on from
 
 
 def _prepare_batch(
@@ -431,6 +445,7 @@ def _prepare_batch(
     end_offset: int | None = None,
     *,
     durable: bool = True,
+    seen_before: int,
 ) -> _Prepared:
     processed = processor.process_batch(batch)
     return _Prepared(
@@ -450,6 +465,7 @@ def _prepare_batch(
         end_offset=batch[-1].end_offset if batch else end_offset,
         next_line=_line_after(batch[-1]) if batch else None,
         durable=durable,
+        seen_before=seen_before,
     )
 
 
@@ -470,7 +486,12 @@ def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -
     for this transaction only): a database crash may lose the last such batches, but
     never part of one, and their resume point goes with them, so the client's next
     ``HEAD`` asks for exactly the rows that were lost. A durable commit (each request's
-    last batch, and the acceptance) flushes every earlier one."""
+    last batch, and the acceptance) flushes every earlier one.
+
+    The claim holds only while the submission's ``rows_seen`` is still the count this
+    batch follows on from: a second request streaming the same submission at the same
+    time (a client that retried while its first connection was still being read) gets a
+    conflict at its next batch instead of writing rows twice or over another's counts."""
     submissions = _SUBMISSIONS.c
     values: dict[str, Any] = {
         "rows_seen": submissions.rows_seen + batch.seen,
@@ -490,11 +511,23 @@ def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -
             connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
         rejected = connection.execute(
             update(_SUBMISSIONS)
-            .where(submissions.id == submission_id, submissions.status == "receiving")
+            .where(
+                submissions.id == submission_id,
+                submissions.status == "receiving",
+                submissions.rows_seen == batch.seen_before,
+            )
             .values(values)
             .returning(submissions.rows_rejected)
         ).scalar_one_or_none()
         if rejected is None:
+            status = connection.scalar(
+                select(submissions.status).where(submissions.id == submission_id)
+            )
+            if status == "receiving":
+                raise UploadInProgress(
+                    "another request is uploading this submission;"
+                    " resume from the offset HEAD gives once it has finished or stopped"
+                )
             raise Conflict("the submission stopped receiving")
         if batch.copy_data:
             bulk_copy(connection, _RECORDS, _RECORD_INSERT_COLUMNS, batch.copy_data)

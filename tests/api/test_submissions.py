@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.db.models import AuditEvent, IngestRecord, Submission
-from app.errors import Conflict
+from app.errors import Conflict, UploadInProgress
 from app.services import ingest as ingest_service
 
 HEADER = (
@@ -163,6 +163,7 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
             end_offset=len(body),
             next_line=None,
             durable=True,
+            seen_before=3,
         )
         with ctx.engine.connect() as connection, pytest.raises(Conflict):
             ingest_service._write_batch(connection, target, batch)
@@ -272,3 +273,96 @@ def test_submitters_list_only_their_own_and_ig_officers_see_every_quality_report
     assert [s["id"] for s in mine] == [sid]
     seen = client_as("ig_officer").get("/api/v1/submissions").json()
     assert seen[0]["id"] == sid and seen[0]["quality"]["nhs_number"]["missing"] == 0
+
+
+def test_an_interrupted_gzip_upload_with_blank_rows_resumes_without_repeating_a_row(
+    client_as, ctx, settings
+):
+    """A gzip upload resumes from its start: the rows already committed are skipped by
+    line, so blank rows among them (never counted as seen) shift nothing."""
+    ctx.settings = settings.model_copy(update={"ingest_batch_rows": 5})
+    submitter = client_as("submitter")
+    lines = extract(30).decode().splitlines(keepends=True)
+    for at in (3, 9, 10, 17):  # blank rows among the first batches
+        lines.insert(at, ",,,,,,,,,,,\n" if at % 2 else "\n")
+    plain = "".join(lines).encode()
+    body = gzip.compress(plain)
+    sid = start(submitter, body, sha=False).json()["id"]
+    first = send(submitter, sid, body[: len(body) * 2 // 3])
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "receiving" and first.json()["rows_seen"] > 0
+    rest = send(submitter, sid, body, 0)
+    assert rest.status_code == 200, rest.text
+    result = rest.json()
+    assert (result["status"], result["rows_seen"], result["rows_accepted"]) == (
+        "accepted",
+        30,
+        30,
+    )
+    assert records(ctx, sid) == 30
+
+
+def test_a_second_request_racing_an_upload_gets_a_conflict_and_no_row_is_written_twice(
+    client_as, people, ctx, settings
+):
+    """A client that retries while its first connection is still being read: the two
+    requests stream the same submission from the same offset. Whichever commits a batch
+    first goes on; the other's next batch is refused (409), not written twice."""
+    import threading
+    from datetime import date
+
+    from app.services import identity
+
+    ctx.settings = settings.model_copy(update={"ingest_batch_rows": 500})
+    submitter = client_as("submitter")
+    body = extract(3000)  # the reader waits for 64 KiB before it reads a row
+    sid = start(submitter, body).json()["id"]
+    row_ends = [i + 1 for i, byte in enumerate(body) if byte == ord("\n")]  # header first
+    stalled, go_on = threading.Event(), threading.Event()
+
+    def first_connection():
+        yield body[: row_ends[1200]]  # two batches committed, 200 rows held
+        stalled.set()
+        go_on.wait(timeout=30)
+        yield body[row_ends[1200] :]
+
+    actor = identity.authenticate_token(ctx, people["submitter"].token, request_id="first")
+    outcome: list[object] = []
+
+    def first_request():
+        try:
+            outcome.append(
+                ingest_service.upload(
+                    ctx,
+                    actor=actor,
+                    submission_id=sid,
+                    offset=0,
+                    chunks=first_connection(),
+                    today=date(2026, 7, 1),
+                )
+            )
+        except Exception as error:  # the outcome is asserted below
+            outcome.append(error)
+
+    thread = threading.Thread(target=first_request)
+    thread.start()
+    assert stalled.wait(timeout=30)
+    head = f"/api/v1/submissions/{sid}"
+    for _ in range(300):  # the writer thread commits the second batch
+        offset = int(submitter.head(head).headers["upload-offset"])
+        if offset == row_ends[1000]:
+            break
+        threading.Event().wait(0.01)
+    assert offset == row_ends[1000]
+    second = send(submitter, sid, body[offset : row_ends[2000]], offset)  # the retry
+    assert second.status_code == 200, second.text
+    assert second.json()["rows_seen"] == 2000
+    go_on.set()
+    thread.join(timeout=30)
+    [first] = outcome
+    assert isinstance(first, UploadInProgress) and "another request" in first.safe_detail
+    offset = int(submitter.head(head).headers["upload-offset"])
+    assert offset == row_ends[2000]
+    done = send(submitter, sid, body[offset:], offset).json()
+    assert (done["status"], done["rows_seen"], done["rows_accepted"]) == ("accepted", 3000, 3000)
+    assert records(ctx, sid) == 3000
