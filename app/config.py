@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     #: rows went at ~50,000 rows/s in batches of 2,000 and ~68,000 in batches of 5,000
     #: (10,000: no faster, ~35 MiB more memory). Memory per upload grows with it.
     ingest_batch_rows: int = Field(default=5000, gt=0)
+    #: Upload streams run at once per process; more wait their turn (holding no thread).
+    #: Each takes a core, up to ~300 MiB of memo tables and a database connection.
+    ingest_max_concurrent_uploads: int = Field(default=4, gt=0)
     #: The date age bands are computed at (ONS mid-year estimates use 30 June).
     reference_date: date = date(2026, 6, 30)
     #: Read the latest linkage snapshot into memory in the background when the service

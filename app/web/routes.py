@@ -19,14 +19,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.api.deps import get_ctx, request_id_of
 from app.api.problems import PROBLEMS, problem_response
 from app.api.routes.submissions import OFFSET_MEDIA_TYPE, SubmissionIn, SubmissionOut
-from app.api.streaming import blocking_chunks
+from app.api.streaming import blocking_chunks, run_upload_stream
 from app.audit.verify import VerificationReport
 from app.auth.secrets import new_csrf_token, same_secret
 from app.errors import HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
@@ -318,7 +317,7 @@ async def browser_upload(
         )
 
     try:
-        view = await anyio.to_thread.run_sync(work)
+        view = await run_upload_stream(request, work)
     except HsclinkError as error:
         return _json_problem(request, error)
     return _submission_json(view)

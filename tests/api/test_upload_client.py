@@ -95,3 +95,75 @@ def test_the_client_outlasts_another_request_streaming_its_submission(
             )
         ).all()
     assert refusals == [{"error": "UploadInProgress"}]  # the stopped request, audited
+
+
+def test_uploads_beyond_the_limit_wait_their_turn_and_the_service_stays_responsive(
+    live_server, ctx, settings, people, tmp_path
+):
+    """With one upload stream allowed, a second extract sent meanwhile is not read (its
+    submission stays empty) until the first stream ends; other requests are answered at
+    once; then both are accepted, every row once."""
+    ctx.settings = settings.model_copy(
+        update={"ingest_batch_rows": 500, "ingest_max_concurrent_uploads": 1}
+    )
+    token = people["submitter"].token
+    first_body = extract(20_000)
+    second_body = extract(3_000, admitted="2025-06-01")
+    paths = []
+    for name, body in (("first.csv", first_body), ("second.csv", second_body)):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(body)
+
+    stalled, go_on = threading.Event(), threading.Event()
+    sent = 0
+
+    def stall_after_one_chunk(chunk: bytes) -> None:
+        nonlocal sent
+        sent += len(chunk)
+        if sent > CHUNK and not stalled.is_set():
+            stalled.set()
+            assert go_on.wait(timeout=60)
+
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, path, on_bytes) -> None:
+        uploader = Uploader(server=live_server, token=token, state_file=tmp_path / f"{name}.json")
+        try:
+            outcomes[name] = uploader.upload(
+                path, "nhs_episodes", on_bytes=on_bytes, on_resume=lambda offset: None
+            )
+        except Exception as error:  # asserted below
+            outcomes[name] = error
+
+    first = threading.Thread(target=run, args=("first", paths[0], stall_after_one_chunk))
+    first.start()
+    second = None
+    try:
+        assert stalled.wait(timeout=60)
+        second = threading.Thread(target=run, args=("second", paths[1], lambda chunk: None))
+        second.start()
+        deadline = time.monotonic() + 30
+        while True:  # the second submission exists, its bytes sent (or held back by TCP)
+            with ctx.reads() as session:
+                if session.scalar(select(func.count()).select_from(Submission)) == 2:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(1.0)
+        probe = Uploader(server=live_server, token=token, state_file=tmp_path / "probe.json")
+        started = time.monotonic()
+        status, _, listed = probe._request("GET", "/api/v1/submissions")
+        assert status == 200 and time.monotonic() - started < 5
+        waiting = max(listed, key=lambda view: view["id"])
+        assert (waiting["status"], waiting["rows_seen"]) == ("receiving", 0)
+    finally:
+        go_on.set()
+    first.join(timeout=120)
+    if second is not None:
+        second.join(timeout=120)
+    for name, rows in (("first", 20_000), ("second", 3_000)):
+        result = outcomes[name]
+        assert isinstance(result, dict), (name, result)
+        assert (result["status"], result["rows_accepted"]) == ("accepted", rows)
+    with ctx.reads() as session:
+        assert session.scalar(select(func.count()).select_from(IngestRecord)) == 23_000

@@ -14,13 +14,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
-from app.api.streaming import blocking_chunks
+from app.api.streaming import blocking_chunks, run_upload_stream
 from app.auth.actor import Actor
 from app.errors import InvalidRequest
 from app.services import ingest
@@ -175,6 +174,6 @@ async def upload(
             today=date.today(),
         )
 
-    view = await anyio.to_thread.run_sync(work)
+    view = await run_upload_stream(request, work)
     response.headers.update(_resume_headers(view))
     return SubmissionOut.of(view)
