@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -35,6 +35,7 @@ from app.services.unit import unit_of_work
 from privacy.pseudonym import PseudonymKeys
 
 __all__ = [
+    "MAX_STORED_ROW_ERRORS",
     "SubmissionView",
     "create_submission",
     "get_submission",
@@ -65,6 +66,8 @@ class SubmissionView:
     quality: dict[str, Any]
     problem: str | None
     row_errors: list[dict[str, Any]]
+    created_at: datetime
+    finished_at: datetime | None
 
     @classmethod
     def of(cls, sub: Submission, errors: list[RowError]) -> SubmissionView:
@@ -84,6 +87,8 @@ class SubmissionView:
             quality=sub.quality,
             problem=sub.problem,
             row_errors=[{"line": e.line, "column": e.column, "reason": e.reason} for e in errors],
+            created_at=sub.created_at,
+            finished_at=sub.finished_at,
         )
 
 

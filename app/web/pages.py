@@ -34,6 +34,7 @@ __all__ = [
     "percent",
     "render",
     "shown",
+    "size",
     "templates",
     "utc",
 ]
@@ -72,10 +73,21 @@ def utc(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def size(value: int) -> str:
+    """A byte count as a person reads it: ``812 B``, ``9.7 KiB``, ``92.5 MiB``, ``1.2 GiB``."""
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB"):
+        if amount < 1024:
+            return f"{value:,} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GiB"
+
+
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 templates.env.filters["shown"] = shown
 templates.env.filters["percent"] = percent
 templates.env.filters["utc"] = utc
+templates.env.filters["size"] = size
 
 
 class LoginRequired(Exception):

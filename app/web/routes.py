@@ -9,9 +9,10 @@ The upload page's script talks to browser twins of the submission API (JSON in a
 out, the session instead of a bearer token, the CSRF token in an ``X-CSRF-Token``
 header); they call the same ingest services and stream the body the same way.
 
-The linkage pages (``linkage_pages``), the analyst's query page (``query_pages``) and
-the IG officer's budget page (``budget_pages``) are added to this router, so every page
-route is listed (and checked for its policy gate) in one place.
+The linkage pages (``linkage_pages``), the analyst's query page (``query_pages``), the
+IG officer's budget page (``budget_pages``) and the submissions' pages
+(``submission_pages``) are added to this router, so every page route is listed (and
+checked for its policy gate) in one place.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from app.errors import HsclinkError, InvalidRequest, NotAuthenticated, RateLimit
 from app.services import audit, identity, ingest, policy, web_auth
 from app.services.audit import EventFilter
 from app.services.context import ServiceContext
-from app.web import budget_pages, linkage_pages, query_pages
+from app.web import budget_pages, linkage_pages, query_pages, submission_pages
 from app.web.pages import SESSION_COOKIE, LoginRequired, PageActor, allowed, render, templates
 from app.web.pages import check_csrf as _check_csrf
 
@@ -50,6 +51,7 @@ router = APIRouter()
 linkage_pages.add_routes(router)
 query_pages.add_routes(router)
 budget_pages.add_routes(router)
+submission_pages.add_routes(router)
 LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
 PAGE_SIZE = 50
 CSRF_HEADER = "X-CSRF-Token"
@@ -149,6 +151,7 @@ def home(
         users=users,
         can_audit=allowed(ctx, actor, "audit.read", "audit-log"),
         can_submit=allowed(ctx, actor, "submission.create", "submissions"),
+        can_list_submissions=allowed(ctx, actor, "submission.list", "submissions"),
         can_link=allowed(ctx, actor, "linkage.read", "linkage"),
         can_start_linkage=allowed(ctx, actor, "linkage.run", "linkage"),
         can_query=allowed(ctx, actor, "query.preview", "queries"),

@@ -11,7 +11,7 @@ handed chunk by chunk to the ingest service in a worker thread.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -49,6 +49,8 @@ class SubmissionOut(BaseModel):
     quality: dict[str, Any]
     problem: str | None
     row_errors: list[dict[str, Any]]
+    created_at: datetime
+    finished_at: datetime | None
 
     @classmethod
     def of(cls, view: ingest.SubmissionView) -> SubmissionOut:
