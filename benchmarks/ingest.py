@@ -27,7 +27,7 @@
    Beside it, in another fresh store set up the same way, the **database write
    ceiling**: a submission created with ``create_submission``, the extract read and
    pseudonymised beforehand (untimed) into the batches the service prepares
-   (``_prepare_batch``), then only the service's ``_write_batch`` for each batch in
+   (``_BatchMaker.prepare``), then only the service's ``_write_batch`` for each batch in
    order (one transaction each, as its writer thread runs them) timed: rows/s, wall
    and client CPU seconds, with no HTTP, CSV parsing or pseudonymisation. An
    end-to-end rate near it is bounded by the database.
@@ -716,7 +716,7 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     In a fresh store set up as for ``worker_e2e``, a submission is created for ``RAL``'s
     submitter (status "receiving"). Untimed: the extract is read and pseudonymised in
     batches of ``ingest_batch_rows`` into the ``_Prepared`` batches ``_stream`` makes
-    (``_prepare_batch``, blank rows skipped and a closing empty batch when the rows fill
+    (``_BatchMaker.prepare``, blank rows skipped and a closing empty batch when the rows fill
     the last batch exactly, as there). Timed: ``_write_batch`` for each batch in order,
     on this thread, exactly what the service's writer thread runs: one transaction a
     batch (UPDATE ... RETURNING of the submission, COPY / executemany of the records,
@@ -765,23 +765,7 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
             ctx, submission_id, schema, schema.match_header(header), today=date.today()
         )
 
-        seen = 0
-
-        def prepare(batch: list[Any], end_offset: int | None = None, last: bool = False) -> Any:
-            nonlocal seen
-            made = ingest_service._prepare_batch(
-                submission_id,
-                schema,
-                processor,
-                batch,
-                header,
-                reader,
-                end_offset,
-                durable=last,
-                seen_before=seen,
-            )
-            seen += made.seen
-            return made
+        prepare = ingest_service._BatchMaker(submission_id, processor, header, reader, 0).prepare
 
         prepared: list[Any] = []
         batch: list[Any] = []
@@ -796,7 +780,7 @@ def worker_db_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
                 end_offset = batch[-1].end_offset
                 batch = []
         # As one upload request: only the last batch commits durably.
-        prepared.append(prepare(batch, last=True) if batch else prepare([], end_offset, True))
+        prepared.append(prepare(batch, last=True) if batch else prepare([], end_offset, last=True))
         rows = sum(p.accepted for p in prepared)
         result["prepare_seconds"] = time.perf_counter() - t0
         result["prepared_rows"] = rows

@@ -338,23 +338,7 @@ def _stream(
     for name, counts in quality.items():
         processor.quality[name] = counts
 
-    def prepare(
-        batch: list[Record], end_offset: int | None = None, *, last: bool = False
-    ) -> _Prepared:
-        nonlocal seen
-        prepared = _prepare_batch(
-            submission_id,
-            schema,
-            processor,
-            batch,
-            header,
-            reader,
-            end_offset,
-            durable=last,
-            seen_before=seen,
-        )
-        seen += prepared.seen
-        return prepared
+    prepare = _BatchMaker(submission_id, processor, header, reader, seen=seen).prepare
 
     # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
     # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
@@ -440,38 +424,50 @@ class _Prepared:
     seen_before: int  # the submission's rows_seen this batch follows on from
 
 
-def _prepare_batch(
-    submission_id: int,
-    schema: DatasetSchema,
-    processor: RowProcessor,
-    batch: list[Record],
-    header: list[str],
-    reader: RecordReader,
-    end_offset: int | None = None,
-    *,
-    durable: bool = True,
-    seen_before: int,
-) -> _Prepared:
-    processed = processor.process_batch(batch)
-    return _Prepared(
-        rows=processed.rows,
-        copy_data=processed.copy_data,
-        accepted=processed.accepted,
-        errors=[
-            {"submission_id": submission_id, "line": p.line, "column": p.column, "reason": p.reason}
-            for p in processed.problems
-        ],
-        refused=len({p.line for p in processed.problems}),
-        seen=len(batch),
-        header=header,
-        encoding=reader.encoding,
-        compressed=reader.compressed,
-        quality={name: q.as_dict() for name, q in processor.quality.items()},
-        end_offset=batch[-1].end_offset if batch else end_offset,
-        next_line=_line_after(batch[-1]) if batch else None,
-        durable=durable,
-        seen_before=seen_before,
-    )
+@dataclass
+class _BatchMaker:
+    """Turns one request's records into batches ready to commit, in order. Each carries
+    the submission's row count it follows on from: the writer commits it only if no
+    other request has written since (see ``_write_batch``)."""
+
+    submission_id: int
+    processor: RowProcessor
+    header: list[str]
+    reader: RecordReader
+    seen: int  # the submission's rows_seen before the next batch
+
+    def prepare(
+        self, batch: list[Record], end_offset: int | None = None, *, last: bool = False
+    ) -> _Prepared:
+        """``end_offset`` is the resume point of an empty batch; ``last`` marks the
+        request's last batch, committed durably."""
+        processed = self.processor.process_batch(batch)
+        prepared = _Prepared(
+            rows=processed.rows,
+            copy_data=processed.copy_data,
+            accepted=processed.accepted,
+            errors=[
+                {
+                    "submission_id": self.submission_id,
+                    "line": p.line,
+                    "column": p.column,
+                    "reason": p.reason,
+                }
+                for p in processed.problems
+            ],
+            refused=len({p.line for p in processed.problems}),
+            seen=len(batch),
+            header=self.header,
+            encoding=self.reader.encoding,
+            compressed=self.reader.compressed,
+            quality={name: q.as_dict() for name, q in self.processor.quality.items()},
+            end_offset=batch[-1].end_offset if batch else end_offset,
+            next_line=_line_after(batch[-1]) if batch else None,
+            durable=last,
+            seen_before=self.seen,
+        )
+        self.seen += len(batch)
+        return prepared
 
 
 def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -> None:
