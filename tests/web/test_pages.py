@@ -53,9 +53,9 @@ def events_as_operator(ctx: ServiceContext, **filters: object) -> list[dict[str,
     )
 
 
-def table_rows(page: Page) -> list[dict[str, str]]:
-    """The audit table's rows as dicts keyed by column heading."""
-    table = page.get_by_test_id("events")
+def table_rows(page: Page, test_id: str = "events") -> list[dict[str, str]]:
+    """A table's rows (the audit table's by default) as dicts keyed by column heading."""
+    table = page.get_by_test_id(test_id)
     headings = table.locator("thead th").all_inner_texts()
     rows = []
     for row in table.locator("tbody tr").all():

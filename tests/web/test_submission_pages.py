@@ -17,7 +17,7 @@ from app.services import identity, ingest
 from app.services.context import ServiceContext
 from tests.api.test_submissions import extract, row
 from tests.conftest import Person
-from tests.web.test_pages import events_as_operator, sign_in
+from tests.web.test_pages import events_as_operator, sign_in, table_rows
 
 SCREENSHOT = Path("/tmp/hsclink-submission.png")
 #: Values of the refused row: the page may name its line and column, never these.
@@ -73,13 +73,7 @@ def submitted(
 
 def listed(page: Page) -> dict[int, dict[str, str]]:
     """The submissions table's rows by submission id, keyed by column heading."""
-    table = page.get_by_test_id("submissions")
-    headings = table.locator("thead th").all_inner_texts()
-    rows = {}
-    for line in table.locator("tbody tr").all():
-        cells = dict(zip(headings, line.locator("td").all_inner_texts(), strict=True))
-        rows[int(cells["Submission"])] = cells
-    return rows
+    return {int(cells["Submission"]): cells for cells in table_rows(page, "submissions")}
 
 
 def test_a_submitter_reviews_their_organisations_submissions_and_a_quality_report(
