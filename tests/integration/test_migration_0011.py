@@ -1,0 +1,90 @@
+"""Migration 0011 blanks header refusals stored with cell text, and nothing else."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from app.config import Settings
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
+
+LEAKED = (
+    "the header does not fit schema asc_clients: unknown columns: 9434765919, Jane, Smith,"
+    " 1950-03-01, F, NW1 2AB"
+)
+WITHHELD = "the header did not fit the schema (details withheld: the stored text could hold values)"
+
+
+@pytest.fixture
+def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no tables at all, so the test chooses the revision to start from."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+        engine = make_engine(Settings(database_url=url), privileged=True)
+        yield engine
+        engine.dispose()
+        return
+    cluster, _template = request.getfixturevalue("pg_template")
+    name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
+    admin = cluster.admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(Settings(database_url=cluster.url_for(name)), privileged=True)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _submission(conn, *, status: str, problem: str | None) -> int:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    row = conn.execute(
+        text(
+            "INSERT INTO ingest_submissions (organisation_id, submitted_by, dataset,"
+            " schema_name, status, upload_length, upload_offset, next_line, rows_seen,"
+            " rows_accepted, rows_rejected, sha256_verified, quality, problem, created_at)"
+            " VALUES (1, 1, 'asc_clients', 'asc_clients', :status, 10, 0, 2, 0, 0, 0,"
+            " :false, '{}', :problem, :now) RETURNING id"
+        ),
+        {"status": status, "problem": problem, "now": now, "false": False},
+    )
+    return int(row.scalar_one())
+
+
+def test_header_refusals_stored_with_cell_text_are_blanked(empty_engine: Engine):
+    upgrade(empty_engine, app_role=None, revision="0010_records_submission_check")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO iam_organisations (id, code, name, kind, created_at)"
+                " VALUES (1, 'E09000007', 'Camden', 'council', :now)"
+            ),
+            {"now": datetime(2026, 11, 1, tzinfo=UTC)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO iam_users (id, username, role, organisation_id, created_at)"
+                " VALUES (1, 'sub', 'submitter', 1, :now)"
+            ),
+            {"now": datetime(2026, 11, 1, tzinfo=UTC)},
+        )
+        leaked = _submission(conn, status="rejected", problem=LEAKED)
+        other = _submission(conn, status="failed", problem="the upload is not UTF-8")
+        accepted = _submission(conn, status="accepted", problem=None)
+
+    upgrade(empty_engine, app_role=None, revision="0011_blank_header_problems")
+
+    with empty_engine.connect() as conn:
+        problems = dict(conn.execute(text("SELECT id, problem FROM ingest_submissions")).all())
+    assert problems == {
+        leaked: WITHHELD,
+        other: "the upload is not UTF-8",
+        accepted: None,
+    }
