@@ -47,6 +47,12 @@ class PersonRecords:
     asc_clients: tuple[Row, ...]
     truth: tuple[Row, ...]
 
+    def __repr__(self) -> str:  # the rows are synthetic extract cells: never printed
+        return (
+            f"PersonRecords(nhs_episodes={len(self.nhs_episodes)}, "
+            f"asc_clients={len(self.asc_clients)}, [redacted])"
+        )
+
 
 @dataclass(frozen=True)
 class Synth:
@@ -56,6 +62,12 @@ class Synth:
     nhs_episodes: list[Row]
     asc_clients: list[Row]
     truth: list[Row]
+
+    def __repr__(self) -> str:  # the rows are synthetic extract cells: never printed
+        return (
+            f"Synth(people={len(self.people)}, nhs_episodes={len(self.nhs_episodes)}, "
+            f"asc_clients={len(self.asc_clients)}, [redacted])"
+        )
 
     def __post_init__(self) -> None:
         distinct = {(r["dataset"], r["record_id"]) for r in self.truth}

@@ -79,11 +79,14 @@ class Episode:
     admission_method: str
     diagnosis: str
 
+    def __repr__(self) -> str:  # a local record id, dates and codes of an extract row
+        return "Episode([redacted])"
+
     def __post_init__(self) -> None:
         if self.discharge_date < self.admission_date:
-            raise ValueError(f"{self.episode_id}: discharge precedes admission")
+            raise ValueError("an episode's discharge precedes its admission")
         if not any(self.admission_method == m for ms in ADMISSION_METHODS.values() for m, _ in ms):
-            raise ValueError(f"{self.episode_id}: unknown admission method")
+            raise ValueError("an episode has an unknown admission method")
 
 
 @dataclass

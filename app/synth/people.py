@@ -93,6 +93,9 @@ class Surname:
     def text(self) -> str:
         return self.joiner.join(self.parts)
 
+    def __repr__(self) -> str:  # a synthetic name is handled as if it were real
+        return "Surname([redacted])"
+
 
 @dataclass(frozen=True)
 class Person:
@@ -112,20 +115,23 @@ class Person:
     renamed_on: date | None = None
     twin_of: str | None = None
 
+    def __repr__(self) -> str:  # synthetic identifiers are handled as if they were real
+        return "Person([redacted])"
+
     def __post_init__(self) -> None:
         if not _KEY.match(self.key) or (self.twin_of is not None and not _KEY.match(self.twin_of)):
             raise ValueError("person keys look like P0000123")
         if not is_valid_nhs_number(self.nhs_number):
-            raise ValueError(f"{self.key}: the true NHS number must be valid")
+            raise ValueError("a person: the true NHS number must be valid")
         if self.sex not in ("F", "M") or not 1 <= len(self.given_names) <= 2:
-            raise ValueError(f"{self.key}: sex is F or M, with one or two given names")
+            raise ValueError("a person: sex is F or M, with one or two given names")
         if not POSTCODE_PATTERN.match(self.postcode):
-            raise ValueError(f"{self.key}: postcode is not canonical")
+            raise ValueError("a person: postcode is not canonical")
         moved = (self.previous_postcode, self.previous_borough_code, self.moved_on)
         if any(v is None for v in moved) and any(v is not None for v in moved):
-            raise ValueError(f"{self.key}: a move has a date, a postcode and a borough")
+            raise ValueError("a person: a move has a date, a postcode and a borough")
         if (self.previous_family is None) != (self.renamed_on is None):
-            raise ValueError(f"{self.key}: a change of surname has a date")
+            raise ValueError("a person: a change of surname has a date")
 
     @property
     def family_name(self) -> str:

@@ -60,6 +60,9 @@ class HandRow:
     row: Row
     person_key: str
 
+    def __repr__(self) -> str:  # the row holds extract cells: only the dataset prints
+        return f"HandRow(dataset={self.dataset!r}, [redacted])"
+
     def __post_init__(self) -> None:
         if self.dataset not in _HEADERS:
             raise ValueError("dataset is nhs_episodes or asc_clients")
@@ -78,6 +81,9 @@ class PseudonymisedPopulation:
     persons: int
     rejected_rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # tokens and the truth (person keys) never print
+        return f"PseudonymisedPopulation(persons={self.persons}, records={len(self.records)})"
 
     def __post_init__(self) -> None:
         if len(self.person_keys) != len(self.records):

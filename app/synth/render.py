@@ -81,6 +81,9 @@ class SourceIdentity:
     address_lag_days: int
     name_lag_days: int
 
+    def __repr__(self) -> str:  # synthetic identifiers are handled as if they were real
+        return "SourceIdentity([redacted])"
+
     def __post_init__(self) -> None:
         if self.sex not in ("F", "M", "U") or not self.given or not self.family_now:
             raise ValueError("a source identity has a sex code and both names")

@@ -119,11 +119,14 @@ class AscService:
     end: date | None
     weekly_cost: float
 
+    def __repr__(self) -> str:  # a local record id, dates and codes of an extract row
+        return "AscService([redacted])"
+
     def __post_init__(self) -> None:
         if self.end is not None and self.end < self.start:
-            raise ValueError(f"{self.client_id}: a service ends on or after its start")
+            raise ValueError("a service ends on or after its start")
         if self.weekly_cost <= 0:
-            raise ValueError(f"{self.client_id}: weekly cost is positive")
+            raise ValueError("a service's weekly cost is positive")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class CarePlan:
     discharged_on: date | None
     #: The council arranged a care home placement, so its record has the home's address.
     placed: bool = False
+
+    def __repr__(self) -> str:  # the person and their services: synthetic, handled as real
+        return f"CarePlan(services={len(self.services)}, [redacted])"
 
 
 @dataclass
