@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.actor import Actor
@@ -18,7 +18,7 @@ from app.policy.engine import Resource
 from app.services.context import ServiceContext
 from app.services.identity import authenticate_token, check_allowed
 
-__all__ = ["Authorized", "Ctx", "get_ctx", "request_id_of"]
+__all__ = ["MAX_ROW_ID", "Authorized", "Ctx", "QueryRowId", "RowId", "get_ctx", "request_id_of"]
 
 _bearer = HTTPBearer(auto_error=False, description="An hsclink API token (hsk_...)")
 
@@ -29,6 +29,15 @@ def get_ctx(request: Request) -> ServiceContext:
 
 
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+
+#: The largest id a request may name: ids are 32-bit integer columns (PostgreSQL
+#: ``integer``). A larger number names no row and must not reach the database, where it
+#: would overflow into a 500: it is refused as a malformed request (422) instead.
+MAX_ROW_ID = 2**31 - 1
+#: An id in a path (a submission, run, snapshot, token, audit entry...).
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+#: An id, or a count of entries, in a query string.
+QueryRowId = Annotated[int, Query(ge=1, le=MAX_ROW_ID)]
 
 
 def request_id_of(request: Request) -> str:

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from app.api.deps import get_ctx
+from app.api.deps import RowId, get_ctx
 from app.jobs import run_in_background
 from app.services import linkage, web_auth
 from app.web.charts import histogram_svg
@@ -104,7 +104,7 @@ def latest_report_page(request: Request, browser: LinkageReader) -> Response:
 
 
 def report_page(
-    snapshot_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    snapshot_id: RowId,
     request: Request,
     browser: LinkageReader,
 ) -> Response:

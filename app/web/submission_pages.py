@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.deps import get_ctx
+from app.api.deps import RowId, get_ctx
 from app.services import ingest, web_auth
 from app.web.pages import PageActor, allowed, render
 
@@ -58,7 +58,7 @@ def submissions_page(request: Request, browser: SubmissionLister) -> Response:
 def submission_page(
     request: Request,
     browser: SubmissionReader,
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
 ) -> Response:
     ctx = get_ctx(request)
     view = ingest.get_submission(ctx, actor=browser.actor, submission_id=submission_id)

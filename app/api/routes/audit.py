@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.api import API_PREFIX
-from app.api.deps import Authorized, Ctx
+from app.api.deps import MAX_ROW_ID, Authorized, Ctx, QueryRowId, RowId
 from app.api.schemas import (
     AuditEventOut,
     ConsistencyProofOut,
@@ -32,7 +32,7 @@ def list_events(
     outcome: Literal["allowed", "refused", "failed"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[AuditEventOut]:
     filters = EventFilter(actor_name, action, outcome, since, until, before_seq, limit)
@@ -41,10 +41,10 @@ def list_events(
 
 @router.get("/events/{seq}/inclusion-proof", summary="RFC 9162 inclusion proof for one entry")
 def inclusion_proof(
-    seq: Annotated[int, Path(ge=1)],
+    seq: RowId,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> InclusionProofOut:
     return InclusionProofOut(**audit.inclusion(ctx, actor=actor, seq=seq, tree_size=tree_size))
 
@@ -68,8 +68,8 @@ def sign_head(
 def consistency_proof(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: QueryRowId,
+    second: QueryRowId,
 ) -> ConsistencyProofOut:
     return ConsistencyProofOut(**audit.consistency(ctx, actor=actor, first=first, second=second))
 

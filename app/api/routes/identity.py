@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from app.api import API_PREFIX
-from app.api.deps import Authorized, Ctx
+from app.api.deps import Authorized, Ctx, RowId
 from app.api.schemas import (
     IdentityOut,
     OrganisationIn,
@@ -106,7 +106,7 @@ def list_tokens(
 
 @router.post("/tokens/{token_id}/revoke", status_code=204, summary="Revoke an API token")
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1)],
+    token_id: RowId,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("token.revoke", "tokens"))],
 ) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from app.api import API_PREFIX
-from app.api.deps import Authorized, Ctx
+from app.api.deps import Authorized, Ctx, RowId
 from app.auth.actor import Actor
 from app.jobs import run_in_background
 from app.services import linkage
@@ -59,7 +59,7 @@ def list_runs(
 def get_run(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
-    run_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    run_id: RowId,
 ) -> linkage.RunView:
     return linkage.get_run(ctx, actor=actor, run_id=run_id)
 
@@ -77,6 +77,6 @@ def latest_report(
 def report(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
-    snapshot_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    snapshot_id: RowId,
 ) -> linkage.SnapshotReport:
     return linkage.snapshot_report(ctx, actor=actor, snapshot_id=snapshot_id)
