@@ -15,17 +15,16 @@ record id are (nearly) unique per row and are never memoised. A table that reach
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import jellyfish
 
 from app.db._copy import binary_copy
 from app.ingest._kernel import RowKernel
+from app.ingest.attributes import attribute_outcome
 from app.ingest.gcpause import cyclic_gc_paused
 from app.ingest.schema import DatasetSchema, Field
 from privacy import names as name_rules
@@ -40,9 +39,6 @@ __all__ = [
     "RowProblem",
     "RowProcessor",
 ]
-
-_ICD10 = re.compile(r"^([A-Z])(\d{2})(?:\.?(\d{1,2}))?[A-Z]?$")
-_LA_CODE = re.compile(r"^E0[6-9]\d{6}$")
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "line",
@@ -206,7 +202,7 @@ class RowProcessor:
         self._memo_family = _Memo(self._family, memo_size)
         self._memo_borough = _Memo(self._borough, memo_size)
         self._memo_attribute = {
-            spec.name: _Memo(functools.partial(_attribute_outcome, spec), memo_size)
+            spec.name: _Memo(functools.partial(attribute_outcome, spec), memo_size)
             for spec in self._attributes
         }
         self._versions = (keys.linkage_version, keys.wrap_version)
@@ -230,9 +226,9 @@ class RowProcessor:
             attributes=[
                 (
                     spec.name,
-                    spec.required,
+                    True,  # any reason refuses the row: a blank optional cell gives none
                     self._attribute_at.get(spec.name),
-                    functools.partial(_attribute_outcome, spec),
+                    functools.partial(attribute_outcome, spec),
                 )
                 for spec in self._attributes
             ],
@@ -338,7 +334,7 @@ class RowProcessor:
         q_given = counts[names["given_name"]] if "given_name" in names else [0, 0, 0, 0]
         q_family = counts[names["family_name"]] if "family_name" in names else [0, 0, 0, 0]
         attributes = [
-            (spec.name, spec.required, self._attribute_at.get(spec.name), counts[spec.name])
+            (spec.name, True, self._attribute_at.get(spec.name), counts[spec.name])
             for spec in self._attributes
         ]
         attribute_memo = self._memo_attribute
@@ -504,52 +500,3 @@ class RowProcessor:
     def _borough(key: tuple[str | None, str | None]) -> tuple[str | None, str]:
         la_code, district = key
         return normalise.district_borough(district, la_code)
-
-
-# -- attributes: validated and kept ---------------------------------------------------
-
-
-def _attribute_outcome(spec: Field, raw: str) -> tuple[Any, int, str | None]:
-    """(kept value, quality outcome, reason it is refused or None) for one cell."""
-    cell = raw.strip()
-    if not cell:
-        return None, _MISSING, ("a value is required" if spec.required else None)
-    value, reason = _attribute(spec, cell)
-    if reason is not None:
-        return None, _INVALID, reason
-    if isinstance(value, str) and value != cell:
-        return value, _NORMALISED, None
-    return value, _OK, None
-
-
-def _attribute(spec: Field, cell: str) -> tuple[Any, str | None]:
-    """(kept value, None) or (None, reason). Reasons describe the rule, not the value."""
-    kind = spec.type
-    if kind == "date":
-        parsed = normalise.event_date(cell)
-        return (parsed.isoformat(), None) if parsed else (None, "not a valid date")
-    if kind == "money":
-        try:
-            amount = Decimal(cell.replace("£", "").replace(",", "").strip())
-        except InvalidOperation:
-            return None, "not an amount of money"
-        if not amount.is_finite() or amount < 0 or amount > 1_000_000:
-            return None, "an amount between 0 and 1,000,000"
-        return str(amount.quantize(Decimal("0.01"))), None
-    if kind == "la_code":
-        code = cell.upper()
-        return (code, None) if _LA_CODE.match(code) else (None, "not an ONS local authority code")
-    if kind == "icd10":
-        match = _ICD10.match(cell.upper().replace(" ", ""))
-        if not match:
-            return None, "not an ICD-10 code"
-        letter, digits, sub = match.groups()
-        return (f"{letter}{digits}.{sub}" if sub else f"{letter}{digits}"), None
-    if kind == "code":
-        code = cell.upper()
-        if spec.pattern and not re.match(spec.pattern, code):
-            return None, "not one of the allowed codes"
-        return code, None
-    if len(cell) > spec.max_length:
-        return None, f"longer than {spec.max_length} characters"
-    return " ".join(cell.split()), None

@@ -180,7 +180,8 @@ def test_a_wrong_header_is_refused_before_any_row_naming_the_columns(client_as, 
     refused = send(submitter, sid, body)
     assert refused.status_code == 422
     detail = refused.json()["detail"]
-    assert "first_nam" in detail and "notes" in detail and "given_name" in detail
+    assert "columns 2 and 12 are not columns" in detail and "missing columns: given_name" in detail
+    assert "first_nam" not in detail and "notes" not in detail  # positions, never cell text
     assert records(ctx, sid) == 0
     assert submitter.get(f"/api/v1/submissions/{sid}").json()["status"] == "rejected"
 
