@@ -33,6 +33,7 @@ from app.auth.actor import Actor
 from app.synth import write_extracts
 from privacy import normalise
 from tests.api.uploads import add_council_submitter, upload
+from tests.store_scan import scan_store
 
 WORD = re.compile(r"[a-z]{4,}")
 
@@ -433,3 +434,21 @@ def test_no_raw_identifier_of_a_malformed_extract_is_kept_or_echoed(
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_store_scan_finds_repeats_and_plaintext_in_a_planted_table(admin_engine, backend):
+    """The companion of ``test_store_attack.py`` (xfail until the sealed store lands): a
+    table of repeated tokens, borough names and age bands is caught, on both databases."""
+    blob = "bytea" if backend == "postgresql" else "BLOB"
+    with admin_engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE planted (tok {blob}, borough VARCHAR(40), band TEXT)"))
+        for _ in range(3):
+            conn.execute(
+                text("INSERT INTO planted VALUES (:t, 'Camden', '85-89')"), {"t": b"\x01" * 48}
+            )
+    planted = [f for f in scan_store(admin_engine).findings() if f.startswith("planted:")]
+    assert planted == [
+        "planted: 1 values of 8+ bytes repeat (at most 3 times) in columns tok",
+        "planted: 3 plaintext age band",
+        "planted: 3 plaintext borough name",
+    ]
