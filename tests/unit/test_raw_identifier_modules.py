@@ -9,8 +9,10 @@ module is handed such values) and every ``.pyx``/``.pxd`` file's ``import`` and
 ``cimport`` lines by regular expression.
 
 Only direct importers count: a module that calls a service which reads an upload is not
-handed a raw cell by the import. ``benchmarks/`` and ``tests/`` are not scanned: they
-run on synthetic data only and are not installed with the service.
+handed a raw cell by the import. A few modules read raw values without importing a
+source (a file's bytes, a gold standard's record ids): ``DECLARED`` names them.
+``benchmarks/`` and ``tests/`` are not scanned: they run on synthetic data only and are
+not installed with the service.
 
 The table to match is in SECURITY.md, section "Ingest: where raw identifiers exist, and
 for how long": one row per module, its path in backticks in the first column.
