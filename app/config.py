@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     #: Upload streams run at once per process; more wait their turn (holding no thread).
     #: Each takes a core, up to ~300 MiB of memo tables and a database connection.
     ingest_max_concurrent_uploads: int = Field(default=4, gt=0)
+    #: A gzip upload may expand to at most this many times the compressed bytes read so
+    #: far (past the first 1 MiB, which is always allowed). Extracts compress about 5:1
+    #: to 25:1; a "zip bomb" of blank lines, about 1000:1.
+    ingest_max_decompression_ratio: float = Field(default=100.0, ge=1)
+    #: And to at most this many bytes in all, whatever the ratio (16 GiB).
+    ingest_max_decompressed_bytes: int = Field(default=16 * 1024**3, gt=0)
+    #: An upload request stops after the first batch it commits past this many seconds
+    #: and answers with the offset reached; the client resumes from there (as after a
+    #: dropped connection), so no request holds an upload slot for long. 0: one batch
+    #: per request.
+    ingest_request_seconds: float = Field(default=300.0, ge=0)
     #: The date age bands are computed at (ONS mid-year estimates use 30 June).
     reference_date: date = date(2026, 6, 30)
     #: Read the latest linkage snapshot into memory in the background when the service

@@ -9,6 +9,7 @@
     │   ├── BudgetExhausted     a query would spend more privacy budget than is left
     │   └── UploadInProgress    another request is streaming the same submission
     ├── InvalidRequest          the request is malformed (names the field, never its value)
+    │   └── UploadTooLarge      an upload's bytes run past its declared Upload-Length
     ├── CsrfFailed              a browser form arrived without its anti-forgery token
     └── ReleaseFailed           a charged query could not be answered (the charge stands)
 
@@ -29,6 +30,7 @@ __all__ = [
     "RateLimited",
     "ReleaseFailed",
     "UploadInProgress",
+    "UploadTooLarge",
 ]
 
 
@@ -78,6 +80,12 @@ class UploadInProgress(Conflict):
 
 class InvalidRequest(HsclinkError):
     title = "Invalid request"
+
+
+class UploadTooLarge(InvalidRequest):
+    """A PATCH whose body would run past the submission's Upload-Length (tus: 413)."""
+
+    title = "Upload too large"
 
 
 class CsrfFailed(HsclinkError):

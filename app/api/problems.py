@@ -28,6 +28,7 @@ from app.errors import (
     RateLimited,
     ReleaseFailed,
     UploadInProgress,
+    UploadTooLarge,
 )
 
 __all__ = ["PROBLEMS", "install_problem_handlers", "problem_response"]
@@ -43,6 +44,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     BudgetExhausted: (409, "budget-exhausted"),
     UploadInProgress: (409, "upload-in-progress"),
     InvalidRequest: (422, "invalid-request"),
+    UploadTooLarge: (413, "upload-too-large"),
     RateLimited: (429, "rate-limited"),
     ReleaseFailed: (500, "release-failed"),
 }

@@ -177,6 +177,17 @@ class Uploader:
             raise UploadError(_problem(status, data))
         return dict(data)
 
+    def progress(self, submission_id: int) -> tuple[int, int] | None:
+        """(committed offset, rows seen) of a submission, or None if it cannot be read:
+        the rows tell a gzip upload's progress, whose offset stays 0 until it ends."""
+        try:
+            status, _, data = self._request("GET", f"/api/v1/submissions/{submission_id}")
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+        if status != 200 or not isinstance(data, dict):
+            return None
+        return int(data["upload_offset"]), int(data["rows_seen"])
+
     def upload(
         self,
         path: Path,
@@ -186,21 +197,38 @@ class Uploader:
         on_resume: Callable[[int], None],
         retries: int = 5,
     ) -> dict[str, Any]:
+        """Send the file, resuming until the service has decided on it.
+
+        A request may end before the file does: the service time-boxes each one
+        (answering with the offset it reached, or closing the connection), and
+        connections drop. Either way the client asks where the committed rows end and
+        sends the rest; ``retries`` bounds the attempts in a row that make no progress.
+        """
         length = path.stat().st_size
         sha256 = file_sha256(path)
         key = f"{self.server}|{schema}|{sha256}"
         attempt = 0
+        submission_id: int | None = None
+        before: tuple[int, int] | None = None
         while True:
             try:
                 submission_id, offset = self.start_or_resume(schema, length, sha256)
                 on_resume(offset)
                 with path.open("rb") as handle:
                     result = self.send(submission_id, handle, offset, length, on_bytes)
+                if result.get("status") == "receiving":
+                    # The service stopped this request part-way (its time box): carry on.
+                    attempt = 0
+                    continue
                 self._remember(key, None)
                 return result
             except (_UploadInProgress, OSError, http.client.HTTPException) as error:
                 # A dropped connection, or the service still reading an earlier one: wait,
                 # then ask where the committed rows end and send the rest from there.
+                now = self.progress(submission_id) if submission_id is not None else None
+                if now is not None and before is not None and now > before:
+                    attempt = 0  # the request moved the upload on before it ended
+                before = now if now is not None else before
                 attempt += 1
                 if attempt > retries:
                     reason = (
@@ -209,7 +237,7 @@ class Uploader:
                         else "the connection kept failing"
                     )
                     raise UploadError(f"{reason}; run the same command again to resume") from None
-                time.sleep(min(2**attempt, 30))
+                time.sleep(min(2**attempt, 30) if attempt > 1 else 1)
 
 
 def _problem(status: int, data: Any) -> str:

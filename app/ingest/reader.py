@@ -7,6 +7,11 @@ the record: the resume point for an uncompressed upload. (A gzip stream cannot b
 resumed mid-way without the decompressor's state, which is never kept; it restarts
 and the records already committed are skipped.)
 
+Two limits keep an upload from being turned against the service: no byte past the
+declared ``upload_length`` is read (``OverrunError``), and a gzip stream may not expand
+past a ratio of the compressed bytes read so far, nor past a total (``ExpansionError``):
+a small "zip bomb" of blank lines would otherwise hold a core for half an hour.
+
 ``RecordReader._records_reference`` is the definition: every line through
 ``csv.reader``. ``records()`` gives the same records and errors, with the plain lines
 (whole, unquoted: nearly all of them) split in native code, ``app.ingest._csvscan``.
@@ -24,13 +29,27 @@ from typing import NamedTuple
 from app.ingest._csvscan import Scanner
 from app.ingest._kernel import untracked
 
-__all__ = ["EncodingError", "Record", "RecordReader", "TooLongError"]
+__all__ = [
+    "EXPANSION_FLOOR",
+    "EncodingError",
+    "ExpansionError",
+    "OverrunError",
+    "Record",
+    "RecordReader",
+    "TooLongError",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 #: A single record longer than this is refused (a missing closing quote would otherwise
 #: swallow the file into memory).
 MAX_RECORD_BYTES = 64 * 1024
+#: A gzip stream may always expand to this many bytes, whatever its ratio: the start of a
+#: stream (its header row, the first block) can run ahead of the file's average ratio.
+EXPANSION_FLOOR = 1024 * 1024
+#: At most this many decompressed bytes come from one call to the decompressor, so that
+#: a small, highly compressed chunk is never inflated into memory all at once.
+_INFLATE_STEP = 1024 * 1024
 
 
 class EncodingError(ValueError):
@@ -41,19 +60,20 @@ class TooLongError(ValueError):
     """A record runs past MAX_RECORD_BYTES, usually an unclosed quote (names the line)."""
 
 
-class Record(NamedTuple):
-    """One CSV record (a named tuple: a frozen dataclass cost a microsecond a row).
+class ExpansionError(ValueError):
+    """A gzip stream expands past the ratio or the total allowed (names neither)."""
 
-    Its cells are raw identifiers, so it prints as ``Record(line=12, [redacted])`` (repr,
-    str, f-strings, logging, exception messages); only the line number shows.
-    """
+
+class OverrunError(ValueError):
+    """The uploaded bytes run past the declared Upload-Length."""
+
+
+class Record(NamedTuple):
+    """One CSV record (a named tuple: a frozen dataclass cost a microsecond a row)."""
 
     line: int  # physical line number where the record starts (header = line 1)
     fields: list[str]
     end_offset: int  # uploaded-stream offset after this record (uncompressed uploads)
-
-    def __repr__(self) -> str:
-        return f"Record(line={self.line!r}, [redacted])"  # str() and f-strings use it too
 
 
 #: At most this many records come from one native scan: a huge chunk is not turned into
@@ -71,6 +91,8 @@ class RecordReader:
 
     ``start_offset`` and ``encoding`` resume an uncompressed upload part-way; ``skip``
     drops that many leading data records (resuming a gzip upload from its start).
+    ``max_ratio`` and ``max_expanded`` bound what a gzip stream expands to (None: no
+    bound); ``upload_length`` bounds the bytes read.
     """
 
     def __init__(
@@ -81,8 +103,12 @@ class RecordReader:
         encoding: str | None = None,
         first_line: int = 1,
         upload_length: int | None = None,
+        max_ratio: float | None = None,
+        max_expanded: int | None = None,
     ) -> None:
         self._chunks = iter(chunks)
+        self.max_ratio = max_ratio
+        self.max_expanded = max_expanded
         self.start_offset = start_offset
         #: The whole upload's length: a stream that stops short of it was interrupted,
         #: and its unfinished last line is left for the resumed request.
@@ -150,7 +176,12 @@ class RecordReader:
         return self.start_offset + self.received >= self.upload_length
 
     def _counted(self, source: Iterator[bytes]) -> Iterator[bytes]:
+        """The chunks, counted; a chunk that would run past ``upload_length`` is refused
+        before any of its bytes is read."""
+        limit = None if self.upload_length is None else self.upload_length - self.start_offset
         for chunk in source:
+            if limit is not None and self.received + len(chunk) > limit:
+                raise OverrunError("the body runs past the Upload-Length declared")
             self.received += len(chunk)
             yield chunk
 
@@ -163,16 +194,44 @@ class RecordReader:
                 break
         if first.startswith(GZIP_MAGIC) and self.start_offset == 0:
             self.compressed = True
-            decompressor = zlib.decompressobj(wbits=47)
-            yield decompressor.decompress(first)
-            for chunk in self._chunks:
-                yield decompressor.decompress(chunk)
-            yield decompressor.flush()
-            if not decompressor.eof and self.complete:
-                raise EncodingError("the gzip stream ended early")
+            yield from self._inflate(first)
             return
         yield first
         yield from self._chunks
+
+    def _inflate(self, first: bytes) -> Iterator[bytes]:
+        """The decompressed stream, a step at a time, checked against the limits after
+        each step (so a bomb stops within a step of its limit, using a step of memory)."""
+        decompressor = zlib.decompressobj(wbits=47)
+        fed = expanded = 0
+        for chunk in chain((first,), self._chunks):
+            fed += len(chunk)
+            pending = chunk
+            while pending and not decompressor.eof:
+                out = decompressor.decompress(pending, _INFLATE_STEP)
+                pending = decompressor.unconsumed_tail
+                expanded += len(out)
+                self._check_expansion(expanded, fed - len(pending))
+                yield out
+        out = decompressor.flush()
+        self._check_expansion(expanded + len(out), fed)
+        yield out
+        if not decompressor.eof and self.complete:
+            raise EncodingError("the gzip stream ended early")
+
+    def _check_expansion(self, expanded: int, compressed: int) -> None:
+        if self.max_expanded is not None and expanded > self.max_expanded:
+            raise ExpansionError(
+                "the gzip stream expands past the total size allowed;"
+                " split the file or send it uncompressed"
+            )
+        if self.max_ratio is not None and expanded > max(
+            self.max_ratio * compressed, EXPANSION_FLOOR
+        ):
+            raise ExpansionError(
+                "the gzip stream expands far more than an extract does (a ratio limit);"
+                " send it uncompressed"
+            )
 
     def _text(self) -> Iterator[tuple[str, int]]:
         """Decoded text with the count of uploaded bytes it came from (uncompressed only)."""

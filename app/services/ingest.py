@@ -11,7 +11,8 @@ Records become visible only when the submission is accepted.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,8 +25,15 @@ from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.bulk import bulk_copy, bulk_insert, copy_columns
 from app.db.models import IngestRecord, Organisation, RowError, Submission
-from app.errors import Conflict, InvalidRequest, NotFound, UploadInProgress
-from app.ingest.reader import EncodingError, Record, RecordReader, TooLongError
+from app.errors import Conflict, InvalidRequest, NotFound, UploadInProgress, UploadTooLarge
+from app.ingest.reader import (
+    EncodingError,
+    ExpansionError,
+    OverrunError,
+    Record,
+    RecordReader,
+    TooLongError,
+)
 from app.ingest.rows import RECORD_COLUMNS, FieldQuality, RowProcessor
 from app.ingest.schema import DatasetSchema, Field, HeaderError, load_schemas
 from app.keys.store import LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
@@ -244,8 +252,19 @@ def upload(
     offset: int,
     chunks: Iterable[bytes],
     today: date,
+    body_length: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SubmissionView:
-    """Append bytes from ``offset``; accept or reject the submission when it is complete."""
+    """Append bytes from ``offset``; accept or reject the submission when it is complete.
+
+    ``body_length`` is the request's declared length (Content-Length), if any: a body
+    that would run past the submission's Upload-Length is refused before a byte is read,
+    and one that does so undeclared is failed before the excess is parsed. The start of
+    the stream is audited (and committed) before its bytes are read, so a long upload is
+    visible while it runs. The request stops after the first batch it commits once
+    ``ingest_request_seconds`` have passed on ``clock``, answering with the offset
+    reached: the client resumes from there.
+    """
     with unit_of_work(ctx, actor, "submission.upload", target=f"submission:{submission_id}") as uow:
         session = uow.session
         sub = session.get(Submission, submission_id)
@@ -258,6 +277,16 @@ def upload(
         if offset != resume_at:
             uow.details = {"expected_offset": resume_at}
             raise Conflict(f"Upload-Offset must be {resume_at}")
+        if body_length is not None and offset + body_length > sub.upload_length:
+            uow.details = {"offset": offset, "body_bytes": body_length}
+            raise UploadTooLarge("the body would run past the Upload-Length declared")
+        deadline = clock() + ctx.settings.ingest_request_seconds
+        uow.audit.record(
+            actor,
+            "submission.upload-start",
+            target=uow.target,
+            details={"offset": offset, "length": sub.upload_length, "body_bytes": body_length},
+        )
         # Let go of the transaction while bytes stream in: batches commit on their own.
         session.commit()
         schema = _schemas(ctx)[sub.schema_name]
@@ -268,10 +297,14 @@ def upload(
             encoding=None if offset == 0 else sub.encoding,
             first_line=1 if offset == 0 else sub.next_line,
             upload_length=sub.upload_length,
+            max_ratio=ctx.settings.ingest_max_decompression_ratio,
+            max_expanded=ctx.settings.ingest_max_decompressed_bytes,
         )
         try:
-            outcome = _stream(ctx, sub.id, schema, reader, today=today)
-        except (HeaderError, EncodingError, TooLongError) as error:
+            outcome = _stream(
+                ctx, sub.id, schema, reader, today=today, stop_at=lambda: clock() >= deadline
+            )
+        except (HeaderError, EncodingError, TooLongError, ExpansionError, OverrunError) as error:
             _fail(
                 ctx,
                 sub.id,
@@ -279,8 +312,11 @@ def upload(
                 status="rejected" if isinstance(error, HeaderError) else "failed",
             )
             uow.details = {"rejected": type(error).__name__}
+            if isinstance(error, OverrunError):
+                raise UploadTooLarge(str(error)) from None
             raise InvalidRequest(str(error)) from None
-        complete = reader.complete
+        # A request stopped by its time box may have read every byte but not parsed them.
+        complete = reader.complete and not outcome.stopped
         session.expire_all()
         sub = session.get(Submission, submission_id)
         assert sub is not None
@@ -294,6 +330,7 @@ def upload(
             "rows": outcome.rows,
             "status": sub.status,
             "offset": sub.upload_offset,
+            "stopped": outcome.stopped,
         }
         return _view(session, sub)
 
@@ -302,6 +339,11 @@ def upload(
 class _Outcome:
     rows: int = 0
     end_offset: int = 0
+    stopped: bool = False  # by the request's time box, before the end of its bytes
+
+
+#: How a blank row is refused: a row problem naming no value.
+BLANK_ROW = "a blank row"
 
 
 def _stream(
@@ -311,13 +353,25 @@ def _stream(
     reader: RecordReader,
     *,
     today: date,
+    stop_at: Callable[[], bool] = lambda: False,
 ) -> _Outcome:
+    """Stream the records into committed batches. ``stop_at`` is asked after each full
+    batch is handed to the writer: when it says so, the request stops there (at least
+    one batch on from where it began, so a resumed gzip upload always progresses).
+
+    A blank row (no cell holds anything) is seen and refused: it counts toward the bad-row
+    share, so a file of blank lines is rejected rather than streamed through uncounted.
+    It goes through its batch as a one-cell row, which the processor refuses as a whole
+    row (without touching the quality counts), and its problem is then named for what it
+    is. Its cell keeps the record's line breaks, so the lines that follow keep their
+    numbers (a gzip upload resumes by line: ``skip_before``).
+    """
     with ctx.sessions() as session:
         sub = session.get(Submission, submission_id)
         assert sub is not None
         header = sub.header
         # A gzip upload resumes from its start: the records before the first line not yet
-        # committed are skipped (by line, not by count: blank rows are never counted).
+        # committed are skipped (by line: every record, blank ones too, is counted once).
         skip_before = sub.next_line if reader.start_offset == 0 and header is not None else 0
         seen = sub.rows_seen
         quality = {k: FieldQuality(**v) for k, v in (sub.quality or {}).items()}
@@ -338,7 +392,7 @@ def _stream(
     for name, counts in quality.items():
         processor.quality[name] = counts
 
-    prepare = _BatchMaker(submission_id, processor, header, reader, seen=seen).prepare
+    maker = _BatchMaker(submission_id, processor, header, reader, seen=seen)
 
     # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
     # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
@@ -349,34 +403,42 @@ def _stream(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer,
     ):
 
-        def commit(prepared: _Prepared) -> None:
+        def commit(prepared: _Prepared, blank: set[int]) -> None:
             nonlocal pending
+            for error in prepared.errors:
+                if error["line"] in blank:
+                    error["column"], error["reason"] = "(row)", BLANK_ROW
             if pending is not None:
                 pending.result()  # the previous batch is committed (or its error raised)
             pending = writer.submit(_write_batch, connection, submission_id, prepared)
 
         batch: list[Record] = []
+        blank: set[int] = set()
         for record in records:
             if record.line < skip_before:
                 outcome.end_offset = record.end_offset
                 continue
             if not "".join(record.fields).strip():  # a blank row: no cell holds anything
-                outcome.end_offset = record.end_offset
-                continue
+                blank.add(record.line)
+                breaks = sum(cell.count("\n") for cell in record.fields)
+                record = Record(record.line, ["\n" * breaks], record.end_offset)
             batch.append(record)
             if len(batch) >= ctx.settings.ingest_batch_rows:
-                commit(prepare(batch))
+                commit(maker.prepare(batch), blank)
                 outcome.rows += len(batch)
                 outcome.end_offset = batch[-1].end_offset
-                batch = []
+                batch, blank = [], set()
+                if stop_at():
+                    outcome.stopped = True
+                    break
         # The request's last batch commits durably, and with it every batch before it:
         # the offset this request answers with survives a crash of the database.
         if batch:
-            commit(prepare(batch, last=True))
+            commit(maker.prepare(batch, last=True), blank)
             outcome.rows += len(batch)
             outcome.end_offset = batch[-1].end_offset
         elif header is not None:
-            commit(prepare([], outcome.end_offset, last=True))
+            commit(maker.prepare([], outcome.end_offset, last=True), blank)
         if pending is not None:
             pending.result()
     return outcome

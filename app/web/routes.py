@@ -20,10 +20,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app.api.deps import get_ctx, request_id_of
+from app.api.deps import MAX_ROW_ID, RowId, get_ctx, request_id_of
 from app.api.problems import PROBLEMS, problem_response
 from app.api.routes.submissions import OFFSET_MEDIA_TYPE, SubmissionIn, SubmissionOut
 from app.api.streaming import blocking_chunks, run_upload_stream
@@ -167,7 +167,7 @@ def audit_page(
     actor_name: Annotated[str, Query(alias="actor", max_length=100)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     outcome: Literal["", "allowed", "refused", "failed"] = "",
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Response:
     shown = {"actor": actor_name, "action": action, "outcome": outcome}
     return _render_audit(request, browser, shown, before_seq=before_seq)
@@ -294,13 +294,14 @@ def browser_create_submission(
 
 @router.patch("/submissions/{submission_id}", include_in_schema=False)
 async def browser_upload(
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
     request: Request,
     browser: Annotated[
         web_auth.BrowserSession, Depends(PageActor("submission.upload", "submissions"))
     ],
     upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
     content_type: Annotated[str, Header(alias="Content-Type")] = "",
+    content_length: Annotated[int | None, Header(alias="Content-Length", ge=0)] = None,
     csrf_token: Annotated[str, Header(alias=CSRF_HEADER, max_length=100)] = "",
 ) -> Response:
     """``PATCH /api/v1/submissions/{id}``: bytes from ``Upload-Offset``, streamed, resumable."""
@@ -317,6 +318,7 @@ async def browser_upload(
             offset=upload_offset,
             chunks=blocking_chunks(request),
             today=date.today(),
+            body_length=content_length,
         )
 
     try:
@@ -328,7 +330,7 @@ async def browser_upload(
 
 @router.get("/submissions/{submission_id}/status", include_in_schema=False)
 def browser_submission_status(
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
     request: Request,
     browser: Annotated[
         web_auth.BrowserSession, Depends(PageActor("submission.read", "submissions"))

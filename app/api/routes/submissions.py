@@ -6,7 +6,11 @@
     GET   /api/v1/submissions/{id}       status and data-quality report
 
 The body is read from the request stream as it arrives (never spooled to disk) and
-handed chunk by chunk to the ingest service in a worker thread.
+handed chunk by chunk to the ingest service in a worker thread. A PATCH whose body would
+run past Upload-Length is refused with 413 (tus 1.0): before a byte is read when its
+Content-Length says so, and before the excess is parsed when it does not. A request
+stops after ``HSCLINK_INGEST_REQUEST_SECONDS`` (at a batch boundary) and answers 200 with
+the offset reached; the client sends the rest in a new PATCH.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
-from app.api.deps import Authorized, Ctx
+from app.api.deps import Authorized, Ctx, RowId
 from app.api.streaming import blocking_chunks, run_upload_stream
 from app.auth.actor import Actor
 from app.errors import InvalidRequest
@@ -125,7 +129,7 @@ def list_submissions(
 
 @router.get("/submissions/{submission_id}", summary="Status and data-quality report")
 def get_submission(
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
@@ -137,7 +141,7 @@ def get_submission(
 
 @router.head("/submissions/{submission_id}", summary="Where to resume an upload")
 def resume_point(
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
 ) -> Response:
@@ -155,13 +159,14 @@ def resume_point(
     },
 )
 async def upload(
-    submission_id: Annotated[int, Path(ge=1)],
+    submission_id: RowId,
     request: Request,
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.upload", "submissions"))],
     upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
     content_type: Annotated[str, Header(alias="Content-Type")] = "",
+    content_length: Annotated[int | None, Header(alias="Content-Length", ge=0)] = None,
 ) -> SubmissionOut:
     if content_type.split(";")[0].strip() != OFFSET_MEDIA_TYPE:
         raise InvalidRequest(f"Content-Type must be {OFFSET_MEDIA_TYPE}")
@@ -174,6 +179,7 @@ async def upload(
             offset=upload_offset,
             chunks=blocking_chunks(request),
             today=date.today(),
+            body_length=content_length,
         )
 
     view = await run_upload_stream(request, work)

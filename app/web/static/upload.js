@@ -356,7 +356,11 @@
           view = await statusOf(view.id);
           continue;
         }
-        if (view.status === "receiving" && view.upload_offset <= from) {
+        // The service may stop a request part-way (its time box) and answer with what it
+        // committed: carry on from there. A gzip upload's offset stays 0 until it ends, so
+        // its progress shows in the rows seen.
+        const moved = view.upload_offset > from || view.rows_seen > current.rows_seen;
+        if (view.status === "receiving" && !moved) {
           if (whole) {
             throw new UploadError("The service did not take any of the file; try again.");
           }
