@@ -7,6 +7,7 @@ Every command that changes state is audited like an API call.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -65,20 +66,27 @@ def init(
 ) -> None:
     """Create what is missing: schema, master key, audit signing key, operator organisation."""
     cli = Actor.cli()
-    with _context() as ctx:
-        report = setup.initialise(ctx, actor=cli)
-        setup.ensure_operator_organisation(ctx, actor=cli, code=OPERATOR_ORG)
-        demo_users = setup.seed_demo(ctx, actor=cli) if demo else []
-        demo_data = setup.seed_demo_data(ctx) if demo_users else None
-        data = {
-            "data_dir": str(ctx.settings.data_dir),
-            "created_master_key": report.created_master_key,
-            "created_keys": report.created_keys,
-            "audit_public_key_file": str(ctx.settings.audit_public_key_path),
-            "demo_users": [asdict(u) for u in demo_users],
-            "demo_submissions": demo_data.submissions if demo_data else [],
-            "demo_linkage_snapshot": demo_data.linkage_snapshot if demo_data else None,
-        }
+    # The store, its -wal/-shm files and the keys: its owner's only (as main() sets for
+    # every command; set here too for callers that enter the command directly).
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        with _context() as ctx:
+            report = setup.initialise(ctx, actor=cli)
+            setup.ensure_operator_organisation(ctx, actor=cli, code=OPERATOR_ORG)
+            demo_users = setup.seed_demo(ctx, actor=cli) if demo else []
+            demo_data = setup.seed_demo_data(ctx) if demo_users else None
+            setup.tighten_data_dir(ctx.settings.data_dir)
+    finally:
+        os.umask(umask)
+    data = {
+        "data_dir": str(ctx.settings.data_dir),
+        "created_master_key": report.created_master_key,
+        "created_keys": report.created_keys,
+        "audit_public_key_file": str(ctx.settings.audit_public_key_path),
+        "demo_users": [asdict(u) for u in demo_users],
+        "demo_submissions": demo_data.submissions if demo_data else [],
+        "demo_linkage_snapshot": demo_data.linkage_snapshot if demo_data else None,
+    }
 
     def human() -> None:
         typer.echo(f"hsclink store ready in {data['data_dir']}")
@@ -98,7 +106,7 @@ def init(
                     f"  {u.role:<11} {u.username:<15} password {u.password}  token {u.token}"
                 )
             if demo_data:
-                typer.echo(f"\nSynthetic extracts in {demo_data.directory}, submitted:")
+                typer.echo("\nSynthetic extracts submitted (and deleted from disk):")
                 for schema, status, rows in demo_data.submissions:
                     typer.echo(f"  {schema:<13} {status} ({rows:,} rows)")
                 if demo_data.linkage_snapshot is not None:
@@ -516,5 +524,11 @@ def synth(
     )
 
 
+#: Every file the service or the CLI creates (the SQLite store and its -wal, -shm and
+#: -journal files, keys, pinned keys, the witness file, logs) is its owner's alone.
+PRIVATE_UMASK = 0o077
+
+
 def main() -> None:
+    os.umask(PRIVATE_UMASK)
     app()

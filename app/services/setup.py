@@ -1,13 +1,18 @@
 """First-run initialisation and the demo data that ``make run`` creates.
 
 ``initialise`` is idempotent: it creates what is missing (schema, master key,
-audit signing key and its pinned public key) and keeps everything that exists.
+audit signing key and its pinned public key) and keeps everything that exists. The data
+directory is its owner's alone (0700, every file in it 0600): it holds the master key and,
+on SQLite, the store itself.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -34,6 +39,7 @@ __all__ = [
     "migrate",
     "seed_demo",
     "seed_demo_data",
+    "tighten_data_dir",
 ]
 
 
@@ -73,7 +79,8 @@ def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | Non
 
 def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
     settings = ctx.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tighten_data_dir(settings.data_dir)
     migrate(ctx, actor=actor)
     report = InitReport()
     if not settings.master_key_path.exists():
@@ -89,7 +96,18 @@ def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
         if info.public_key is not None:
             append_pinned_key(settings.audit_public_key_path, info.version, info.public_key)
         report.created_keys.append(purpose)
+    tighten_data_dir(settings.data_dir)
     return report
+
+
+def tighten_data_dir(data_dir: Path) -> None:
+    """Make the data directory its owner's alone: 0700, every directory in it 0700 and
+    every file 0600 (a directory made by an older version, or under a looser umask)."""
+    data_dir.chmod(0o700)
+    for path in data_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def ensure_operator_organisation(ctx: ServiceContext, *, actor: Actor, code: str) -> None:
@@ -156,20 +174,52 @@ def seed_demo(ctx: ServiceContext, *, actor: Actor) -> list[DemoUser]:
 
 @dataclass(frozen=True)
 class DemoData:
-    directory: str
     submissions: list[tuple[str, str, int]]  # (schema, status, rows accepted)
     linkage_snapshot: int | None = None
 
 
 def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: int = 1) -> DemoData:
-    """Synthetic London extracts, written under the data directory and submitted through
-    the same service path as a real upload (as demo.submitter and demo.council)."""
+    """Synthetic London extracts, submitted through the same service path as a real upload
+    (as demo.submitter and demo.council).
+
+    The extracts hold (synthetic) raw identifiers, as a real extract would: they are
+    written to a private temporary directory (0700) and deleted once submitted, whatever
+    happens. ``hsclink synth`` writes the same files again from the same seed.
+    """
+    outdir = Path(tempfile.mkdtemp(prefix="hsclink-demo-"))
+    try:
+        results = _submit_demo_extracts(ctx, outdir, persons=persons, seed=seed)
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+    # Link them too, so the run report and (later) releases have a snapshot to work on.
+    from datetime import date
+
+    from app.services import linkage
+
+    run = linkage.start_run(ctx, actor=Actor.cli())
+    linked = linkage.execute_run(ctx, run.id)
+    # ...and give the demo analyst a privacy budget for this period, so queries work.
+    from app.services.release import budgets
+
+    budgets.set_budget(
+        ctx,
+        actor=Actor.cli(),
+        kind="analyst",
+        subject="demo.analyst",
+        total=ctx.policy.rules.release.max_analyst_budget,
+        today=date.today(),
+    )
+    return DemoData(results, linked.snapshot_id)
+
+
+def _submit_demo_extracts(
+    ctx: ServiceContext, outdir: Path, *, persons: int, seed: int
+) -> list[tuple[str, str, int]]:
     from datetime import date
 
     from app.services import ingest
     from app.synth import write_extracts
 
-    outdir = ctx.settings.data_dir / "demo-extracts"
     write_extracts(outdir, persons=persons, seed=seed)
     results = []
     for schema, username in (("nhs_episodes", "demo.submitter"), ("asc_clients", "demo.council")):
@@ -191,20 +241,4 @@ def seed_demo_data(ctx: ServiceContext, *, persons: int = DEMO_PERSONS, seed: in
                 today=date.today(),
             )
         results.append((schema, view.status, view.rows_accepted))
-    # Link them too, so the run report and (later) releases have a snapshot to work on.
-    from app.services import linkage
-
-    run = linkage.start_run(ctx, actor=Actor.cli())
-    linked = linkage.execute_run(ctx, run.id)
-    # ...and give the demo analyst a privacy budget for this period, so queries work.
-    from app.services.release import budgets
-
-    budgets.set_budget(
-        ctx,
-        actor=Actor.cli(),
-        kind="analyst",
-        subject="demo.analyst",
-        total=ctx.policy.rules.release.max_analyst_budget,
-        today=date.today(),
-    )
-    return DemoData(str(outdir), results, linked.snapshot_id)
+    return results

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.db.models import AuditEvent
+from app.services.setup import DEMO_PERSONS
+from app.synth import write_extracts
 
 
 @pytest.fixture
@@ -21,7 +23,9 @@ def demo(run):
     return run
 
 
-def test_the_demo_is_linked_and_an_operator_can_run_report_and_evaluate(demo, settings, ctx):
+def test_the_demo_is_linked_and_an_operator_can_run_report_and_evaluate(
+    demo, settings, ctx, tmp_path
+):
     ran = demo("link", "run", "--json")
     assert ran.exit_code == 0, ran.output
     view = json.loads(ran.stdout)
@@ -34,7 +38,9 @@ def test_the_demo_is_linked_and_an_operator_can_run_report_and_evaluate(demo, se
     status = demo("link", "status")
     assert status.exit_code == 0 and "succeeded" in status.stdout
 
-    truth = settings.data_dir / "demo-extracts" / "truth.csv"
+    # The demo's extracts are deleted once submitted: the same seed writes them again.
+    write_extracts(tmp_path, persons=DEMO_PERSONS, seed=1)
+    truth = tmp_path / "truth.csv"
     evaluated = demo("link", "evaluate", "--truth", str(truth), "--json")
     assert evaluated.exit_code == 0, evaluated.output
     scores = json.loads(evaluated.stdout)
