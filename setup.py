@@ -3,8 +3,8 @@
 ``privacy._keyed`` is Cython linked against OpenSSL's libcrypto (Debian: libssl-dev):
 the keyed tokens and Bloom masks of the ingest hot path. ``app.ingest._kernel`` is the
 row loop of the upload pseudonymiser, calling into it, with ``app.ingest._memo`` (its
-bounded memo tables keyed by cell text) and ``app.ingest._csvscan`` (its CSV splitting);
-``app.db._copy`` encodes PostgreSQL binary COPY data. Why they exist and how they are
+bounded memo tables keyed by cell text) and ``app.ingest._csvscan`` (its CSV splitting).
+Why they exist and how they are
 checked against the pure-Python definitions: privacy/_keyed.pyx and SECURITY.md.
 """
 
@@ -19,7 +19,6 @@ extensions = [
         # SHA256_Init & co. are deprecated in OpenSSL 3 but remain its fastest HMAC path.
         extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
     ),
-    Extension("app.db._copy", ["app/db/_copy.pyx"], extra_compile_args=["-O2"]),
     Extension("app.ingest._memo", ["app/ingest/_memo.pyx"], extra_compile_args=["-O2"]),
     Extension("app.ingest._csvscan", ["app/ingest/_csvscan.pyx"], extra_compile_args=["-O2"]),
     Extension(

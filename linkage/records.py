@@ -1,8 +1,10 @@
 """The validated input of a linkage run: tokens as integer codes, Bloom filters as words.
 
-``RecordFrame.from_frame`` checks a pandas frame shaped like ``ingest_records`` and
-converts it once: every token column is factorised to ``int32`` codes (``-1`` = missing;
-equal codes <=> equal tokens), every Bloom column to a code into a table of distinct
+``RecordFrame.from_columns`` checks columns already factorised (the service opens the
+sealed store straight into Arrow and dictionary-encodes each column: no Python object per
+value), and ``RecordFrame.from_frame`` factorises a pandas frame of the same columns (tests
+and benchmarks) and hands it on: every token column becomes ``int32`` codes (``-1`` =
+missing; equal codes <=> equal tokens), every Bloom column a code into a table of distinct
 filters unpacked to ``uint64`` words. Nothing downstream touches a token or a byte again,
 and no code or word leaves the package (see ``engine``).
 
@@ -28,6 +30,7 @@ __all__ = [
     "DATASETS",
     "TOKEN_BYTES",
     "TOKEN_COLUMNS",
+    "EncodedColumn",
     "RecordFrame",
 ]
 
@@ -53,13 +56,45 @@ BLOOM_BYTES = 128
 BLOOM_WORDS = BLOOM_BYTES // 8
 
 
-def _factorise(column: str, values: pd.Series, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 codes with -1 for missing, the distinct values); checks each distinct value."""
+@dataclass(frozen=True, eq=False, repr=False)
+class EncodedColumn:
+    """A factorised column: ``codes`` (int, ``-1`` = missing) index the rows of ``values``,
+    its distinct values as a ``uint8`` array of one row per value (``None`` when only
+    equality matters, as for tokens) and ``widths``, each distinct value's byte length."""
+
+    codes: np.ndarray
+    widths: np.ndarray
+    values: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"EncodedColumn({len(self.codes)} codes, {len(self.widths)} distinct)"
+
+
+def _factorise(values: pd.Series, *, keep_values: bool) -> EncodedColumn:
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    bad = sum(1 for u in uniques if not isinstance(u, bytes) or len(u) != size)
+    widths = np.fromiter(
+        (len(u) if isinstance(u, bytes) else -1 for u in uniques),
+        dtype=np.int64,
+        count=len(uniques),
+    )
+    table = None
+    if keep_values and (widths == BLOOM_BYTES).all():
+        raw = b"".join(uniques.tolist())
+        table = np.frombuffer(raw, dtype=np.uint8).reshape(-1, BLOOM_BYTES)
+    return EncodedColumn(codes, widths, table)
+
+
+def _checked(column: str, encoded: EncodedColumn, n: int, size: int) -> np.ndarray:
+    """The column's int32 codes, after checking them and every distinct value's size."""
+    bad = int((encoded.widths != size).sum())
     if bad:
         raise InvalidRecords(f"column {column}: {bad} distinct values are not {size}-byte strings")
-    return codes.astype(np.int32, copy=False), np.asarray(uniques, dtype=object)
+    codes = np.asarray(encoded.codes)
+    if len(codes) != n:
+        raise InvalidRecords(f"column {column}: one code per record is required")
+    if len(codes) and (codes.min() < -1 or codes.max() >= len(encoded.widths)):
+        raise InvalidRecords(f"column {column}: codes out of range")
+    return codes.astype(np.int32, copy=False)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -103,32 +138,67 @@ class RecordFrame:
         keys = frame["record_key"]
         if not pd.api.types.is_integer_dtype(keys.dtype):
             raise InvalidRecords("column record_key: integers are required")
-        record_key = keys.to_numpy(dtype=np.int64)
-        duplicated = len(record_key) - len(np.unique(record_key))
+        return cls.from_columns(
+            record_key=keys.to_numpy(dtype=np.int64),
+            dataset=frame["dataset"].to_numpy(dtype=object),
+            tokens={c: _factorise(frame[c], keep_values=False) for c in TOKEN_COLUMNS},
+            blooms={c: _factorise(frame[c], keep_values=True) for c in BLOOM_COLUMNS},
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        record_key: np.ndarray,
+        dataset: np.ndarray,
+        tokens: Mapping[str, EncodedColumn],
+        blooms: Mapping[str, EncodedColumn],
+    ) -> RecordFrame:
+        """Validate factorised columns; errors name columns and counts, never values.
+
+        ``dataset`` holds each record's dataset name; every Bloom column's ``values`` holds
+        its distinct filters, ``BLOOM_BYTES`` each."""
+        missing = [c for c in TOKEN_COLUMNS if c not in tokens]
+        missing += [c for c in BLOOM_COLUMNS if c not in blooms]
+        if missing:
+            raise InvalidRecords(f"missing columns: {', '.join(missing)}")
+        record_key = np.asarray(record_key)
+        if not np.issubdtype(record_key.dtype, np.integer):
+            raise InvalidRecords("column record_key: integers are required")
+        record_key = record_key.astype(np.int64, copy=False)
+        n = len(record_key)
+        duplicated = n - len(np.unique(record_key))
         if duplicated:
             raise InvalidRecords(f"column record_key: {duplicated} repeated keys")
-        dataset_values = frame["dataset"].to_numpy(dtype=object)
-        dataset = np.full(len(frame), -1, dtype=np.int8)
+        dataset_values = np.asarray(dataset, dtype=object)
+        codes_of_dataset = np.full(n, -1, dtype=np.int8)
         for code, name in enumerate(DATASETS):
-            dataset[dataset_values == name] = code
-        unknown = int((dataset < 0).sum())
+            codes_of_dataset[dataset_values == name] = code
+        unknown = int((codes_of_dataset < 0).sum())
         if unknown:
             raise InvalidRecords(
                 f"column dataset: {unknown} rows are not one of {', '.join(DATASETS)}"
             )
-        codes = {c: _factorise(c, frame[c], TOKEN_BYTES)[0] for c in TOKEN_COLUMNS}
+        codes = {c: _checked(c, tokens[c], n, TOKEN_BYTES) for c in TOKEN_COLUMNS}
         bloom_codes: dict[str, np.ndarray] = {}
         bloom_words: dict[str, np.ndarray] = {}
         bloom_pop: dict[str, np.ndarray] = {}
         for column in BLOOM_COLUMNS:
-            filter_codes, uniques = _factorise(column, frame[column], BLOOM_BYTES)
-            raw = b"".join(uniques.tolist())
-            words = np.frombuffer(raw, dtype="<u8").astype(np.uint64).reshape(-1, BLOOM_WORDS)
-            bloom_codes[column], bloom_words[column] = filter_codes, words
+            encoded = blooms[column]
+            bloom_codes[column] = _checked(column, encoded, n, BLOOM_BYTES)
+            table = encoded.values
+            if table is None:
+                table = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
+            if table.shape != (len(encoded.widths), BLOOM_BYTES) or table.dtype != np.uint8:
+                raise InvalidRecords(f"column {column}: the distinct filters have the wrong shape")
+            words = (
+                np.ascontiguousarray(table).view("<u8").astype(np.uint64).reshape(-1, BLOOM_WORDS)
+            )
+            bloom_words[column] = words
             bloom_pop[column] = np.bitwise_count(words).sum(axis=1, dtype=np.int32)
         return cls(
             record_key=record_key,
-            dataset=dataset,
+            dataset=codes_of_dataset,
             codes=MappingProxyType(codes),
             bloom_codes=MappingProxyType(bloom_codes),
             bloom_words=MappingProxyType(bloom_words),

@@ -24,21 +24,21 @@ from app.db.base import Base, UTCDateTime, utcnow
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AssignmentBatch",
     "AuditEvent",
     "AuditTreeHead",
     "Budget",
     "Charge",
-    "IngestRecord",
     "KeyVersion",
     "LinkageRun",
     "LinkageSnapshot",
     "LoginFailure",
-    "OptOut",
+    "OptOutList",
     "Organisation",
-    "PersonLink",
     "PolicyLoad",
     "Project",
     "ProjectMember",
+    "RecordBatch",
     "Release",
     "RowError",
     "Submission",
@@ -233,44 +233,31 @@ class Submission(Base):
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
 
-class IngestRecord(Base):
-    """A pseudonymised record: keyed tokens, Bloom encodings and kept attributes only."""
+class RecordBatch(Base):
+    """A sealed batch of one submission's pseudonymised records (``app/store``).
 
-    __tablename__ = "ingest_records"
+    Nothing per record is in clear: the records' tokens, Bloom encodings and typed
+    attributes are inside ``linkage_part`` and ``facts_part`` (Arrow IPC under
+    AES-256-GCM). A batch is numbered by the line its first record came from.
+    """
+
+    __tablename__ = "ingest_batches"
     __table_args__ = (
-        Index("ix_ingest_records_submission_line", "submission_id", "line", unique=True),
+        Index(
+            "ux_ingest_batches_submission_first_line", "submission_id", "first_line", unique=True
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # No foreign key: checked once per batch by its writer, not per row (migration 0010).
-    submission_id: Mapped[int] = mapped_column(Integer)
-    line: Mapped[int] = mapped_column(Integer)
-    dataset: Mapped[str] = mapped_column(String(32))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("ingest_submissions.id"))
+    first_line: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
-    tok_record_id: Mapped[bytes] = mapped_column(LargeBinary(48))
-    tok_nhs_number: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_dob: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_dob_year: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_dob_month_day: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_sex: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_postcode: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_postcode_sector: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_postcode_district: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_given_name: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_given_name_2: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_family_name: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_given_phonetic: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    tok_family_phonetic: Mapped[bytes | None] = mapped_column(LargeBinary(48))
-    bloom_given_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    bloom_family_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    bloom_dob: Mapped[bytes | None] = mapped_column(LargeBinary)
-    bloom_postcode: Mapped[bytes | None] = mapped_column(LargeBinary)
-    sex: Mapped[str | None] = mapped_column(String(1))
-    age_band: Mapped[str | None] = mapped_column(String(8))
-    borough: Mapped[str | None] = mapped_column(String(9))
-    borough_source: Mapped[str] = mapped_column(String(20))
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seal_key_version: Mapped[int] = mapped_column(Integer)
+    linkage_part: Mapped[bytes] = mapped_column(LargeBinary)
+    facts_part: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class RowError(Base):
@@ -286,19 +273,21 @@ class RowError(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
-class OptOut(Base):
-    """An NHS number under the national data opt-out, keyed exactly as records are.
+class OptOutList(Base):
+    """The national data opt-out list in force: NHS-number tokens, sealed (``app/store``).
 
-    The list is replaced whole on each load; records whose NHS-number token is here are
-    excluded from everything released.
+    A load replaces the list whole; only the newest row is in force.
     """
 
-    __tablename__ = "ingest_optouts"
+    __tablename__ = "ingest_optout_lists"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tok_nhs_number: Mapped[bytes] = mapped_column(LargeBinary(48), unique=True)
+    entries: Mapped[int] = mapped_column(Integer)
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
+    seal_key_version: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -352,16 +341,24 @@ class LinkageSnapshot(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class PersonLink(Base):
-    """Which person a record belongs to in a snapshot, and how it was linked."""
+class AssignmentBatch(Base):
+    """A sealed batch of a snapshot's record -> person assignment (``app/store``): which
+    records are one person is itself patient-derived, so it is never in clear."""
 
-    __tablename__ = "linkage_assignments"
-    __table_args__ = (Index("ix_linkage_assignments_snapshot_person", "snapshot_id", "person_id"),)
+    __tablename__ = "linkage_assignment_batches"
+    __table_args__ = (
+        Index(
+            "ux_linkage_assignment_batches_snapshot_batch", "snapshot_id", "batch_no", unique=True
+        ),
+    )
 
-    snapshot_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"), primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("ingest_records.id"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(Integer)
-    link_type: Mapped[str] = mapped_column(String(16))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    seal_key_version: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class Project(Base):

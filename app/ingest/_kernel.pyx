@@ -20,16 +20,12 @@ attributes, whose distinct values are few) goes to the pure-Python functions of
 memo tables (``app.ingest._memo.MemoTable``, emptied when ``memo_limit`` is reached, key
 bytes wiped), as in the reference; the next row's slots are prefetched a row ahead.
 
-With ``copy_columns`` (PostgreSQL), accepted rows come out as the bytes of binary COPY
-tuples: each memoised value carries its columns' COPY fields, encoded once when it is
-computed (``app.db._copy.put_value``), so a row is a few copies of memoised bytes; the
-tests hold them equal to ``binary_copy`` of the reference's rows.
+Accepted rows come out as tuples in ``app.store.records.RECORD_COLUMNS`` order, which the
+upload's batch writer turns into Arrow columns and seals (``app/store``).
 """
 
-import json
 import os
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_FromStringAndSize
@@ -37,7 +33,6 @@ from libc.stdlib cimport free, malloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
-from app.db._copy cimport Buffer, put_value
 from app.ingest._memo cimport MemoTable
 from privacy._keyed cimport BloomMasks, Token
 
@@ -57,25 +52,6 @@ DEF MAX_NAME = 512
 DEF GIL_EVERY = 16
 DEF TOKEN_MEMO = 8192
 
-# Kinds of COPY columns (app.db._copy.KINDS) the row layout relies on.
-DEF INT4 = 0
-DEF INT8 = 1
-DEF BYTEA = 3
-DEF JSON = 4
-
-# Where each group of values starts among app.ingest.rows.RECORD_COLUMNS, and its width.
-DEF C_LINE = 0
-DEF C_VERSIONS = 1
-DEF C_RECORD = 3
-DEF C_NHS = 4
-DEF C_DOB = 5
-DEF C_SEX = 10
-DEF C_POSTCODE = 12
-DEF C_GIVEN = 16
-DEF C_FAMILY = 20
-DEF C_BOROUGH = 23
-DEF C_ATTRIBUTES = 25
-DEF RECORD_WIDTH = 26
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -139,20 +115,9 @@ cdef class RowKernel:
     cdef bytes seed              # the memo tables' hash key
     cdef tuple prefix            # values put before each accepted row
     cdef Py_ssize_t la_code      # the attribute whose value names a council, or -1
-    # COPY output (``copy_columns`` given): accepted rows as binary COPY tuples instead of
-    # Python tuples. Every memoised value then carries its fields, encoded once, last.
-    cdef bint copy_mode
-    cdef int *copy_kinds         # per column: prefix, then RECORD_COLUMNS
-    cdef list copy_names
-    cdef bytes copy_head         # the prefix's fields
-    cdef bytes copy_versions     # the key versions' fields
-    cdef Buffer scratch          # where a memoised value's fields are encoded
-    cdef Py_ssize_t row_bytes    # COPY bytes an accepted row took so far, and some
-    cdef bytes no_postcode_fields  # the postcode columns' fields when there is none
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
-                 attributes, memo_limit, versions, today, reference_date, python, prefix=(),
-                 copy_columns=None):
+                 attributes, memo_limit, versions, today, reference_date, python, prefix=()):
         cdef dict p = positions
         self.width = width
         self.i_record = p["record_id"]
@@ -233,53 +198,6 @@ cdef class RowKernel:
         self.metaphone = python["metaphone"]
         self.problem = python["problem"]
         self.la_code = self.attr_names.index("la_code") if "la_code" in self.attr_names else -1
-        self.copy_mode = copy_columns is not None
-        if self.copy_mode:
-            self._copy_layout(list(copy_columns))
-
-    cdef _copy_layout(self, list columns):
-        """Check the COPY columns against the row layout; encode the constant fields."""
-        cdef Py_ssize_t i, at = self.prefix_size
-        cdef Buffer head = Buffer(64)
-        cdef Buffer versions = Buffer(32)
-        self.scratch = Buffer(1024)
-        if len(columns) != self.prefix_size + RECORD_WIDTH:
-            raise ValueError("copy_columns names the prefix and every record column")
-        self.copy_kinds = <int *>malloc(len(columns) * sizeof(int))
-        if self.copy_kinds == NULL:
-            raise MemoryError()
-        self.copy_names = [name for name, _kind in columns]
-        for i, (_name, kind) in enumerate(columns):
-            self.copy_kinds[i] = kind
-        if (self.copy_kinds[at + C_LINE] not in (INT4, INT8)
-                or self.copy_kinds[at + C_RECORD] != BYTEA
-                or self.copy_kinds[at + C_NHS] != BYTEA
-                or self.copy_kinds[at + C_ATTRIBUTES] != JSON):
-            raise ValueError("copy_columns do not match the record layout")
-        for i in range(self.prefix_size):
-            put_value(head, self.prefix[i], self.copy_kinds[i], self.copy_names[i])
-        for i, version in enumerate((self.linkage_version, self.wrap_version)):
-            put_value(versions, version, self.copy_kinds[at + C_VERSIONS + i],
-                      self.copy_names[at + C_VERSIONS + i])
-        self.copy_head = head.value()
-        self.copy_versions = versions.value()
-        self.no_postcode_fields = self._fields((None,) * 4, 0, 4, C_POSTCODE)[4]
-
-    cdef tuple _fields(self, tuple value, Py_ssize_t first, Py_ssize_t count, Py_ssize_t column):
-        """``value`` with its items ``first`` to ``first + count - 1`` encoded as the COPY
-        fields of the record columns from ``column`` on, appended, and themselves set to
-        None: a memo table keeps the fields, not the tokens and filters twice over."""
-        cdef Buffer out = self.scratch
-        cdef Py_ssize_t i, at = self.prefix_size + column
-        cdef Py_ssize_t n = PyTuple_GET_SIZE(value)
-        cdef tuple kept = PyTuple_New(n + 1)
-        out.size = 0
-        for i in range(count):
-            put_value(out, value[first + i], self.copy_kinds[at + i], self.copy_names[at + i])
-        for i in range(n):
-            _put(kept, i, None if first <= i < first + count else value[i])
-        _put(kept, n, out.value())
-        return kept
 
     # -- memo tables ------------------------------------------------------------------
 
@@ -324,15 +242,13 @@ cdef class RowKernel:
 
     def run(self, rows):
         """(accepted, accepted count, problems, refused count, counts[slot][outcome]) for
-        a batch: ``accepted`` is a list of row tuples, or in COPY output the bytes of the
-        rows' binary COPY tuples (no header or trailer)."""
+        a batch: ``accepted`` is a list of row tuples."""
         cdef list out_rows = []
         cdef list problems = []
         cdef Py_ssize_t refused_rows = 0
         cdef Py_ssize_t accepted = 0
         cdef Py_ssize_t seen = 0
         cdef list attr_values = [None] * self.n_attributes
-        cdef Buffer out = None
         cdef long long *counts = <long long *>malloc(self.slots * 4 * sizeof(long long))
         cdef list cells
         cdef str blank = ""
@@ -351,8 +267,6 @@ cdef class RowKernel:
         memset(counts, 0, self.slots * 4 * sizeof(long long))
         cdef list batch = rows if type(rows) is list else list(rows)
         cdef Py_ssize_t r, total = len(batch)
-        if self.copy_mode:  # sized from the rows so far: no copying as it grows
-            out = Buffer(total * (self.row_bytes or 2048) + 4096)
         # Hashes of the next row's cells, whose memo slots are prefetched a row ahead: a
         # lookup in a large table is a cache miss, overlapped this way with a row's work.
         cdef uint64_t ahead_dob = 0, ahead_given = 0
@@ -407,8 +321,6 @@ cdef class RowKernel:
                 found = self.memo_dob.get_hashed(cell, at_dob)
                 if found == NULL:
                     value = self._dob(cell)
-                    if self.copy_mode:
-                        value = self._fields(value, 1, 5, C_DOB)
                     self._keep(self.memo_dob, cell, value)
                 else:
                     value = <object>found
@@ -419,8 +331,6 @@ cdef class RowKernel:
                 found = self.memo_sex.get(cell)
                 if found == NULL:
                     value = tuple(self.py_sex_miss(cell))
-                    if self.copy_mode:
-                        value = self._fields(value, 1, 2, C_SEX)
                     self._keep(self.memo_sex, cell, value)
                 else:
                     value = <object>found
@@ -435,8 +345,6 @@ cdef class RowKernel:
                 found = self.memo_given.get_hashed(cell, at_given)
                 if found == NULL:
                     value = self._given(cell)
-                    if self.copy_mode:
-                        value = self._fields(value, 1, 4, C_GIVEN)
                     self._keep(self.memo_given, cell, value)
                 else:
                     value = <object>found
@@ -447,8 +355,6 @@ cdef class RowKernel:
                 found = self.memo_family.get_pair(cell, <str>dob[6])
                 if found == NULL:
                     value = self._family(cell, <str>dob[6])
-                    if self.copy_mode:
-                        value = self._fields(value, 1, 3, C_FAMILY)
                     self._keep_pair(self.memo_family, cell, <str>dob[6], value)
                 else:
                     value = <object>found
@@ -462,9 +368,6 @@ cdef class RowKernel:
                     found = (<MemoTable>spec_memo).get(cell)
                     if found == NULL:
                         value = tuple(self.attr_compute[a](cell))
-                        if self.copy_mode:  # '"name": value', as json.dumps writes a member
-                            member = json.dumps({self.attr_names[a]: (<tuple>value)[0]})
-                            value = _joined(value, (), member[1 : len(member) - 1].encode("ascii"))
                         self._keep(<MemoTable>spec_memo, cell, value)
                     else:
                         value = <object>found
@@ -482,15 +385,9 @@ cdef class RowKernel:
                 value = self.memo_borough.get(key)
                 if value is None:
                     value = tuple(self.py_borough(key))
-                    if self.copy_mode:
-                        value = self._fields(value, 0, 2, C_BOROUGH)
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
                 accepted += 1
-                if self.copy_mode:
-                    self._copy_row(out, line, tok_record, tok_nhs, dob, sex, pc, given, family,
-                                   borough, attr_values)
-                    continue
                 kept = {}
                 for a in range(self.n_attributes):
                     kept[self.attr_names[a]] = (<tuple>attr_values[a])[0]
@@ -521,37 +418,7 @@ cdef class RowKernel:
             result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
         finally:
             free(counts)
-        if self.copy_mode:
-            if accepted:
-                self.row_bytes = out.size // accepted + 64
-            return out.value(), accepted, problems, refused_rows, result
         return out_rows, accepted, problems, refused_rows, result
-
-    cdef int _copy_row(self, Buffer out, object line, object tok_record, object tok_nhs,
-                       tuple dob, tuple sex, tuple pc, tuple given, tuple family,
-                       tuple borough, list attr_values) except -1:
-        """One accepted row as a binary COPY tuple: the memoised groups' fields copied."""
-        cdef Py_ssize_t at = self.prefix_size
-        cdef Py_ssize_t a, size = 2
-        cdef bytes member
-        out.put_be(self.prefix_size + RECORD_WIDTH, 2)
-        _put_bytes(out, self.copy_head)
-        put_value(out, line, self.copy_kinds[at + C_LINE], "line")
-        _put_bytes(out, self.copy_versions)
-        put_value(out, tok_record, BYTEA, "tok_record_id")
-        put_value(out, tok_nhs, BYTEA, "tok_nhs_number")
-        for group in (dob, sex, pc, given, family, borough):
-            _put_bytes(out, <bytes>(<tuple>group)[PyTuple_GET_SIZE(group) - 1])
-        for a in range(self.n_attributes):  # the attributes' JSON object
-            size += PyBytes_GET_SIZE((<tuple>attr_values[a])[3]) + (2 if a else 0)
-        out.put_be(size, 4)
-        out.put_byte(123)
-        for a in range(self.n_attributes):
-            if a:
-                out.put(b", ", 2)
-            _put_bytes(out, <bytes>(<tuple>attr_values[a])[3])
-        out.put_byte(125)
-        return 0
 
     # -- NHS number -------------------------------------------------------------------
 
@@ -710,17 +577,14 @@ cdef class RowKernel:
                 self._bloom(self.b_pc, "postcode", full, ""),
                 outward,
             )
-            if self.copy_mode:
-                keyed = self._fields(keyed, 0, 4, C_POSTCODE)
             self._keep(self.memo_pc_keyed, full, keyed)
         else:
             keyed = <object>hit
         return _joined((_outcome(raw, True, full),), <tuple>keyed, None)
 
     cdef tuple _no_postcode(self, str raw):
-        """A missing or invalid postcode: no keyed values (NULL COPY fields)."""
-        cdef tuple none = (_outcome(raw, False, None), None, None, None, None, None)
-        return _joined(none, (), self.no_postcode_fields) if self.copy_mode else none
+        """A missing or invalid postcode: no keyed values."""
+        return (_outcome(raw, False, None), None, None, None, None, None)
 
     # -- names ------------------------------------------------------------------------
 
@@ -817,7 +681,6 @@ cdef class RowKernel:
     def __dealloc__(self):
         free(self.attr_index)
         free(self.attr_required)
-        free(self.copy_kinds)
 
     def __reduce__(self):
         raise TypeError("a row kernel holds keys and cannot be pickled")
@@ -854,10 +717,6 @@ cdef inline uint64_t _prefetch(MemoTable memo, list cells, Py_ssize_t i):
         return 0
     cell = cells[i]
     return memo.prefetch(<str>cell) if type(cell) is str else 0
-
-
-cdef inline int _put_bytes(Buffer out, bytes data) except -1:
-    return out.put(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 
 cdef inline Py_ssize_t _put(tuple row, Py_ssize_t k, object value):

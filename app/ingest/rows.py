@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 import jellyfish
 
-from app.db._copy import binary_copy
 from app.ingest._kernel import RowKernel
 from app.ingest.attributes import attribute_outcome
 from app.ingest.gcpause import cyclic_gc_paused
 from app.ingest.schema import DatasetSchema, Field
+from app.store.records import RECORD_COLUMNS
 from privacy import names as name_rules
 from privacy import normalise, postcodes
 from privacy.pseudonym import PseudonymKeys
@@ -40,35 +40,6 @@ __all__ = [
     "RowProcessor",
 ]
 
-RECORD_COLUMNS: tuple[str, ...] = (
-    "line",
-    "linkage_key_version",
-    "wrap_key_version",
-    "tok_record_id",
-    "tok_nhs_number",
-    "tok_dob",
-    "tok_dob_year",
-    "tok_dob_month_day",
-    "bloom_dob",
-    "age_band",
-    "sex",
-    "tok_sex",
-    "tok_postcode",
-    "tok_postcode_sector",
-    "tok_postcode_district",
-    "bloom_postcode",
-    "tok_given_name",
-    "tok_given_name_2",
-    "tok_given_phonetic",
-    "bloom_given_name",
-    "tok_family_name",
-    "tok_family_phonetic",
-    "bloom_family_name",
-    "borough",
-    "borough_source",
-    "attributes",
-)
-"""The order of the values in every row of ``Batch.rows`` (columns of ``ingest_records``)."""
 
 # The identifier types every schema declares, in the native loop's counter order.
 _IDENTIFIER_KINDS: tuple[str, ...] = (
@@ -117,19 +88,16 @@ class ProcessedRow:
 
 @dataclass
 class Batch:
-    """What a batch of rows became: accepted rows (tuples in ``RECORD_COLUMNS`` order,
-    or with ``copy_columns`` their binary COPY tuples), the problems of the refused
-    ones, and how many rows were refused."""
+    """What a batch of rows became: accepted rows (tuples in ``RECORD_COLUMNS`` order),
+    the problems of the refused ones, and how many rows were refused."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     refused: int = 0
-    copy_data: bytes | None = None  # the accepted rows' COPY tuples (no header or trailer)
-    copied: int = 0  # how many rows copy_data holds
 
     @property
     def accepted(self) -> int:
-        return len(self.rows) + self.copied
+        return len(self.rows)
 
 
 class _Memo(dict[K, V]):
@@ -173,11 +141,7 @@ class RowProcessor:
         memo_size: int = 1 << 16,
         native: bool = True,
         row_prefix: tuple[Any, ...] = (),
-        copy_columns: Sequence[tuple[str, int]] | None = None,
     ) -> None:
-        """``copy_columns``: (name, ``app.db._copy.KINDS`` value) of the prefix's columns
-        and then ``RECORD_COLUMNS``; given, accepted rows come out as binary COPY tuples
-        for those columns (``Batch.copy_data``), ready for ``app.db.bulk.bulk_copy``."""
         self.schema = schema
         self.columns = columns
         self.keys = keys
@@ -207,7 +171,6 @@ class RowProcessor:
         }
         self._versions = (keys.linkage_version, keys.wrap_version)
         self._prefix = tuple(row_prefix)
-        self._copy_columns = None if copy_columns is None else list(copy_columns)
         self._kernel = self._make_kernel(memo_size) if native else None
 
     def _make_kernel(self, memo_size: int) -> RowKernel | None:
@@ -235,7 +198,6 @@ class RowProcessor:
             memo_limit=memo_size,
             versions=self._versions,
             prefix=self._prefix,
-            copy_columns=self._copy_columns,
             today=self.today,
             reference_date=self.reference_date,
             python={
@@ -260,8 +222,6 @@ class RowProcessor:
 
     def process(self, line: int, cells: list[str]) -> ProcessedRow:
         """One row; ``values`` maps ``RECORD_COLUMNS`` (but ``line``) to values."""
-        if self._copy_columns is not None:
-            raise TypeError("process() returns values: use a processor without copy_columns")
         batch = self.process_batch([(line, cells)])
         if not batch.rows:
             return ProcessedRow(line, None, batch.problems)
@@ -280,13 +240,8 @@ class RowProcessor:
         """
         with cyclic_gc_paused():
             if self._kernel is None:
-                batch = self._process_batch_reference(rows)
-                if self._copy_columns is not None:
-                    names, kinds = zip(*self._copy_columns, strict=True)
-                    batch.copy_data = binary_copy(batch.rows, kinds, names, framed=False)
-                    batch.copied, batch.rows = len(batch.rows), []
-                return batch
-            accepted, count, problems, refused, counts = self._kernel.run(rows)
+                return self._process_batch_reference(rows)
+            accepted, _count, problems, refused, counts = self._kernel.run(rows)
             for name, (_ok, missing, invalid, changed) in zip(
                 self._slot_names, counts, strict=True
             ):
@@ -294,8 +249,6 @@ class RowProcessor:
                 totals.missing += missing
                 totals.invalid += invalid
                 totals.normalised += changed
-            if isinstance(accepted, bytes):
-                return Batch(problems=problems, refused=refused, copy_data=accepted, copied=count)
             return Batch(rows=accepted, problems=problems, refused=refused)
 
     @property

@@ -20,6 +20,7 @@ from app.keys.master import MasterKey
 
 __all__ = [
     "AUDIT_SIGNING",
+    "DATA_SEAL",
     "LINKAGE",
     "PSEUDONYM_WRAP",
     "PURPOSES",
@@ -31,11 +32,18 @@ __all__ = [
 ]
 
 AUDIT_SIGNING = "audit-signing"
+DATA_SEAL = "data-seal"
 LINKAGE = "linkage"
 PSEUDONYM_WRAP = "pseudonym-wrap"
 #: purpose -> kind of key: "ed25519" signs; "secret" is 32 random bytes (HMAC/HKDF input);
 #: "secret64" is 64 random bytes (an AES-SIV-256 key, the outer layer of every pseudonym).
-PURPOSES = {AUDIT_SIGNING: "ed25519", LINKAGE: "secret", PSEUDONYM_WRAP: "secret64"}
+#: The data-seal key is an AES-256-GCM key: every sealed batch of the store (app/store).
+PURPOSES = {
+    AUDIT_SIGNING: "ed25519",
+    DATA_SEAL: "secret",
+    LINKAGE: "secret",
+    PSEUDONYM_WRAP: "secret64",
+}
 _SECRET_BYTES = {"secret": 32, "secret64": 64}
 
 

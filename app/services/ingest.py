@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
 from app.db.base import utcnow
-from app.db.bulk import bulk_copy, bulk_insert, copy_columns
-from app.db.models import IngestRecord, Organisation, RowError, Submission
+from app.db.models import Organisation, RowError, Submission
 from app.errors import Conflict, InvalidRequest, NotFound, UploadInProgress, UploadTooLarge
 from app.ingest.reader import (
     EncodingError,
@@ -34,12 +33,20 @@ from app.ingest.reader import (
     RecordReader,
     TooLongError,
 )
-from app.ingest.rows import RECORD_COLUMNS, FieldQuality, RowProcessor
+from app.ingest.rows import FieldQuality, RowProcessor
 from app.ingest.schema import DatasetSchema, Field, HeaderError, load_schemas
 from app.keys.store import LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
 from app.policy.engine import Resource
 from app.services.context import ServiceContext
+from app.services.store import store_keys
 from app.services.unit import unit_of_work
+from app.store import (
+    SealedRecordBatch,
+    SealKeys,
+    delete_submission_batches,
+    insert_record_batch,
+    seal_record_rows,
+)
 from privacy.pseudonym import PseudonymKeys
 
 __all__ = [
@@ -392,7 +399,7 @@ def _stream(
     for name, counts in quality.items():
         processor.quality[name] = counts
 
-    maker = _BatchMaker(submission_id, processor, header, reader, seen=seen)
+    maker = _BatchMaker(submission_id, processor, header, reader, seen=seen, keys=store_keys(ctx))
 
     # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
     # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
@@ -452,17 +459,13 @@ def row_processor(
     *,
     today: date,
 ) -> RowProcessor:
-    """The pseudonymiser of one upload request. On PostgreSQL its accepted rows come out
-    as binary COPY tuples (encoded once per memoised value, not once per row)."""
-    postgres = ctx.engine.dialect.name == "postgresql"
+    """The pseudonymiser of one upload request (its keys derived for this request only)."""
     return RowProcessor(
         schema,
         columns,
         pseudonym_keys(ctx),
         reference_date=ctx.settings.reference_date,
         today=today,
-        row_prefix=(submission_id, schema.dataset),
-        copy_columns=copy_columns(_RECORDS, _RECORD_INSERT_COLUMNS) if postgres else None,
     )
 
 
@@ -470,8 +473,7 @@ def row_processor(
 class _Prepared:
     """A batch ready to commit: everything the write needs, fixed when it was prepared."""
 
-    rows: list[tuple[Any, ...]]
-    copy_data: bytes | None  # or the accepted rows as binary COPY tuples (PostgreSQL)
+    sealed: SealedRecordBatch | None  # the accepted records, sealed (None: none accepted)
     accepted: int
     errors: list[dict[str, Any]]
     refused: int
@@ -497,6 +499,7 @@ class _BatchMaker:
     header: list[str]
     reader: RecordReader
     seen: int  # the submission's rows_seen before the next batch
+    keys: SealKeys  # the data-seal keys the accepted records are sealed with
 
     def prepare(
         self, batch: list[Record], end_offset: int | None = None, *, last: bool = False
@@ -504,9 +507,17 @@ class _BatchMaker:
         """``end_offset`` is the resume point of an empty batch; ``last`` marks the
         request's last batch, committed durably."""
         processed = self.processor.process_batch(batch)
+        sealed = None
+        if processed.rows:
+            sealed = seal_record_rows(
+                processed.rows,
+                self.processor.schema.attributes,
+                self.keys,
+                submission_id=self.submission_id,
+                first_line=int(processed.rows[0][0]),
+            )
         prepared = _Prepared(
-            rows=processed.rows,
-            copy_data=processed.copy_data,
+            sealed=sealed,
             accepted=processed.accepted,
             errors=[
                 {
@@ -534,8 +545,8 @@ class _BatchMaker:
 
 def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -> None:
     """One transaction and three round trips: claim the submission (it must still be
-    receiving) while adding the batch's counts and resume point, copy its records in,
-    and keep the first row errors.
+    receiving) while adding the batch's counts and resume point, insert the batch's
+    sealed records (one ``ingest_batches`` row), and keep the first row errors.
 
     On the upload's own connection, in SQL expressions rather than the ORM: the writer
     thread waits for the interpreter lock, held by the pseudonymiser, after every round
@@ -543,8 +554,8 @@ def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -
     millisecond of Python counts (a pooled session per batch, with its pre-ping, cost
     ~20 ms a batch of 2,000 rows end to end).
 
-    The claim is also the check that the records' submission exists (``ingest_records``
-    has no per-row foreign key: migration 0010). On PostgreSQL a batch that is not
+    The claim holds the submission's row lock until the batch commits. On PostgreSQL a
+    batch that is not
     ``durable`` commits without waiting for its WAL flush (``synchronous_commit = off``
     for this transaction only): a database crash may lose the last such batches, but
     never part of one, and their resume point goes with them, so the client's next
@@ -592,20 +603,16 @@ def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -
                     " resume from the offset HEAD gives once it has finished or stopped"
                 )
             raise Conflict("the submission stopped receiving")
-        if batch.copy_data:
-            bulk_copy(connection, _RECORDS, _RECORD_INSERT_COLUMNS, batch.copy_data)
-        elif batch.rows:
-            bulk_insert(connection, _RECORDS, _RECORD_INSERT_COLUMNS, batch.rows)
+        if batch.sealed is not None:
+            insert_record_batch(connection, submission_id, batch.sealed)
         stored_before = rejected - batch.refused
         keep = batch.errors[: max(0, MAX_STORED_ROW_ERRORS - stored_before)]
         if keep:
             connection.execute(insert(_ROW_ERRORS), keep)
 
 
-_RECORDS = cast(Table, IngestRecord.__table__)
 _SUBMISSIONS = cast(Table, Submission.__table__)
 _ROW_ERRORS = cast(Table, RowError.__table__)
-_RECORD_INSERT_COLUMNS = ("submission_id", "dataset", *RECORD_COLUMNS)
 
 
 def _line_after(record: Record) -> int:
@@ -633,7 +640,7 @@ def _finish(
     else:
         sub.status = "accepted"
     if sub.status != "accepted":
-        session.execute(delete(IngestRecord).where(IngestRecord.submission_id == sub.id))
+        delete_submission_batches(session, sub.id)
 
 
 def _fail(ctx: ServiceContext, submission_id: int, problem: str, status: str) -> None:
@@ -641,4 +648,4 @@ def _fail(ctx: ServiceContext, submission_id: int, problem: str, status: str) ->
         sub = session.get(Submission, submission_id)
         assert sub is not None
         sub.status, sub.problem, sub.finished_at = status, problem[:500], utcnow()
-        session.execute(delete(IngestRecord).where(IngestRecord.submission_id == submission_id))
+        delete_submission_batches(session, submission_id)

@@ -1,32 +1,33 @@
 """Key versions: listing (never material) and rotation.
 
-Rotating ``pseudonym-wrap`` re-wraps every stored token under the new key in the same
-transaction (AES-SIV: decrypt with the old key, encrypt with the new; no raw identifier
-and no linkage secret needed), so tokens made before and after still compare equal.
-The ``linkage`` key cannot be rotated that way (an HMAC cannot be re-keyed without the
-raw value): it is refused while pseudonymised records exist.
+Rotating ``pseudonym-wrap`` opens every sealed batch, re-wraps every token in it under
+the new key (AES-SIV: decrypt with the old key, encrypt with the new; no raw identifier
+and no linkage secret needed) and seals it again, in the same transaction, so tokens made
+before and after still compare equal. Rotating ``data-seal`` seals every batch of the
+store again under the new key version. The ``linkage`` key cannot be rotated that way (an
+HMAC cannot be re-keyed without the raw value): it is refused while records exist.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+import pyarrow as pa
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
-from app.db.models import IngestRecord, OptOut
+from app.db.models import RecordBatch
 from app.errors import Conflict, InvalidRequest
 from app.keys.pinned import append_pinned_key
-from app.keys.store import AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, PURPOSES, KeyInfo
+from app.keys.store import AUDIT_SIGNING, DATA_SEAL, LINKAGE, PSEUDONYM_WRAP, PURPOSES, KeyInfo
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
+from app.store.batches import reseal_assignments, reseal_optouts, reseal_record_batches
+from app.store.seal import seal_keys
 from privacy.pseudonym import rewrap
 
 __all__ = ["list_keys", "rotate_key"]
-
-TOKEN_COLUMNS = tuple(c.name for c in IngestRecord.__table__.columns if c.name.startswith("tok_"))
-BATCH = 5000
 
 
 def list_keys(ctx: ServiceContext, *, actor: Actor) -> list[KeyInfo]:
@@ -40,7 +41,7 @@ def rotate_key(ctx: ServiceContext, *, actor: Actor, purpose: str) -> KeyInfo:
         if purpose not in PURPOSES:
             raise InvalidRequest(f"purpose must be one of {', '.join(PURPOSES)}")
         session = uow.session
-        if purpose == LINKAGE and session.scalar(select(func.count()).select_from(IngestRecord)):
+        if purpose == LINKAGE and session.scalar(select(func.count()).select_from(RecordBatch)):
             raise Conflict(
                 "the linkage key keys every stored token and cannot be re-keyed without the"
                 " raw identifiers; rotate pseudonym-wrap, or resubmit every extract"
@@ -52,8 +53,9 @@ def rotate_key(ctx: ServiceContext, *, actor: Actor, purpose: str) -> KeyInfo:
         uow.details = {"purpose": purpose, "version": info.version}
         if old is not None:
             _, new_secret = uow.keys.secret(PSEUDONYM_WRAP)
-            moved = _rewrap_all(session, old, (info.version, new_secret))
-            uow.details.update(moved)
+            uow.details.update(_rewrap_all(ctx, session, old, (info.version, new_secret)))
+        if purpose == DATA_SEAL:
+            uow.details.update(_reseal_all(ctx, session))
         if purpose == AUDIT_SIGNING:
             assert info.public_key is not None
             # Pin before commit: a pinned key that never signed is harmless, the reverse is not.
@@ -61,41 +63,42 @@ def rotate_key(ctx: ServiceContext, *, actor: Actor, purpose: str) -> KeyInfo:
     return info
 
 
-def _rewrap_all(session: Session, old: tuple[int, bytes], new: tuple[int, bytes]) -> dict[str, int]:
+def _reseal_all(ctx: ServiceContext, session: Session) -> dict[str, int]:
+    """Every sealed batch sealed again under the (new) active data-seal key."""
+    keys = seal_keys(session, ctx.master_key)
+    return {
+        "resealed_record_batches": reseal_record_batches(session, keys),
+        "resealed_assignment_batches": reseal_assignments(session, keys),
+        "resealed_optouts": reseal_optouts(session, keys),
+    }
+
+
+def _rewrap_all(
+    ctx: ServiceContext, session: Session, old: tuple[int, bytes], new: tuple[int, bytes]
+) -> dict[str, int]:
     old_version, old_secret = old
     new_version, new_secret = new
 
-    def wrapped(token: bytes | None) -> bytes | None:
-        if token is None:
-            return None
+    def wrapped(token: bytes) -> bytes:
         return rewrap(token, old_wrap_secret=old_secret, new_wrap_secret=new_secret)
 
-    counts = {}
-    for model, columns, name in (
-        (IngestRecord, TOKEN_COLUMNS, "rewrapped_records"),
-        (OptOut, ("tok_nhs_number",), "rewrapped_optouts"),
-    ):
-        table = model.__table__
-        done, last_id = 0, 0
-        while True:
-            rows = session.execute(
-                select(table.c.id, *(table.c[c] for c in columns))
-                .where(table.c.wrap_key_version == old_version, table.c.id > last_id)
-                .order_by(table.c.id)
-                .limit(BATCH)
-            ).all()
-            if not rows:
-                break
-            changes: list[dict[str, Any]] = [
-                {
-                    "id": row[0],
-                    "wrap_key_version": new_version,
-                    **{c: wrapped(v) for c, v in zip(columns, row[1:], strict=True)},
-                }
-                for row in rows
-            ]
-            session.execute(update(model), changes)
-            done += len(rows)
-            last_id = rows[-1][0]
-        counts[name] = done
-    return counts
+    def rewrap_tokens(_part: str, table: pa.Table) -> pa.Table:
+        for i, name in enumerate(table.column_names):
+            if name.startswith("tok_"):
+                values: list[Any] = table.column(name).to_pylist()
+                column = pa.array(
+                    [None if v is None else wrapped(v) for v in values], type=pa.binary()
+                )
+                table = table.set_column(i, name, column)
+        return table
+
+    keys = seal_keys(session, ctx.master_key)
+    batches = reseal_record_batches(
+        session,
+        keys,
+        rewrap_tokens,
+        where=RecordBatch.__table__.c.wrap_key_version == old_version,
+        values={"wrap_key_version": new_version},
+    )
+    optouts = reseal_optouts(session, keys, wrapped, wrap_key_version=new_version)
+    return {"rewrapped_record_batches": batches, "rewrapped_optouts": optouts}

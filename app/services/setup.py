@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from app.auth.actor import Actor
 from app.db.engine import make_engine
@@ -22,10 +22,14 @@ from app.db.migrate import current_revision, head_revision, upgrade
 from app.db.models import Organisation, User
 from app.keys.master import MasterKey
 from app.keys.pinned import append_pinned_key
-from app.keys.store import AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
+from app.keys.store import AUDIT_SIGNING, DATA_SEAL, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
 from app.services import identity
 from app.services.context import ServiceContext
+from app.services.store import seal_legacy
 from app.services.unit import unit_of_work
+
+#: The revision that adds the sealed store beside the per-record tables it replaces.
+SEALED_STORE_REVISION = "0012_sealed_store"
 
 __all__ = [
     "DEMO_ORGANISATIONS",
@@ -65,9 +69,15 @@ def check_ready(ctx: ServiceContext) -> None:
 def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | None]:
     """Apply pending migrations as the schema owner; a change of revision is audited."""
     engine = make_engine(ctx.settings, privileged=True)
+    role = ctx.settings.database_role or None
     try:
         before = current_revision(engine)
-        upgrade(engine, app_role=ctx.settings.database_role or None)
+        if before is not None and inspect(engine).has_table("ingest_records"):
+            # A store made before the sealed store: its per-record tables are sealed
+            # (audited, with the keys) before migration 0013 drops them.
+            upgrade(engine, app_role=role, revision=SEALED_STORE_REVISION)
+            seal_legacy(ctx, actor=actor)
+        upgrade(engine, app_role=role)
         after = current_revision(engine)
     finally:
         engine.dispose()
@@ -86,7 +96,7 @@ def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
     if not settings.master_key_path.exists():
         MasterKey.create(settings.master_key_path)
         report.created_master_key = True
-    for purpose in (AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP):
+    for purpose in (AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DATA_SEAL):
         with ctx.reads() as session:
             if DatabaseKeyStore(session, ctx.master_key).has(purpose):
                 continue

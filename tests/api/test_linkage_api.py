@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 
 from app.auth.actor import Actor
-from app.db.models import AuditEvent, LinkageRun, PersonLink
+from app.db.models import AuditEvent, LinkageRun
 from app.services import linkage
 from app.synth import write_extracts
 from tests.api.uploads import upload
+from tests.sealed import assignment
 
 
 def as_(people, role: str) -> dict[str, str]:
@@ -97,13 +98,14 @@ def test_an_incremental_run_keeps_every_existing_persons_id(client, people, ctx,
     assert first.snapshot_id and second.snapshot_id
 
     def persons(snapshot_id: int) -> dict[int, int]:
-        with ctx.sessions() as session:
-            rows = session.execute(
-                select(PersonLink.record_id, PersonLink.person_id).where(
-                    PersonLink.snapshot_id == snapshot_id
-                )
-            ).all()
-        return dict(rows)  # type: ignore[arg-type]
+        table = assignment(ctx, snapshot_id)
+        return dict(
+            zip(
+                table.column("record_key").to_pylist(),
+                table.column("person_id").to_pylist(),
+                strict=True,
+            )
+        )
 
     before, after = persons(first.snapshot_id), persons(second.snapshot_id)
     assert len(after) > len(before)

@@ -7,10 +7,13 @@ import hashlib
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
-from app.db.models import AuditEvent, IngestRecord, Submission
+from app.db.models import AuditEvent, RecordBatch, Submission
 from app.errors import Conflict, UploadInProgress
 from app.services import ingest as ingest_service
+from app.store import SealedRecordBatch, insert_record_batch
+from tests.sealed import record_count
 
 HEADER = (
     "nhs_number,given_name,family_name,date_of_birth,sex,postcode,episode_id,"
@@ -49,12 +52,7 @@ def send(client, submission_id: int, body: bytes, offset: int = 0):
 
 
 def records(ctx, submission_id: int) -> int:
-    with ctx.sessions() as session:
-        return session.scalar(
-            select(func.count())
-            .select_from(IngestRecord)
-            .where(IngestRecord.submission_id == submission_id)
-        )
+    return record_count(ctx, submission_id)
 
 
 def test_a_submitter_uploads_an_extract_and_it_is_accepted(client_as, ctx):
@@ -135,8 +133,9 @@ def test_only_each_requests_last_batch_waits_for_its_wal_flush(client_as, ctx, s
 
 
 def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as, ctx):
-    """ingest_records has no per-row foreign key: the batch's claim of its submission
-    is the check, and a refused claim rolls the whole batch back."""
+    """A batch lands only with its submission's claim (it must still be receiving), and
+    ingest_batches' foreign key refuses a batch naming a submission that does not exist:
+    a refused batch rolls back whole, and no batch is ever orphaned."""
     submitter = client_as("submitter")
     body = extract(3)
     sid = start(submitter, body).json()["id"]
@@ -144,14 +143,22 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
     before = records(ctx, sid)
     with ctx.sessions() as session:
         header = session.get(Submission, sid).header
-        stored = session.scalars(select(IngestRecord).limit(1)).one()
-        record_row = tuple(
-            getattr(stored, column) for column in ingest_service._RECORD_INSERT_COLUMNS
+        stored = session.scalars(select(RecordBatch).where(RecordBatch.submission_id == sid)).one()
+        # The stored batch as a writer would carry it, numbered past the rows it holds.
+        sealed = SealedRecordBatch(
+            first_line=stored.first_line + 1000,
+            rows=stored.rows,
+            linkage_key_version=stored.linkage_key_version,
+            wrap_key_version=stored.wrap_key_version,
+            seal_key_version=stored.seal_key_version,
+            linkage_part=stored.linkage_part,
+            facts_part=stored.facts_part,
+            digest=stored.digest,
         )
-    for target in (sid, sid + 1000):  # accepted, and one that does not exist
+    missing = sid + 1000
+    for target in (sid, missing):  # accepted, and one that does not exist
         batch = ingest_service._Prepared(
-            rows=[record_row],
-            copy_data=None,
+            sealed=sealed,
             accepted=1,
             errors=[],
             refused=0,
@@ -167,9 +174,15 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
         )
         with ctx.engine.connect() as connection, pytest.raises(Conflict):
             ingest_service._write_batch(connection, target, batch)
+    # Without the claim, the database itself refuses a batch for no submission.
+    with ctx.engine.connect() as connection, pytest.raises(IntegrityError), connection.begin():
+        insert_record_batch(connection, missing, sealed)
     assert records(ctx, sid) == before
     with ctx.sessions() as session:
-        orphans = select(func.count()).where(IngestRecord.submission_id == sid + 1000)
+        batches = select(func.count()).select_from(RecordBatch)
+        assert session.scalar(batches.where(RecordBatch.submission_id == sid)) == 1
+        assert session.scalar(batches.where(RecordBatch.submission_id == missing)) == 0
+        orphans = batches.where(RecordBatch.submission_id.not_in(select(Submission.id)))
         assert session.scalar(orphans) == 0
 
 
@@ -180,7 +193,8 @@ def test_a_wrong_header_is_refused_before_any_row_naming_the_columns(client_as, 
     refused = send(submitter, sid, body)
     assert refused.status_code == 422
     detail = refused.json()["detail"]
-    assert "first_nam" in detail and "notes" in detail and "given_name" in detail
+    assert "columns 2 and 12 are not columns" in detail and "missing columns: given_name" in detail
+    assert "first_nam" not in detail and "notes" not in detail  # positions, never cell text
     assert records(ctx, sid) == 0
     assert submitter.get(f"/api/v1/submissions/{sid}").json()["status"] == "rejected"
 

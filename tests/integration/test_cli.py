@@ -118,7 +118,7 @@ def test_key_list_never_shows_key_material(initialised, ctx):
     listed = json.loads(initialised("key", "list", "--json").stdout)
     assert listed == [
         {"purpose": p, "version": 1, "status": "active"}
-        for p in ("audit-signing", "linkage", "pseudonym-wrap")
+        for p in ("audit-signing", "data-seal", "linkage", "pseudonym-wrap")
     ]
     assert initialised("key", "rotate", "linkage").exit_code == 0
     assert initialised("key", "rotate", "everything").exit_code == 2

@@ -10,7 +10,14 @@ from app.auth.actor import Actor
 from app.db.models import AuditEvent, KeyVersion
 from app.keys.master import MasterKey
 from app.keys.pinned import read_pinned_keys
-from app.keys.store import AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore, KeyNotFound
+from app.keys.store import (
+    AUDIT_SIGNING,
+    DATA_SEAL,
+    LINKAGE,
+    PSEUDONYM_WRAP,
+    DatabaseKeyStore,
+    KeyNotFound,
+)
 from app.services import audit, keys
 
 
@@ -20,8 +27,10 @@ def test_initialisation_creates_a_pinned_signing_key_and_the_pseudonym_keys(ctx)
         infos = store.list()
         assert len(store.secret(LINKAGE)[1]) == 32
         assert len(store.secret(PSEUDONYM_WRAP)[1]) == 64
+        assert len(store.secret(DATA_SEAL)[1]) == 32  # AES-256-GCM: the sealed store
     assert [(k.purpose, k.version, k.status) for k in infos] == [
         (AUDIT_SIGNING, 1, "active"),
+        (DATA_SEAL, 1, "active"),
         (LINKAGE, 1, "active"),
         (PSEUDONYM_WRAP, 1, "active"),
     ]

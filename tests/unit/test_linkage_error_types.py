@@ -45,8 +45,8 @@ def asc_row(person: str, n: int, **values: str) -> HandRow:
         "la_code": "E09000007",
         "event_start_date": "2025-05-01",
         "event_end_date": "",
-        "service_type": "Long Term Support",
-        "primary_support_reason": "Physical Support",
+        "service_type": "Long Term Support: Community: Home Care",
+        "primary_support_reason": "Physical Support: Personal Care Support",
         "weekly_cost": "350.00",
         **values,
     }

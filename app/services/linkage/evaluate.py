@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from app.auth.actor import Actor
-from app.db.models import IngestRecord, PersonLink
 from app.errors import InvalidRequest
 from app.services.context import ServiceContext
 from app.services.ingest import pseudonym_keys
 from app.services.linkage.data import find_snapshot
+from app.services.store import store_keys
 from app.services.unit import unit_of_work
+from app.store import LINKAGE_PART, accepted_record_parts, read_assignment
 from linkage.evaluation import evaluate
 
 __all__ = ["EvaluationReport", "evaluate_snapshot", "read_truth"]
@@ -90,6 +90,7 @@ def evaluate_snapshot(
 ) -> EvaluationReport:
     """Pairwise, cross-dataset and person-level scores of a snapshot (latest when None)."""
     keys = pseudonym_keys(ctx)
+    store = store_keys(ctx)
     target = "linkage-snapshot:" + ("latest" if snapshot_id is None else str(snapshot_id))
     with unit_of_work(ctx, actor, "linkage.evaluate", target=target) as uow:
         session = uow.session
@@ -104,23 +105,28 @@ def evaluate_snapshot(
         true: list[str] = []
         datasets: list[str] = []
         found: set[tuple[str, bytes]] = set()
-        # One streamed pass over the snapshot's records, matched in memory: no index on
-        # record tokens is kept (each would slow every upload), and a sample of any size
-        # costs one sequential read.
-        query = (
-            select(IngestRecord.dataset, IngestRecord.tok_record_id, PersonLink.person_id)
-            .join(PersonLink, PersonLink.record_id == IngestRecord.id)
-            .where(PersonLink.snapshot_id == snapshot.id)
-            .execution_options(yield_per=_STREAM_ROWS)
-        )
-        for dataset, token, person in session.execute(query):
-            key = (dataset, token)
-            person_key = wanted.get(key)
-            if person_key is not None:
-                found.add(key)
-                predicted.append(int(person))
-                true.append(person_key)
-                datasets.append(dataset)
+        # One pass over the sealed record batches, matched in memory: the record-id
+        # tokens are opened from each batch's linkage part, the persons from the
+        # snapshot's sealed assignment.
+        assignment = read_assignment(session, store, snapshot.id)
+        order = np.argsort(assignment.column("record_key").to_numpy())
+        assigned_keys = assignment.column("record_key").to_numpy()[order]
+        assigned_persons = assignment.column("person_id").to_numpy()[order]
+        columns = ["line", "tok_record_id"]
+        for part in accepted_record_parts(session, store, LINKAGE_PART, columns=columns):
+            record_keys = part.table.column("record_key").to_numpy()
+            at = np.searchsorted(assigned_keys, record_keys)
+            at[at >= len(assigned_keys)] = 0
+            in_snapshot = assigned_keys[at] == record_keys if len(assigned_keys) else at < 0
+            tokens = part.table.column("tok_record_id").to_pylist()
+            for i in np.flatnonzero(in_snapshot):
+                key = (part.dataset, tokens[i])
+                person_key = wanted.get(key)
+                if person_key is not None:
+                    found.add(key)
+                    predicted.append(int(assigned_persons[at[i]]))
+                    true.append(person_key)
+                    datasets.append(part.dataset)
         if not predicted:
             raise InvalidRequest("no record of the truth file is in the snapshot")
         scores = evaluate(

@@ -30,10 +30,10 @@ from app.db.models import LinkageRun, LinkageSnapshot
 from app.errors import Conflict, HsclinkError, NotFound
 from app.services.context import ServiceContext
 from app.services.linkage import data
+from app.services.store import store_keys
 from app.services.unit import unit_of_work
 from linkage.engine import link
 from linkage.errors import LinkageError
-from linkage.records import RecordFrame
 from linkage.settings import LinkageSettings
 
 __all__ = [
@@ -178,15 +178,16 @@ def execute_run(
     started = time.perf_counter()
     try:
         stage("loading records", status="running", started_at=utcnow())
+        keys = store_keys(ctx)
         with ctx.reads() as session:
-            records = data.load_records(session)
+            records = data.load_records(session, keys)
             previous_snapshot = data.latest_snapshot(session)
-            previous = data.assignment_of(session, previous_snapshot)
+            previous = data.assignment_of(session, keys, previous_snapshot)
             previous_id = previous_snapshot.id if previous_snapshot else None
         stage("linking", records=len(records))
         settings = _settings(ctx, mode)
         result = link(
-            RecordFrame.from_frame(records.frame),
+            records.records,
             settings=settings,
             previous=previous,
             rng=np.random.default_rng(run_id),
@@ -213,7 +214,7 @@ def execute_run(
             )
             uow.session.add(snapshot)
             uow.session.flush()
-            data.write_assignment(uow.session, snapshot.id, result)
+            data.write_assignment(uow.session, keys, snapshot.id, result)
             _end(uow.session, LinkageRun.id == run_id, "succeeded", snapshot_id=snapshot.id)
             uow.target = f"linkage-snapshot:{snapshot.id}"
             uow.details = {

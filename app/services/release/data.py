@@ -11,19 +11,20 @@ the latest record's), so that each person sits in exactly one cell of those dime
 
 from __future__ import annotations
 
-import io
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, func, select
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
-from app.db.models import IngestRecord, OptOut, PersonLink
+from app.keys.master import MasterKey
 from app.services.context import ServiceContext
 from app.services.linkage.data import latest_snapshot
+from app.store import FACTS, SealKeys, accepted_record_parts, latest_optouts, read_assignment
+from app.store.batches import optout_version as _optout_version
+from app.store.seal import seal_keys
 from privacy.release.data import ReleaseData
 from privacy.release.icd10 import icd10_chapters
 
@@ -36,8 +37,6 @@ __all__ = [
     "warm_latest",
 ]
 
-_FETCH_ROWS = 50_000
-
 
 @dataclass(frozen=True)
 class LinkedData:
@@ -46,127 +45,109 @@ class LinkedData:
     data: ReleaseData
     excluded_persons: int
 
+    def __repr__(self) -> str:
+        return f"LinkedData(snapshot={self.snapshot_id}, [in memory])"
+
 
 def optout_version(session: Session) -> tuple[int, str]:
-    count, latest = session.execute(select(func.count(), func.max(OptOut.loaded_at))).one()
-    return int(count or 0), str(latest)
+    """Which opt-out list is in force: an answer is cached per snapshot and list."""
+    return _optout_version(session)
 
 
-#: Kept attributes read for a release: (column, JSON key in ingest_records.attributes).
-_ATTRIBUTES = (
-    ("admission_date", "admission_date"),
-    ("discharge_date", "discharge_date"),
-    ("admission_method", "admission_method"),
-    ("primary_diagnosis", "primary_diagnosis"),
-    ("event_start_date", "event_start_date"),
-    ("event_end_date", "event_end_date"),
-    ("service_type", "service_type"),
-    ("support_reason", "primary_support_reason"),
-    ("weekly_cost", "weekly_cost"),
-)
+#: Release columns: (name, type), and where each dataset's attributes go.
 _SCHEMA = {
-    "person_id": pl.Int64,
     "record_id": pl.Int64,
     "dataset": pl.String,
     "borough": pl.String,
     "age_band": pl.String,
     "sex": pl.String,
     "optout": pl.Boolean,
-    **{name: pl.String for name, _ in _ATTRIBUTES},
+    "event_date": pl.Date,
+    "end_date": pl.Date,
+    "admission_method": pl.String,
+    "primary_diagnosis": pl.String,
+    "service_type": pl.String,
+    "support_reason": pl.String,
+    "weekly_cost": pl.Float64,
+    "length_of_stay": pl.Float64,
+}
+#: release column <- attribute, per dataset (anything else of the dataset is not read).
+_ATTRIBUTES = {
+    "nhs_episodes": {
+        "event_date": "admission_date",
+        "end_date": "discharge_date",
+        "admission_method": "admission_method",
+        "primary_diagnosis": "primary_diagnosis",
+    },
+    "asc_clients": {
+        "event_date": "event_start_date",
+        "end_date": "event_end_date",
+        "service_type": "service_type",
+        "support_reason": "primary_support_reason",
+        "weekly_cost": "weekly_cost",
+    },
 }
 
 
-def _query(snapshot_id: int) -> Select[Any]:
-    """One row per record; JSON fields extracted by the database (portable SQL)."""
-    return (
-        select(
-            PersonLink.person_id,
-            IngestRecord.id.label("record_id"),
-            IngestRecord.dataset,
-            IngestRecord.borough,
-            IngestRecord.age_band,
-            IngestRecord.sex,
-            OptOut.id.is_not(None).label("optout"),
-            *(IngestRecord.attributes[key].as_string().label(name) for name, key in _ATTRIBUTES),
-        )
-        .join(IngestRecord, IngestRecord.id == PersonLink.record_id)
-        .outerjoin(OptOut, OptOut.tok_nhs_number == IngestRecord.tok_nhs_number)
-        .where(PersonLink.snapshot_id == snapshot_id)
+def _facts(dataset: str, table: pa.Table, optouts: pa.Array) -> pl.DataFrame:
+    """One opened facts part as release columns; the NHS-number token is only matched
+    against the opt-out list here and dropped."""
+    optout = pc.fill_null(pc.is_in(table.column("tok_nhs_number"), value_set=optouts), False)
+    frame = pl.from_arrow(
+        table.select(["record_key", "borough", "age_band", "sex"]).append_column("optout", optout)
     )
+    assert isinstance(frame, pl.DataFrame)
+    sources = _ATTRIBUTES.get(dataset, {})
+    columns: list[pl.Expr] = [
+        pl.col("record_key").alias("record_id"),
+        pl.lit(dataset).alias("dataset"),
+        pl.col("borough"),
+        pl.col("age_band"),
+        pl.col("sex"),
+        pl.col("optout"),
+    ]
+    extra: dict[str, pl.Series] = {}
+    for name, source in sources.items():
+        if source in table.column_names:
+            column = pl.from_arrow(table.column(source))
+            assert isinstance(column, pl.Series)
+            extra[name] = column.alias(name)
+    frame = frame.with_columns(list(extra.values())) if extra else frame
+    for name, kind in _SCHEMA.items():
+        if name in ("record_id", "dataset", "borough", "age_band", "sex", "optout"):
+            continue
+        if name == "weekly_cost" and name in extra:  # integer pence -> pounds
+            columns.append((pl.col(name).cast(pl.Float64) / 100).alias(name))
+        elif name == "length_of_stay" and dataset == "nhs_episodes":
+            stay = (pl.col("end_date") - pl.col("event_date")).dt.total_days().cast(pl.Float64)
+            if {"event_date", "end_date"} <= extra.keys():
+                columns.append(pl.when(stay >= 0).then(stay).alias(name))
+            else:
+                columns.append(pl.lit(None, dtype=kind).alias(name))
+        elif name in extra:
+            columns.append(pl.col(name).cast(kind).alias(name))
+        else:
+            columns.append(pl.lit(None, dtype=kind).alias(name))
+    return frame.select(columns)
 
 
-def _batches(session: Session, snapshot_id: int) -> Iterator[pl.DataFrame]:
-    if session.get_bind().dialect.name == "postgresql":
-        yield _copied(session, snapshot_id)
-        return
-    names = list(_SCHEMA)
-    result = session.execute(_query(snapshot_id).execution_options(yield_per=_FETCH_ROWS))
-    for rows in result.partitions():
-        yield pl.DataFrame(rows, schema=names, orient="row", schema_overrides=_SCHEMA)
-
-
-def _copied(session: Session, snapshot_id: int) -> pl.DataFrame:
-    """The same rows on PostgreSQL through ``COPY (query) TO STDOUT`` as CSV, parsed by
-    Polars: no Python object per row (at 5M records: 25 s instead of 70 s, and 0.8 GiB
-    less at the peak; `benchmarks/release_api.py`).
-
-    The query is the one ``_query`` builds; its only parameter is the snapshot id, an
-    integer, and the JSON keys are constants, so rendering it with literal values is safe.
-    """
-    query = _query(snapshot_id).compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
-    )
-    buffer = io.BytesIO()
-    driver = session.connection().connection.driver_connection
-    statement = f"COPY ({query}) TO STDOUT (FORMAT CSV)"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for chunk in copy:
-            buffer.write(chunk)
-    if not buffer.tell():
-        return pl.DataFrame(schema=_SCHEMA)
-    text_schema = {**_SCHEMA, "optout": pl.String}
-    frame = pl.read_csv(
-        buffer.getvalue(), has_header=False, new_columns=list(_SCHEMA), schema=text_schema
-    )
-    return frame.with_columns(pl.col("optout") == "t")
-
-
-def _facts(frame: pl.DataFrame) -> pl.DataFrame:
-    """The release columns, parsed by Polars (a value that does not parse becomes null)."""
-    nhs = pl.col("dataset") == "nhs_episodes"
-
-    def day(column: str) -> pl.Expr:
-        return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
-
-    start = pl.when(nhs).then(day("admission_date")).otherwise(day("event_start_date"))
-    end = pl.when(nhs).then(day("discharge_date")).otherwise(day("event_end_date"))
-    stay = (day("discharge_date") - day("admission_date")).dt.total_days().cast(pl.Float64)
-    return frame.select(
-        "person_id",
-        "record_id",
-        "dataset",
-        "borough",
-        "age_band",
-        "sex",
-        pl.col("optout").fill_null(False),
-        start.alias("event_date"),
-        end.alias("end_date"),
-        pl.when(nhs).then(pl.col("admission_method")).alias("admission_method"),
-        pl.when(nhs).then(pl.col("primary_diagnosis")).alias("primary_diagnosis"),
-        pl.when(~nhs).then(pl.col("service_type")).alias("service_type"),
-        pl.when(~nhs).then(pl.col("support_reason")).alias("support_reason"),
-        pl.when(~nhs)
-        .then(pl.col("weekly_cost").cast(pl.Float64, strict=False))
-        .alias("weekly_cost"),
-        pl.when(nhs & (stay >= 0)).then(stay).alias("length_of_stay"),
-    )
-
-
-def load_linked_data(session: Session, snapshot_id: int) -> LinkedData:
+def load_linked_data(session: Session, snapshot_id: int, keys: SealKeys) -> LinkedData:
     """Persons and records of ``snapshot_id``, opted-out persons removed."""
-    version = optout_version(session)
-    parts = [_facts(batch) for batch in _batches(session, snapshot_id)]
-    frame = pl.concat(parts) if parts else _facts(pl.DataFrame(schema=_SCHEMA))
+    optouts = latest_optouts(session, keys)
+    assignment = pl.from_arrow(
+        read_assignment(session, keys, snapshot_id).select(["record_key", "person_id"])
+    )
+    assert isinstance(assignment, pl.DataFrame)
+    assignment = assignment.rename({"record_key": "record_id"})
+    parts = [
+        _facts(part.dataset, part.table, optouts.tokens)
+        for part in accepted_record_parts(session, keys, FACTS)
+    ]
+    records_in = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=_SCHEMA)
+    del parts
+    # Records accepted after the snapshot was made are not in it: the join leaves them out.
+    frame = assignment.join(records_in, on="record_id", how="inner")
+    del records_in
     opted_out = frame.filter(pl.col("optout")).select("person_id").unique()
     frame = frame.join(opted_out, on="person_id", how="anti")
     persons = _persons(frame)
@@ -182,7 +163,7 @@ def load_linked_data(session: Session, snapshot_id: int) -> LinkedData:
         "weekly_cost",
         "length_of_stay",
     )
-    return LinkedData(snapshot_id, version, ReleaseData(persons, records), opted_out.height)
+    return LinkedData(snapshot_id, optouts.version, ReleaseData(persons, records), opted_out.height)
 
 
 def _most_common(frame: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -210,12 +191,17 @@ class ReleaseDataCache:
         self._lock = threading.Lock()
         self._data: LinkedData | None = None
 
-    def get(self, session: Session, snapshot_id: int) -> LinkedData:
+    def get(self, session: Session, snapshot_id: int, master: MasterKey) -> LinkedData:
+        """The snapshot's data; on a miss the store's keys are unwrapped with ``master``
+        for the load only."""
         version = optout_version(session)
         with self._lock:
             data = self._data
             if data is None or (data.snapshot_id, data.optout_version) != (snapshot_id, version):
-                data = self._data = load_linked_data(session, snapshot_id)
+                self._data = None  # the old data goes before the new is built
+                data = self._data = load_linked_data(
+                    session, snapshot_id, seal_keys(session, master)
+                )
             return data
 
     def clear(self) -> None:
@@ -235,5 +221,5 @@ def warm_latest(ctx: ServiceContext) -> int | None:
         snapshot = latest_snapshot(session)
         if snapshot is None:
             return None
-        release_cache(ctx).get(session, snapshot.id)
+        release_cache(ctx).get(session, snapshot.id, ctx.master_key)
         return snapshot.id

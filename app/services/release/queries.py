@@ -158,8 +158,8 @@ def run_query(
         snapshot = find_snapshot(session, snapshot_id)
         uow.target = f"linkage-snapshot:{snapshot.id}"
         project_id = _project_id(session, actor, project)
-        count, latest = optout_version(session)
-        data_version = f"optout:{count}:{latest}"[:80]
+        list_id, loaded_at = optout_version(session)
+        data_version = f"optout:{list_id}:{loaded_at}"[:80]
         existing = session.scalar(
             select(Release).where(
                 Release.snapshot_id == snapshot.id,
@@ -217,7 +217,7 @@ def run_query(
     # Committed: the charge is reserved with its audit entry. Now, and only now, the data.
     try:
         with ctx.reads() as session:
-            linked = release_cache(ctx).get(session, snapshot_key)
+            linked = release_cache(ctx).get(session, snapshot_key, ctx.master_key)
         answer = run_plan(plan, linked.data)
     except Exception as error:
         log.error("release failed", extra={"release": release_id, "error": type(error).__name__})
