@@ -69,11 +69,18 @@ class OverrunError(ValueError):
 
 
 class Record(NamedTuple):
-    """One CSV record (a named tuple: a frozen dataclass cost a microsecond a row)."""
+    """One CSV record (a named tuple: a frozen dataclass cost a microsecond a row).
+
+    Its cells are raw identifiers, so it prints as ``Record(line=12, [redacted])`` (repr,
+    str, f-strings, logging, exception messages); only the line number shows.
+    """
 
     line: int  # physical line number where the record starts (header = line 1)
     fields: list[str]
     end_offset: int  # uploaded-stream offset after this record (uncompressed uploads)
+
+    def __repr__(self) -> str:
+        return f"Record(line={self.line!r}, [redacted])"  # str() and f-strings use it too
 
 
 #: At most this many records come from one native scan: a huge chunk is not turned into
