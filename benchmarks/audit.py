@@ -48,28 +48,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+# The repository first: run as a script, this directory (sys.path[0]) would otherwise
+# lend its linkage.py to ``import linkage`` (app.store imports linkage.records).
+REPO = Path(__file__).resolve().parent.parent
+if sys.path[:1] != [str(REPO)]:
+    sys.path.insert(0, str(REPO))
 
-from app import REPO_ROOT
-from app.audit.entries import GENESIS_HASH, EntryBody, entry_hash
-from app.audit.log import AuditLog, iter_entry_hashes, write_witness
-from app.audit.merkle import (
+import sqlalchemy  # noqa: E402
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app import REPO_ROOT  # noqa: E402
+from app.audit.entries import GENESIS_HASH, EntryBody, entry_hash  # noqa: E402
+from app.audit.log import AuditLog, iter_entry_hashes, write_witness  # noqa: E402
+from app.audit.merkle import (  # noqa: E402
     consistency_proof,
     inclusion_proof,
     verify_consistency,
     verify_inclusion,
 )
-from app.auth.actor import Actor
-from app.config import Settings
-from app.db.base import utcnow
-from app.db.models import AuditEvent
-from app.keys.store import DatabaseKeyStore
-from app.services import audit as audit_service
-from app.services import setup
-from app.services.context import ServiceContext
-from app.services.unit import unit_of_work
+from app.auth.actor import Actor  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.db.base import utcnow  # noqa: E402
+from app.db.models import AuditEvent  # noqa: E402
+from app.keys.store import DatabaseKeyStore  # noqa: E402
+from app.services import audit as audit_service  # noqa: E402
+from app.services import setup  # noqa: E402
+from app.services.context import ServiceContext  # noqa: E402
+from app.services.unit import unit_of_work  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")

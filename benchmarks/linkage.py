@@ -55,7 +55,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+# The repository first (run as a script from anywhere): this directory's linkage.py
+# must not shadow the linkage package (app.store imports linkage.records).
+if sys.path[:1] != [str(REPO)]:
     sys.path.insert(0, str(REPO))
 
 MIB = 1024 * 1024
