@@ -350,7 +350,7 @@ cdef class RowKernel:
                     value = <object>found
                 given = <tuple>value
                 counts[5 * 4 + <int>given[0]] += 1
-                # family name, salted with the year of birth (slot 6)
+                # family name (slot 6), with its salt (none: rows.FAMILY_SALT)
                 cell = cells[self.i_family] if self.i_family >= 0 else blank
                 found = self.memo_family.get_pair(cell, <str>dob[6])
                 if found == NULL:
@@ -516,15 +516,14 @@ cdef class RowKernel:
             band = self.age_bands[min(age // 5, len(self.age_bands) - 1)]
         else:
             band = None
-        year_text = iso[:4]
         return (
             _outcome(raw, True, iso),
             self.t_dob.of_str(iso),
-            self._common_token(self.t_dob_year, year_text),
+            self._common_token(self.t_dob_year, iso[:4]),
             self._common_token(self.t_dob_md, iso[5:]),
             self._bloom(self.b_dob, "dob", iso, ""),
             band,
-            year_text,
+            "",  # the family-name salt: none (app.ingest.rows.FAMILY_SALT)
         )
 
     cdef object _bloom(self, BloomMasks masks, str field, str value, str salt):

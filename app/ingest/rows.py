@@ -52,6 +52,13 @@ _IDENTIFIER_KINDS: tuple[str, ...] = (
     "family_name",
 )
 
+#: The salt of family-name Bloom encodings: none. It was the year of birth, to harden
+#: encodings stored in clear against pattern mining; the sealed store keeps none in clear,
+#: and a salt only cost recall where the years disagree or one is missing (the records
+#: that matter most: SECURITY.md, "Bloom-filter encodings"). The memo tables and the
+#: native loop still carry a salt slot, so a salt could come back without a new layout.
+FAMILY_SALT = ""
+
 # Quality outcomes, indexes into a field's counters.
 _OK, _MISSING, _INVALID, _NORMALISED = 0, 1, 2, 3
 
@@ -389,7 +396,7 @@ class RowProcessor:
             token("dob_month_day", iso[5:]),
             self.keys.bloom("dob", iso),
             band,
-            iso[:4],
+            FAMILY_SALT,
         )
 
     def _sex(self, raw: str) -> tuple[Any, ...]:
@@ -434,7 +441,7 @@ class RowProcessor:
 
     def _family(self, raw_and_salt: tuple[str, str]) -> tuple[Any, ...]:
         """(outcome, tok_family_name, tok_family_phonetic, bloom_family_name); the Bloom
-        encoding is salted with the year of birth (``salt``, empty when unknown)."""
+        encoding's salt is ``FAMILY_SALT`` (see there)."""
         raw, salt = raw_and_salt
         parts = normalise.name_parts(raw)
         outcome = _outcome(raw, bool(parts), " ".join(parts))
