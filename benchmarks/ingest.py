@@ -35,13 +35,13 @@
    ``pg_total_relation_size``; SQLite: the database file), each divided by the records
    stored. Target: 50,000 rows/s on PostgreSQL.
    Beside it, in another fresh store set up the same way, the **database write
-   ceiling**: a submission created with ``create_submission``, the extract read and
-   pseudonymised and sealed beforehand (untimed) into the batches the service prepares
-   (``_BatchMaker.prepare``), then only the service's ``_write_batch`` for each batch in
-   order (one transaction each, as its writer thread runs them: one ``INSERT`` into
-   ``ingest_batches`` a batch) timed: rows/s, wall and client CPU seconds, with no HTTP,
-   CSV parsing, pseudonymisation or sealing. An
-   end-to-end rate near it is bounded by the database.
+   ceiling**: a submission created with ``create_submission``, the extract read,
+   pseudonymised and encoded as Arrow beforehand (untimed) into the batches the service
+   prepares (``_BatchMaker.prepare``), then only the service's ``_write_batch`` (sealing:
+   AES-GCM and the digest, then the database) for each batch in order (one transaction
+   each, as its writer thread runs them: one ``INSERT`` into ``ingest_batches`` a batch)
+   timed: rows/s, wall and client CPU seconds, with no HTTP, CSV parsing or
+   pseudonymisation. An end-to-end rate near it is bounded by the writer.
 
 Each measurement runs in a fresh child process (this script with ``--worker``), so
 that ``ru_maxrss`` is that measurement's own peak. The extract is made once with

@@ -40,13 +40,8 @@ from app.policy.engine import Resource
 from app.services.context import ServiceContext
 from app.services.store import store_keys
 from app.services.unit import unit_of_work
-from app.store import (
-    SealedRecordBatch,
-    SealKeys,
-    delete_submission_batches,
-    insert_record_batch,
-    seal_record_rows,
-)
+from app.store import SealKeys, delete_submission_batches, insert_record_batch
+from app.store.records import EncodedRecordBatch, encode_record_rows, seal_encoded
 from privacy.pseudonym import PseudonymKeys
 
 __all__ = [
@@ -473,7 +468,11 @@ def row_processor(
 class _Prepared:
     """A batch ready to commit: everything the write needs, fixed when it was prepared."""
 
-    sealed: SealedRecordBatch | None  # the accepted records, sealed (None: none accepted)
+    # The accepted records as Arrow IPC (None: none accepted), and the keys the writer
+    # seals them with: encryption and digest release the interpreter lock, so sealing in
+    # the writer thread overlaps the next batch's pseudonymisation.
+    encoded: EncodedRecordBatch | None
+    keys: SealKeys
     accepted: int
     errors: list[dict[str, Any]]
     refused: int
@@ -507,17 +506,12 @@ class _BatchMaker:
         """``end_offset`` is the resume point of an empty batch; ``last`` marks the
         request's last batch, committed durably."""
         processed = self.processor.process_batch(batch)
-        sealed = None
+        encoded = None
         if processed.rows:
-            sealed = seal_record_rows(
-                processed.rows,
-                self.processor.schema.attributes,
-                self.keys,
-                submission_id=self.submission_id,
-                first_line=int(processed.rows[0][0]),
-            )
+            encoded = encode_record_rows(processed.rows, self.processor.schema.attributes)
         prepared = _Prepared(
-            sealed=sealed,
+            encoded=encoded,
+            keys=self.keys,
             accepted=processed.accepted,
             errors=[
                 {
@@ -603,8 +597,9 @@ def _write_batch(connection: Connection, submission_id: int, batch: _Prepared) -
                     " resume from the offset HEAD gives once it has finished or stopped"
                 )
             raise Conflict("the submission stopped receiving")
-        if batch.sealed is not None:
-            insert_record_batch(connection, submission_id, batch.sealed)
+        if batch.encoded is not None:
+            sealed = seal_encoded(batch.encoded, batch.keys, submission_id=submission_id)
+            insert_record_batch(connection, submission_id, sealed)
         stored_before = rejected - batch.refused
         keep = batch.errors[: max(0, MAX_STORED_ROW_ERRORS - stored_before)]
         if keep:

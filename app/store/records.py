@@ -31,8 +31,11 @@ __all__ = [
     "LINK_COLUMNS",
     "RECORD_COLUMNS",
     "RECORD_TABLE",
+    "EncodedRecordBatch",
     "SealedRecordBatch",
     "attribute_type",
+    "encode_record_rows",
+    "seal_encoded",
     "seal_record_rows",
 ]
 
@@ -136,35 +139,76 @@ def tables(
     return link, facts
 
 
+@dataclass(frozen=True, repr=False)
+class EncodedRecordBatch:
+    """Accepted rows as the two parts' Arrow IPC bytes, not yet sealed: made where the
+    rows are (holding the interpreter lock), sealed by ``seal_encoded`` where the
+    encryption and the digest can run beside other work (they release it)."""
+
+    first_line: int
+    rows: int
+    linkage_key_version: int
+    wrap_key_version: int
+    linkage_ipc: bytes
+    facts_ipc: bytes
+
+    def __repr__(self) -> str:
+        return f"EncodedRecordBatch(first_line={self.first_line}, rows={self.rows}, [opened])"
+
+
+def encode_record_rows(
+    rows: Sequence[Sequence[Any]], attributes: Sequence[Field]
+) -> EncodedRecordBatch:
+    """Accepted rows (``RECORD_COLUMNS`` order) as Arrow IPC, numbered by their first line."""
+    if not rows:
+        raise ValueError("a sealed batch holds at least one record")
+    link, facts = tables(rows, attributes)
+    return EncodedRecordBatch(
+        first_line=int(rows[0][_AT["line"]]),
+        rows=len(rows),
+        linkage_key_version=int(rows[0][_AT["linkage_key_version"]]),
+        wrap_key_version=int(rows[0][_AT["wrap_key_version"]]),
+        linkage_ipc=to_ipc(link),
+        facts_ipc=to_ipc(facts),
+    )
+
+
+def seal_encoded(
+    encoded: EncodedRecordBatch, keys: SealKeys, *, submission_id: int
+) -> SealedRecordBatch:
+    """Seal both parts of an encoded batch of one submission."""
+    sealed = [
+        keys.seal(
+            data,
+            table=RECORD_TABLE,
+            owner=submission_id,
+            number=encoded.first_line,
+            part=name,
+        )
+        for name, data in ((LINKAGE_PART, encoded.linkage_ipc), (FACTS, encoded.facts_ipc))
+    ]
+    return SealedRecordBatch(
+        first_line=encoded.first_line,
+        rows=encoded.rows,
+        linkage_key_version=encoded.linkage_key_version,
+        wrap_key_version=encoded.wrap_key_version,
+        seal_key_version=keys.active_version,
+        linkage_part=sealed[0],
+        facts_part=sealed[1],
+        digest=digest(*sealed),
+    )
+
+
 def seal_record_rows(
     rows: Sequence[Sequence[Any]],
     attributes: Sequence[Field],
     keys: SealKeys,
     *,
     submission_id: int,
-    first_line: int,
+    first_line: int | None = None,
 ) -> SealedRecordBatch:
-    """Seal accepted rows of one submission, numbered by their first line."""
-    if not rows:
-        raise ValueError("a sealed batch holds at least one record")
-    link, facts = tables(rows, attributes)
-    sealed = [
-        keys.seal(
-            to_ipc(part),
-            table=RECORD_TABLE,
-            owner=submission_id,
-            number=first_line,
-            part=name,
-        )
-        for name, part in ((LINKAGE_PART, link), (FACTS, facts))
-    ]
-    return SealedRecordBatch(
-        first_line=first_line,
-        rows=len(rows),
-        linkage_key_version=int(rows[0][_AT["linkage_key_version"]]),
-        wrap_key_version=int(rows[0][_AT["wrap_key_version"]]),
-        seal_key_version=keys.active_version,
-        linkage_part=sealed[0],
-        facts_part=sealed[1],
-        digest=digest(*sealed),
-    )
+    """Seal accepted rows of one submission (numbered by their first line)."""
+    encoded = encode_record_rows(rows, attributes)
+    if first_line is not None and first_line != encoded.first_line:
+        raise ValueError("a batch is numbered by the line of its first record")
+    return seal_encoded(encoded, keys, submission_id=submission_id)

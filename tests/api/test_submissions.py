@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from app.db.models import AuditEvent, RecordBatch, Submission
 from app.errors import Conflict, UploadInProgress
 from app.services import ingest as ingest_service
+from app.services.store import store_keys
 from app.store import SealedRecordBatch, insert_record_batch
+from app.store.records import EncodedRecordBatch
 from tests.sealed import record_count
 
 HEADER = (
@@ -158,7 +160,15 @@ def test_a_batch_for_a_submission_that_is_not_receiving_writes_nothing(client_as
     missing = sid + 1000
     for target in (sid, missing):  # accepted, and one that does not exist
         batch = ingest_service._Prepared(
-            sealed=sealed,
+            encoded=EncodedRecordBatch(
+                first_line=sealed.first_line,
+                rows=sealed.rows,
+                linkage_key_version=sealed.linkage_key_version,
+                wrap_key_version=sealed.wrap_key_version,
+                linkage_ipc=b"",  # never read: the claim refuses the batch first
+                facts_ipc=b"",
+            ),
+            keys=store_keys(ctx),
             accepted=1,
             errors=[],
             refused=0,
