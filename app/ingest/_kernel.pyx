@@ -155,8 +155,9 @@ cdef class RowKernel:
         # Postcodes are memoised by their normalised value only: the cells of an address
         # column are mostly distinct (64,000 in 100,000 rows of the synthetic extract), so
         # a table by cell missed two times in three. Its room goes to the family-name
-        # tables, keyed with the year of birth: the most distinct keys, the dearest misses
-        # (benchmarks/ingest.py at 1,000,000 rows: +3-5 % for +20 MiB).
+        # tables, keyed with the family-name salt (once the year of birth, now empty): the
+        # most distinct keys, the dearest misses (benchmarks/ingest.py at 1,000,000 rows,
+        # when salted: +3-5 % for +20 MiB).
         self.memo_family, self.memo_family_keyed = [
             MemoTable(2 * memo_limit, seed) for _ in range(2)
         ]

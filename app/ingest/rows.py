@@ -89,8 +89,12 @@ class FieldQuality:
 @dataclass
 class ProcessedRow:
     line: int
-    values: dict[str, Any] | None  # column -> value for ingest_records; None if refused
+    values: dict[str, Any] | None  # column -> pseudonymised value; None if refused
     problems: list[RowProblem] = field(default_factory=list)
+
+    def __repr__(self) -> str:  # tokens and filters never print
+        kept = "refused" if self.values is None else "[pseudonymised]"
+        return f"ProcessedRow(line={self.line}, {kept}, problems={self.problems!r})"
 
 
 @dataclass
@@ -105,6 +109,12 @@ class Batch:
     @property
     def accepted(self) -> int:
         return len(self.rows)
+
+    def __repr__(self) -> str:  # tokens and filters never print
+        return (
+            f"Batch(accepted={self.accepted}, refused={self.refused},"
+            f" problems={len(self.problems)}, [pseudonymised])"
+        )
 
 
 class _Memo(dict[K, V]):

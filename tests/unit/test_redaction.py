@@ -280,3 +280,14 @@ def test_credential_holders_print_secure():
     uploader = Uploader(server="https://hsclink.example", token="hsc_s3cr3t-token-value")
     assert "s3cr3t" not in repr(uploader) and "[secure]" in repr(uploader)
     assert "[secure]" in repr(synthetic_keys(1))
+
+
+def test_the_row_kernel_outputs_print_no_token_or_filter():
+    from app.ingest.rows import Batch, ProcessedRow
+
+    token = bytes(range(48))
+    batch = Batch(rows=[(2, 1, 1, token)])
+    row = ProcessedRow(2, {"tok_nhs_number": token})
+    for text in (repr(batch), str(batch), repr(row), f"{row}", repr([row, batch])):
+        assert repr(token)[2:20] not in text
+        assert "[pseudonymised]" in text
