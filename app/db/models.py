@@ -255,9 +255,11 @@ class RecordBatch(Base):
     linkage_key_version: Mapped[int] = mapped_column(Integer)
     wrap_key_version: Mapped[int] = mapped_column(Integer)
     seal_key_version: Mapped[int] = mapped_column(Integer)
-    linkage_part: Mapped[bytes] = mapped_column(LargeBinary)
-    facts_part: Mapped[bytes] = mapped_column(LargeBinary)
+    # In this order (migration 0012): SQLite reaches a column past a large value only by
+    # walking its overflow pages, and releases read the facts part, not the linkage part.
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    facts_part: Mapped[bytes] = mapped_column(LargeBinary)
+    linkage_part: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RowError(Base):

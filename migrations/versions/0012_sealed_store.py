@@ -48,9 +48,12 @@ def upgrade() -> None:
         sa.Column("linkage_key_version", sa.Integer(), nullable=False),
         sa.Column("wrap_key_version", sa.Integer(), nullable=False),
         sa.Column("seal_key_version", sa.Integer(), nullable=False),
-        sa.Column("linkage_part", sa.LargeBinary(), nullable=False),
-        sa.Column("facts_part", sa.LargeBinary(), nullable=False),
+        # Small columns first, the linkage part last: SQLite reaches a column past a large
+        # value only by walking that value's overflow pages, so a release (which reads the
+        # facts part) would otherwise read every linkage part too.
         sa.Column("digest", sa.LargeBinary(32), nullable=False),
+        sa.Column("facts_part", sa.LargeBinary(), nullable=False),
+        sa.Column("linkage_part", sa.LargeBinary(), nullable=False),
     )
     op.create_index(
         "ux_ingest_batches_submission_first_line",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,24 +55,8 @@ def optout_version(session: Session) -> tuple[int, str]:
     return _optout_version(session)
 
 
-#: Release columns: (name, type), and where each dataset's attributes go.
-_SCHEMA = {
-    "record_id": pl.Int64,
-    "dataset": pl.String,
-    "borough": pl.String,
-    "age_band": pl.String,
-    "sex": pl.String,
-    "optout": pl.Boolean,
-    "event_date": pl.Date,
-    "end_date": pl.Date,
-    "admission_method": pl.String,
-    "primary_diagnosis": pl.String,
-    "service_type": pl.String,
-    "support_reason": pl.String,
-    "weekly_cost": pl.Float64,
-    "length_of_stay": pl.Float64,
-}
-#: release column <- attribute, per dataset (anything else of the dataset is not read).
+#: Release columns, and where each dataset's attributes go (release column <- attribute);
+#: anything else of a dataset is not read.
 _ATTRIBUTES = {
     "nhs_episodes": {
         "event_date": "admission_date",
@@ -87,83 +72,137 @@ _ATTRIBUTES = {
         "weekly_cost": "weekly_cost",
     },
 }
+_TYPES: dict[str, pa.DataType] = {
+    "person_id": pa.int64(),
+    "record_id": pa.int64(),
+    "dataset": pa.string(),
+    "borough": pa.string(),
+    "age_band": pa.string(),
+    "sex": pa.string(),
+    "optout": pa.bool_(),
+    "event_date": pa.date32(),
+    "end_date": pa.date32(),
+    "admission_method": pa.string(),
+    "primary_diagnosis": pa.string(),
+    "service_type": pa.string(),
+    "support_reason": pa.string(),
+    "weekly_cost": pa.int64(),  # pence, as kept
+}
 
 
-def _facts(dataset: str, table: pa.Table, optouts: pa.Array) -> pl.DataFrame:
-    """One opened facts part as release columns; the NHS-number token is only matched
-    against the opt-out list here and dropped."""
-    optout = pc.fill_null(pc.is_in(table.column("tok_nhs_number"), value_set=optouts), False)
-    frame = pl.from_arrow(
-        table.select(["record_key", "borough", "age_band", "sex"]).append_column("optout", optout)
-    )
-    assert isinstance(frame, pl.DataFrame)
+class _Assignment:
+    """A snapshot's record -> person mapping as sorted numpy arrays, for lookups by key."""
+
+    def __init__(self, table: pa.Table) -> None:
+        keys = table.column("record_key").to_numpy()
+        persons = table.column("person_id").to_numpy()
+        if len(keys) > 1 and not bool((keys[1:] > keys[:-1]).all()):
+            order = np.argsort(keys, kind="stable")
+            keys, persons = keys[order], persons[order]
+        self.keys = np.ascontiguousarray(keys, dtype=np.int64)
+        self.persons = np.ascontiguousarray(persons, dtype=np.int64)
+
+    def lookup(self, record_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of ``record_keys`` are in the snapshot, their persons)."""
+        if not len(self.keys):
+            return np.zeros(len(record_keys), dtype=bool), np.zeros(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, record_keys), len(self.keys) - 1)
+        inside = self.keys[at] == record_keys
+        return inside, self.persons[at[inside]]
+
+
+def _release_columns(
+    dataset: str, table: pa.Table, assignment: _Assignment, optouts: pa.Array
+) -> dict[str, pa.Array] | None:
+    """One opened facts part as release columns (copied: the opened batch, with its
+    NHS-number tokens, is not kept), only its records that are in the snapshot; the
+    tokens are matched against the opt-out list here and go no further."""
+    inside, persons = assignment.lookup(table.column("record_key").to_numpy())
+    if not len(persons):
+        return None
+    table = table.filter(pa.array(inside))
+    n = table.num_rows
+    if len(optouts):
+        optout = pc.fill_null(pc.is_in(table.column("tok_nhs_number"), value_set=optouts), False)
+    else:
+        optout = pa.array(np.zeros(n, dtype=bool))
     sources = _ATTRIBUTES.get(dataset, {})
-    columns: list[pl.Expr] = [
-        pl.col("record_key").alias("record_id"),
-        pl.lit(dataset).alias("dataset"),
-        pl.col("borough"),
-        pl.col("age_band"),
-        pl.col("sex"),
-        pl.col("optout"),
-    ]
-    extra: dict[str, pl.Series] = {}
-    for name, source in sources.items():
-        if source in table.column_names:
-            column = pl.from_arrow(table.column(source))
-            assert isinstance(column, pl.Series)
-            extra[name] = column.alias(name)
-    frame = frame.with_columns(list(extra.values())) if extra else frame
-    for name, kind in _SCHEMA.items():
-        if name in ("record_id", "dataset", "borough", "age_band", "sex", "optout"):
+    columns: dict[str, pa.Array] = {
+        "person_id": pa.array(persons, type=pa.int64()),
+        "record_id": table.column("record_key").combine_chunks(),
+        "dataset": pa.array([dataset] * n, type=pa.string()),
+        "optout": optout.combine_chunks() if isinstance(optout, pa.ChunkedArray) else optout,
+    }
+    for name, kind in _TYPES.items():
+        if name in columns:
             continue
-        if name == "weekly_cost" and name in extra:  # integer pence -> pounds
-            columns.append((pl.col(name).cast(pl.Float64) / 100).alias(name))
-        elif name == "length_of_stay" and dataset == "nhs_episodes":
-            stay = (pl.col("end_date") - pl.col("event_date")).dt.total_days().cast(pl.Float64)
-            if {"event_date", "end_date"} <= extra.keys():
-                columns.append(pl.when(stay >= 0).then(stay).alias(name))
-            else:
-                columns.append(pl.lit(None, dtype=kind).alias(name))
-        elif name in extra:
-            columns.append(pl.col(name).cast(kind).alias(name))
+        source = sources.get(name, name if name in ("borough", "age_band", "sex") else None)
+        if source is not None and source in table.column_names:
+            columns[name] = table.column(source).combine_chunks().cast(kind)
         else:
-            columns.append(pl.lit(None, dtype=kind).alias(name))
-    return frame.select(columns)
+            columns[name] = pa.nulls(n, type=kind)
+    return columns
+
+
+def _diagnosis_chapters(diagnoses: pa.Array) -> pl.Series:
+    """ICD-10 chapters of the diagnoses, worked out once per distinct code."""
+    encoded = pc.dictionary_encode(diagnoses)
+    distinct = pl.from_arrow(encoded.dictionary)
+    assert isinstance(distinct, pl.Series)
+    chapters = pa.array(icd10_chapters(distinct).to_list(), type=pa.string())
+    taken = pl.from_arrow(chapters.take(encoded.indices))
+    assert isinstance(taken, pl.Series)
+    return taken.alias("icd10_chapter")
 
 
 def load_linked_data(session: Session, snapshot_id: int, keys: SealKeys) -> LinkedData:
-    """Persons and records of ``snapshot_id``, opted-out persons removed."""
+    """Persons and records of ``snapshot_id``, opted-out persons removed.
+
+    Each sealed batch is opened, cut down to the release columns of its records that are
+    in the snapshot (persons found by key in the sorted assignment), and let go; the
+    columns are joined once at the end, so no frame of the whole store is built twice.
+    """
     optouts = latest_optouts(session, keys)
-    assignment = pl.from_arrow(
-        read_assignment(session, keys, snapshot_id).select(["record_key", "person_id"])
-    )
-    assert isinstance(assignment, pl.DataFrame)
-    assignment = assignment.rename({"record_key": "record_id"})
-    parts = [
-        _facts(part.dataset, part.table, optouts.tokens)
-        for part in accepted_record_parts(session, keys, FACTS)
-    ]
-    records_in = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=_SCHEMA)
-    del parts
-    # Records accepted after the snapshot was made are not in it: the join leaves them out.
-    frame = assignment.join(records_in, on="record_id", how="inner")
-    del records_in
-    opted_out = frame.filter(pl.col("optout")).select("person_id").unique()
-    frame = frame.join(opted_out, on="person_id", how="anti")
+    assignment = _Assignment(read_assignment(session, keys, snapshot_id))
+    gathered: dict[str, list[pa.Array]] = {name: [] for name in _TYPES}
+    for part in accepted_record_parts(session, keys, FACTS):
+        columns = _release_columns(part.dataset, part.table, assignment, optouts.tokens)
+        if columns is not None:
+            for name, array in columns.items():
+                gathered[name].append(array)
+    del assignment
+    arrays = {
+        name: pa.concat_arrays(parts) if parts else pa.array([], type=_TYPES[name])
+        for name, parts in gathered.items()
+    }
+    gathered.clear()
+    optout = arrays.pop("optout")
+    opted_out_ids = pc.unique(pc.filter(arrays["person_id"], optout))
+    keep = pc.invert(pc.is_in(arrays["person_id"], value_set=opted_out_ids))
+    diagnoses = arrays.pop("primary_diagnosis").filter(keep)
+    frame = pl.from_arrow(pa.table({n: a.filter(keep) for n, a in arrays.items()}))
+    assert isinstance(frame, pl.DataFrame)
+    del arrays
+    frame = frame.with_columns(_diagnosis_chapters(diagnoses))
     persons = _persons(frame)
+    stay = (pl.col("end_date") - pl.col("event_date")).dt.total_days().cast(pl.Float64)
+    nhs = pl.col("dataset") == "nhs_episodes"
     records = frame.select(
         "person_id",
         "dataset",
         "event_date",
         "end_date",
         "admission_method",
-        icd10_chapters(frame["primary_diagnosis"]).alias("icd10_chapter"),
+        "icd10_chapter",
         "service_type",
         "support_reason",
-        "weekly_cost",
-        "length_of_stay",
+        (pl.col("weekly_cost").cast(pl.Float64) / 100).alias("weekly_cost"),
+        pl.when(nhs & (stay >= 0)).then(stay).alias("length_of_stay"),
     )
-    return LinkedData(snapshot_id, optouts.version, ReleaseData(persons, records), opted_out.height)
+    del frame
+    return LinkedData(
+        snapshot_id, optouts.version, ReleaseData(persons, records), len(opted_out_ids)
+    )
 
 
 def _most_common(frame: pl.DataFrame, column: str) -> pl.DataFrame:
