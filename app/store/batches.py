@@ -124,7 +124,7 @@ def accepted_record_parts(
         .order_by(_RECORD_BATCHES.c.submission_id, _RECORD_BATCHES.c.first_line)
         .execution_options(yield_per=fetch_batches)
     )
-    for submission_id, dataset, first_line, version, data in session.execute(query):
+    for submission_id, dataset, first_line, version, data in _sealed_rows(session, query):
         plain = keys.open(
             data,
             table=RECORD_TABLE,
@@ -140,6 +140,26 @@ def accepted_record_parts(
         keys_column = record_key(submission_id, table.column("line").to_numpy())
         table = table.append_column("record_key", pa.array(keys_column, type=pa.int64()))
         yield RecordPart(submission_id, dataset, table)
+
+
+def _sealed_rows(session: Session | Connection, query: Any) -> Iterator[Any]:
+    """The rows of ``query``, streamed. On PostgreSQL through a server-side cursor in
+    binary format: in text format every sealed byte crosses the wire as two hex digits
+    and is decoded again (at 5M records that doubled the time to read a snapshot).
+
+    The query is built here from constant table and column names; its only parameter,
+    the status, is bound by the driver."""
+    connection = session.connection() if isinstance(session, Session) else session
+    if connection.dialect.name != "postgresql":
+        yield from connection.execute(query)
+        return
+    compiled = query.compile(dialect=connection.dialect)
+    driver = connection.connection.driver_connection
+    name = f"hsclink_sealed_{id(query):x}"
+    with driver.cursor(name=name, binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.itersize = int(query.get_execution_options().get("yield_per", 8))
+        cursor.execute(str(compiled), compiled.params)
+        yield from cursor
 
 
 def reseal_record_batches(
