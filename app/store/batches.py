@@ -6,6 +6,8 @@ written back unsealed, spilled to a temporary file or logged.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -124,7 +126,8 @@ def accepted_record_parts(
         .order_by(_RECORD_BATCHES.c.submission_id, _RECORD_BATCHES.c.first_line)
         .execution_options(yield_per=fetch_batches)
     )
-    for submission_id, dataset, first_line, version, data in _sealed_rows(session, query):
+    rows = _prefetched(_sealed_rows(session, query))
+    for submission_id, dataset, first_line, version, data in rows:
         plain = keys.open(
             data,
             table=RECORD_TABLE,
@@ -140,6 +143,47 @@ def accepted_record_parts(
         keys_column = record_key(submission_id, table.column("line").to_numpy())
         table = table.append_column("record_key", pa.array(keys_column, type=pa.int64()))
         yield RecordPart(submission_id, dataset, table)
+
+
+def _prefetched(rows: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """``rows``, read up to ``depth`` ahead by a thread of their own: the database sends
+    the next sealed batches (the driver waits without the interpreter lock) while this
+    thread opens the current one. If the consumer stops early, the reader stops too."""
+    pending: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for row in rows:
+                while not stop.is_set():
+                    try:
+                        pending.put(("row", tuple(row)), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pending.put(("end", None))
+        except BaseException as error:  # handed to the consumer, raised there
+            pending.put(("error", error))
+
+    reader = threading.Thread(target=read, name="hsclink-sealed-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = pending.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                pending.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.1)
 
 
 def _sealed_rows(session: Session | Connection, query: Any) -> Iterator[Any]:
