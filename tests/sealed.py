@@ -9,14 +9,12 @@ from __future__ import annotations
 import pyarrow as pa
 from sqlalchemy import func, select
 
-from app.db.models import AssignmentBatch, RecordBatch
+from app.db.models import RecordBatch
 from app.services.context import ServiceContext
 from app.services.store import store_keys
-from app.store import FACTS, LINKAGE_PART, accepted_record_parts, latest_optouts, read_assignment
+from app.store import LINKAGE_PART, accepted_record_parts, latest_optouts, read_assignment
 
 __all__ = [
-    "FACTS_PART",
-    "assigned_batches",
     "assignment",
     "optout_tokens",
     "record_batches",
@@ -68,12 +66,3 @@ def record_batches(ctx: ServiceContext) -> list[RecordBatch]:
         rows = list(session.scalars(query))
         session.expunge_all()
         return rows
-
-
-def assigned_batches(ctx: ServiceContext, snapshot_id: int) -> int:
-    with ctx.reads() as session:
-        query = select(func.count()).where(AssignmentBatch.snapshot_id == snapshot_id)
-        return int(session.scalar(query) or 0)
-
-
-FACTS_PART = FACTS

@@ -41,8 +41,9 @@ from app.store.records import RECORD_COLUMNS
 
 __all__ = ["LEGACY_TABLES", "has_legacy_tables", "seal_legacy", "store_keys"]
 
-#: The per-record tables of stores made before the sealed store (migration 0013 drops them).
-LEGACY_TABLES = ("ingest_records", "linkage_assignments", "ingest_optouts")
+#: The per-record tables of stores made before the sealed store (migration 0013 drops
+#: them), children first: linkage_assignments refers to ingest_records.
+LEGACY_TABLES = ("linkage_assignments", "ingest_optouts", "ingest_records")
 _BATCH_ROWS = 5_000
 
 
@@ -70,8 +71,7 @@ def seal_legacy(ctx: ServiceContext, *, actor: Actor) -> dict[str, int] | None:
         new_keys = _seal_records(session, keys, schemas, counts)
         _seal_assignments(session, keys, new_keys, counts)
         _seal_optouts(session, keys, counts)
-        # Children first: linkage_assignments refers to ingest_records.
-        for table in ("linkage_assignments", "ingest_optouts", "ingest_records"):
+        for table in LEGACY_TABLES:
             session.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (constant names)
         uow.details = dict(counts)
         return dict(counts)

@@ -347,13 +347,6 @@ def read_assignment(session: Session | Connection, keys: SealKeys, snapshot_id: 
     return pa.concat_tables(parts, promote_options="permissive").combine_chunks()
 
 
-def count_assigned(session: Session, snapshot_id: int) -> int:
-    query = select(func.coalesce(func.sum(_ASSIGNMENTS.c.rows), 0)).where(
-        _ASSIGNMENTS.c.snapshot_id == snapshot_id
-    )
-    return int(session.scalar(query) or 0)
-
-
 def reseal_assignments(session: Session, keys: SealKeys) -> int:
     rows = session.execute(
         select(

@@ -22,7 +22,6 @@ from app.db.models import LinkageSnapshot
 from app.errors import NotFound
 from app.store import FACTS, LINKAGE_PART, SealKeys, accepted_record_parts, read_assignment
 from app.store import write_assignment as write_sealed_assignment
-from app.store.batches import count_assigned
 from linkage.engine import LinkageResult
 from linkage.records import BLOOM_BYTES, BLOOM_COLUMNS, TOKEN_COLUMNS, EncodedColumn, RecordFrame
 from linkage.stability import PersonAssignment
@@ -31,7 +30,6 @@ __all__ = [
     "GROUPINGS",
     "LinkedRecords",
     "assignment_of",
-    "count_assignments",
     "find_snapshot",
     "load_records",
     "report_counts",
@@ -164,10 +162,6 @@ def write_assignment(
         result.person_id,
         result.link_type_names,
     )
-
-
-def count_assignments(session: Session, snapshot_id: int) -> int:
-    return count_assigned(session, snapshot_id)
 
 
 def report_counts(records: LinkedRecords, result: LinkageResult) -> dict[str, Any]:
