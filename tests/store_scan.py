@@ -64,6 +64,8 @@ NON_PATIENT_TABLES = {
     "release_project_members": "analysts on projects",
     "release_budgets": "privacy budgets",
     "release_charges": "privacy-loss charges",
+    "release_global_budgets": "the global privacy budget of each linked dataset",
+    "release_global_charges": "privacy-loss charges against the global budget",
     # Released answers are noisy aggregates already given to an analyst; their group
     # labels (boroughs, age bands) are the query's, not any record's.
     "release_releases": "differentially private answers and their query specs",

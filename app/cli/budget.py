@@ -63,16 +63,42 @@ def budget_list(server: Server, token: Token, as_json: JsonFlag = False) -> None
 
 @budget_app.command("set")
 def budget_set(
-    kind: Annotated[str, typer.Argument(help="analyst or project")],
-    subject: Annotated[str, typer.Argument(help="The analyst's user name or the project code.")],
-    total: Annotated[float, typer.Argument(min=0, help="Total for this period (epsilon).")],
+    kind: Annotated[str, typer.Argument(help="analyst, project or global")],
+    subject: Annotated[
+        str, typer.Argument(help="The analyst's user name or the project code (global: TOTAL).")
+    ],
+    total: Annotated[
+        float | None, typer.Argument(min=0, help="Total for this period (epsilon).")
+    ] = None,
+    renew: Annotated[
+        bool, typer.Option("--renew", help="global: start afresh, nothing spent (audited).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="global --renew: why (audited).")] = None,
+    *,
     server: Server,
     token: Token,
     as_json: JsonFlag = False,
 ) -> None:
-    """Set an analyst's or a project's total for this period (IG officers)."""
-    path = f"/api/v1/budgets/{quote(kind, safe='')}/{quote(subject, safe='')}"
-    row = call(client(server, token), "PUT", path, {"total": total})
+    """Set an analyst's or a project's total for this period, or the global budget of the
+    linked data, ``hsclink budget set global TOTAL`` (IG officers)."""
+    api = client(server, token)
+    if kind == "global":
+        if total is not None:
+            typer.echo("error: hsclink budget set global TOTAL takes no subject", err=True)
+            raise typer.Exit(2)
+        try:
+            amount = float(subject)
+        except ValueError:
+            typer.echo("error: TOTAL is a number of epsilon", err=True)
+            raise typer.Exit(2) from None
+        body = {"total": amount, "renew": renew, "reason": reason}
+        row = call(api, "PUT", "/api/v1/budgets/global", body)
+    else:
+        if total is None or renew or reason is not None:
+            typer.echo("error: hsclink budget set KIND SUBJECT TOTAL (no --renew)", err=True)
+            raise typer.Exit(2)
+        path = f"/api/v1/budgets/{quote(kind, safe='')}/{quote(subject, safe='')}"
+        row = call(api, "PUT", path, {"total": total})
     _print(row, as_json, lambda: _table([row]))
 
 

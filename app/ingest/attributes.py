@@ -101,7 +101,7 @@ def attribute_value(spec: Field, cell: str) -> tuple[AttributeValue | None, str 
         parsed = normalise.event_date(cell)
         return (parsed, None) if parsed else (None, "not a valid date")
     if kind == "money":
-        return _money(cell)
+        return _money(cell, _money_limit(spec))
     if kind == "icd10":
         return _icd10(cell)
     raise ValueError(f"field {spec.name}: no rule for attribute type {kind!r}")
@@ -130,15 +130,26 @@ def _pattern(spec: Field) -> re.Pattern[str]:
     return re.compile(spec.pattern, re.ASCII)
 
 
-def _money(cell: str) -> tuple[int | None, str | None]:
-    """Pounds (``£1,234.5``, ``850``) to whole pence, rounded half up; at most £1,000,000."""
+@functools.cache
+def _money_limit(spec: Field) -> tuple[int, str]:
+    """(the most pence the column's declared range allows, the rule refusing more).
+    The reason names the declared bound (public, in ``datasets/*.toml``), never the cell."""
+    if spec.max_pounds is None:
+        return MAX_PENCE, "more than £1,000,000"
+    return spec.max_pounds * 100, f"more than £{spec.max_pounds:,}, this column's declared maximum"
+
+
+def _money(cell: str, limit: tuple[int, str]) -> tuple[int | None, str | None]:
+    """Pounds (``£1,234.5``, ``850``) to whole pence, rounded half up, within the column's
+    declared range: 0 (no sign, no exponent, no infinity is a money cell) to the limit."""
     match = _MONEY.fullmatch(cell) if len(cell) <= _MONEY_CHARS else None
     if match is None:
         return None, "not an amount of money in pounds"
     pounds = Decimal(match[1].replace(",", "") + "." + (match[2] or "0"))
     pence = int((pounds * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    if pence > MAX_PENCE:
-        return None, "more than £1,000,000"
+    most, reason = limit
+    if pence > most:
+        return None, reason
     return pence, None
 
 

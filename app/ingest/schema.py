@@ -74,7 +74,9 @@ class Field:
     A ``code`` attribute's domain is ``codes`` (the national codes, each kept as written
     here) or a strict ``pattern``; ``labels`` maps a submitter's own labels onto
     ``codes`` (pairs of label and code; both matched by ``label_key``). ``domain`` names
-    the vocabulary in refusals: "not a Client Level Data service type".
+    the vocabulary in refusals: "not a Client Level Data service type". A ``money``
+    attribute's declared range is 0 to ``max_pounds`` (at most, and by default, one
+    million pounds): an amount outside it refuses the row.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Field:
     codes: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     domain: str | None = None
+    max_pounds: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "identifier" and self.type not in IDENTIFIER_TYPES:
@@ -98,6 +101,12 @@ class Field:
             self._check_code_domain()
         elif self.codes or self.labels or self.pattern is not None:
             raise SchemaError(f"field {self.name}: only a code attribute has codes or a pattern")
+        if self.max_pounds is not None and not (
+            self.type == "money"
+            and type(self.max_pounds) is int
+            and 1 <= self.max_pounds <= 1_000_000
+        ):
+            raise SchemaError(f"field {self.name}: max_pounds is for money, 1 to 1,000,000")
 
     def _check_code_domain(self) -> None:
         if bool(self.codes) == (self.pattern is not None):
@@ -258,6 +267,7 @@ def _load_one(path: Path) -> DatasetSchema:
                 codes=tuple(str(c) for c in f.get("codes", ())),
                 labels=_labels(f.get("labels", {})),
                 domain=f.get("domain"),
+                max_pounds=f.get("max_pounds"),
             )
             for f in doc["fields"]
         )
@@ -300,4 +310,11 @@ def load_schemas(directory: Path) -> dict[str, DatasetSchema]:
 
 def _shape(field: Field) -> tuple[object, ...]:
     """What every schema of a dataset must agree on: labels may differ, domains not."""
-    return (field.name, field.kind, field.type, frozenset(field.codes), field.pattern)
+    return (
+        field.name,
+        field.kind,
+        field.type,
+        frozenset(field.codes),
+        field.pattern,
+        field.max_pounds,
+    )

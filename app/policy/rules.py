@@ -31,24 +31,41 @@ class LinkageRules:
 
 @dataclass(frozen=True)
 class ReleaseRules:
-    """Budget limits and the budget period (``policies/release.toml``)."""
+    """Budget limits and the budget period (``policies/release.toml``).
+
+    ``period`` renews analysts' and projects' budgets; the global budget of a linked
+    dataset (``max_global_budget`` at most) has no period: only an IG officer renews it.
+    """
 
     period: str = "financial_year"
     max_epsilon_per_query: float = 1.0
+    min_epsilon_per_query: float = 0.001
     max_analyst_budget: float = 5.0
     max_project_budget: float = 10.0
+    max_global_budget: float = 5.0
 
     def __post_init__(self) -> None:
         if self.period not in ("financial_year", "month"):
             raise RulesError('release.toml: period is "financial_year" or "month"')
-        for name in ("max_epsilon_per_query", "max_analyst_budget", "max_project_budget"):
+        for name in (
+            "max_epsilon_per_query",
+            "min_epsilon_per_query",
+            "max_analyst_budget",
+            "max_project_budget",
+            "max_global_budget",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise RulesError(f"release.toml: {name} must be a number")
             if not 0 < float(value) <= 100:
                 raise RulesError(f"release.toml: {name} lies in (0, 100]")
-        if self.max_epsilon_per_query > min(self.max_analyst_budget, self.max_project_budget):
+        whole = min(self.max_analyst_budget, self.max_project_budget, self.max_global_budget)
+        if self.max_epsilon_per_query > whole:
             raise RulesError("release.toml: one query may not cost more than a whole budget")
+        if not 1e-6 <= self.min_epsilon_per_query <= self.max_epsilon_per_query:
+            raise RulesError(
+                "release.toml: min_epsilon_per_query lies in [1e-6, max_epsilon_per_query]"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,16 +86,20 @@ _MECHANISM_KEYS = (
     "max_quantiles",
     "reference_cell_persons",
 )
-_BUDGET_KEYS = ("period", "max_epsilon_per_query", "max_analyst_budget", "max_project_budget")
+_BUDGET_KEYS = (
+    "period",
+    "max_epsilon_per_query",
+    "min_epsilon_per_query",
+    "max_analyst_budget",
+    "max_project_budget",
+    "max_global_budget",
+)
 
 _KNOWN = {
     "disclosure.toml": {"suppress_below", "round_to", "rate_digits"},
     "linkage.toml": {"threshold"},
     "release.toml": {
-        "period",
-        "max_epsilon_per_query",
-        "max_analyst_budget",
-        "max_project_budget",
+        *_BUDGET_KEYS,
         *_MECHANISM_KEYS,
         "attributes",
     },
@@ -132,6 +153,7 @@ def parse_rules(documents: Mapping[str, str]) -> Rules:
 def _release_policy(table: dict[str, Any], release: ReleaseRules) -> ReleasePolicy:
     values: dict[str, Any] = {k: table[k] for k in _MECHANISM_KEYS if k in table}
     values["max_epsilon_per_query"] = release.max_epsilon_per_query
+    values["min_epsilon_per_query"] = release.min_epsilon_per_query
     attributes = table.get("attributes", {})
     if not isinstance(attributes, dict):
         raise RulesError("release.toml: attributes is a table per numeric attribute")

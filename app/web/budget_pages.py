@@ -136,7 +136,7 @@ def _render(
     today = date.today()
     rules = ctx.policy.rules.release
     listed = (
-        budgets.list_budgets(ctx, actor=actor, today=today)
+        budgets.list_budgets(ctx, actor=actor, today=today, with_global=True)
         if allowed(ctx, actor, "budget.list", "budgets")
         else None
     )

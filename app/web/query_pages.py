@@ -261,7 +261,9 @@ def _render(
         ],
         max_epsilon=ctx.policy.rules.release.max_epsilon_per_query,
         reference_cell_persons=catalogue.policy.reference_cell_persons,
-        budgets=own,
+        budgets=None if own is None else [b for b in own if b.kind != "global"],
+        global_budget=next((b for b in own or [] if b.kind == "global"), None),
+        min_epsilon=ctx.policy.rules.release.min_epsilon_per_query,
         analyst_budget=next((b for b in own or [] if b.kind == "analyst"), None),
         projects=[b.subject for b in own or [] if b.kind == "project"],
         can_ask=allowed(ctx, browser.actor, "query.run", "queries"),
@@ -275,7 +277,7 @@ def _own_budgets(ctx: ServiceContext, browser: web_auth.BrowserSession) -> list[
     """The analyst's budgets (and their projects'), or None when the role may not read them."""
     if not allowed(ctx, browser.actor, "budget.read", "budget"):
         return None
-    return budgets.budgets_of(ctx, actor=browser.actor, today=date.today())
+    return budgets.budgets_of(ctx, actor=browser.actor, today=date.today(), with_global=True)
 
 
 def _dimension_label(datasets: tuple[str, ...]) -> str:

@@ -22,6 +22,7 @@ import math
 
 __all__ = [
     "ALPHA",
+    "MAX_SCALE",
     "discrete_laplace_half_width",
     "discrete_laplace_scale_for",
     "discrete_laplace_std",
@@ -53,37 +54,67 @@ def discrete_laplace_std(scale: float) -> float:
     return math.sqrt(2.0 * q) / one_minus_q
 
 
+MAX_SCALE = 2.0**52
+"""No noise scale beyond this is computed with: integers of that size stop being exact in
+a float, and a closed form stops being a bound. Plans never come near it (the policy's
+floor on epsilon keeps scales below 10**10); anything larger is refused, never iterated."""
+
+_STEPS = 8
+"""Corrections after a closed form: float error moves it by one step at most, so a few
+steps always suffice, and the loop can never run with the size of the scale."""
+
+
+def _checked(scale: float) -> None:
+    if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+        raise ValueError("the noise scale lies in (0, 2**52]")
+
+
 def discrete_laplace_half_width(scale: float, alpha: float = ALPHA) -> int:
-    """The smallest integer ``t`` with ``P(|Z| > t) <= alpha``."""
+    """The smallest integer ``t`` with ``P(|Z| > t) <= alpha``.
+
+    Closed form (``t = ceil(-b ln(alpha (1 + q) / 2) - 1)``), then at most a few unit
+    corrections for float rounding: the cost is constant whatever the scale.
+    """
+    _checked(scale)
     q, _ = _q(scale)
     guess = max(0, math.ceil(-scale * math.log(alpha * (1.0 + q) / 2.0) - 1.0))
-    while discrete_laplace_tail(scale, guess) > alpha:
+    for _ in range(_STEPS):
+        if discrete_laplace_tail(scale, guess) <= alpha:
+            break
         guess += 1
-    while guess > 0 and discrete_laplace_tail(scale, guess - 1) <= alpha:
+    else:
+        raise ArithmeticError("the closed form of the half-width did not converge")
+    for _ in range(_STEPS):
+        if guess == 0 or discrete_laplace_tail(scale, guess - 1) > alpha:
+            break
         guess -= 1
     return guess
 
 
 def discrete_laplace_scale_for(half_width: int, alpha: float = ALPHA) -> float:
-    """The largest scale (to 1e-12 relative) whose 1-alpha half-width is ``half_width``."""
+    """The largest scale (to 1e-12 relative) whose 1-alpha half-width is ``half_width``.
+
+    ``P(|Z| > t) = 2 q^(t+1) / (1 + q)`` lies between ``q^(t+1)`` and ``2 q^(t+1)``, so
+    the scale lies between ``(t+1) / ln(2/alpha)`` (always within) and
+    ``(t+1) / ln(1/alpha)`` (never): a bisection of that bracket, a ratio of about 1.5,
+    keeps the side within ``alpha`` and stops after at most 64 halvings, whatever ``t``.
+    """
     if half_width < 0:
         raise ValueError("half_width is not negative")
-    # P(|Z| > t) = 2 q^(t+1) / (1 + q) rises with q in (0, 1): bisect on q.
-    low, high = 0.0, 1.0
-    for _ in range(200):
+    if not 0 < alpha < 1:
+        raise ValueError("alpha lies in (0, 1)")
+    low = (half_width + 1) / math.log(2.0 / alpha)
+    high = (half_width + 1) / math.log(1.0 / alpha)
+    _checked(low)
+    for _ in range(64):
         mid = (low + high) / 2.0
-        if 2.0 * mid ** (half_width + 1) / (1.0 + mid) <= alpha:
+        if discrete_laplace_tail(mid, half_width) <= alpha:
             low = mid
         else:
             high = mid
-        if high - low <= 1e-16:
+        if high - low <= low * 1e-13:
             break
-    if low <= 0.0:
-        raise ValueError("no scale reaches this half-width")
-    scale = -1.0 / math.log(low)
-    while discrete_laplace_tail(scale, half_width) > alpha:
-        scale *= 1.0 - 1e-12
-    return scale
+    return low
 
 
 def selection_rank_half_width(scale: float, candidates: int, alpha: float = ALPHA) -> float:

@@ -161,6 +161,8 @@ class ReleasePolicy:
     Defaults:
 
     * ``max_epsilon_per_query`` 1.0: no single query may spend more;
+    * ``min_epsilon_per_query`` 0.001: nor less (a tiny epsilon means a noise scale so
+      large that computing with it is the attack: it is refused before any work);
     * ``records_per_person`` (k) 10: a person's records beyond their first 10 (by event
       date) in the measured set are not counted by the ``records`` measure;
     * ``cells_per_person`` (c) 4: grouped by a record-level dimension, a person counts in
@@ -173,6 +175,7 @@ class ReleasePolicy:
     """
 
     max_epsilon_per_query: float = 1.0
+    min_epsilon_per_query: float = 0.001
     records_per_person: int = 10
     cells_per_person: int = 4
     first_month: str = "2023-04"
@@ -188,6 +191,11 @@ class ReleasePolicy:
             raise TypeError("max_epsilon_per_query must be a finite number")
         if not 0 < eps <= 100:
             raise ValueError("max_epsilon_per_query lies in (0, 100]")
+        floor = self.min_epsilon_per_query
+        if not isinstance(floor, int | float) or isinstance(floor, bool):
+            raise TypeError("min_epsilon_per_query must be a finite number")
+        if not (math.isfinite(floor) and 1e-6 <= floor <= eps):
+            raise ValueError("min_epsilon_per_query lies in [1e-6, max_epsilon_per_query]")
         for name, top in (
             ("records_per_person", 10_000),
             ("cells_per_person", 10_000),
@@ -212,6 +220,7 @@ class ReleasePolicy:
         """Every value, as plain JSON types (for the plan's canonical form)."""
         return {
             "max_epsilon_per_query": float(self.max_epsilon_per_query),
+            "min_epsilon_per_query": float(self.min_epsilon_per_query),
             "records_per_person": self.records_per_person,
             "cells_per_person": self.cells_per_person,
             "first_month": self.first_month,

@@ -35,7 +35,7 @@ from privacy.release.catalogue import (
     build_catalogue,
 )
 from privacy.release.data import ReleaseData
-from privacy.release.plan import Plan
+from privacy.release.plan import Plan, loss_limit
 from privacy.release.spec import InCondition, Period, RangeCondition, RecordSelection
 
 __all__ = ["Release", "ReleasedCell", "cell_aggregates", "run"]
@@ -228,9 +228,12 @@ def _has_value(plan: Plan) -> pl.Expr:
 
 
 def _combined(plan: Plan) -> pl.Expr:
+    """A person's records combined, each record clipped to the bounds first: no sum of
+    values (four of 1.7e308, say) can overflow into an infinity or a NaN."""
     measure = plan.spec.measure
     assert measure.attribute is not None
-    value = pl.col(measure.attribute)
+    bounds = plan.policy.attribute(measure.attribute)
+    value = pl.col(measure.attribute).clip(bounds.lower, bounds.upper)
     return {"sum": value.sum(), "mean": value.mean(), "max": value.max()}[measure.combine or "sum"]
 
 
@@ -253,6 +256,9 @@ def _person_cell_aggregates(
     attribute = plan.spec.measure.attribute or ""
     frame = selected.filter(_has_value(plan)).select("person_id", attribute).collect()
     keys, values = frame["person_id"].to_numpy(), frame[attribute].to_numpy()
+    bounds = plan.policy.attribute(attribute)
+    # Each record clipped before combining: a person's total is finite whatever the data.
+    values = np.clip(values.astype(np.float64), bounds.lower, bounds.upper)
     if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):  # pragma: no cover - sorted
         order = np.argsort(keys, kind="stable")
         keys, values = keys[order], values[order]
@@ -295,8 +301,13 @@ def _numeric_aggregates(
     measure = plan.spec.measure
     assert measure.attribute is not None and plan.resolution is not None
     bounds = catalogue.numeric[measure.attribute].policy
+    # Combined values are finite (records are clipped first); a non-finite one would still
+    # be bounded: an infinity clips to a bound, and NaN counts as the lower bound.
     units = (
-        (pl.col("value").clip(bounds.lower, bounds.upper) / bounds.resolution)
+        (
+            pl.col("value").fill_nan(bounds.lower).clip(bounds.lower, bounds.upper)
+            / bounds.resolution
+        )
         .round()
         .cast(pl.Int64)
         .alias("units")
@@ -339,7 +350,7 @@ def _measurement(plan: Plan) -> object:
         else dp.integer_laplace(plan.scale)
     )
     loss = plan.parts * dp.privacy_loss(measurement, plan.sensitivity)
-    if not loss <= plan.epsilon:
+    if not loss <= loss_limit(plan.epsilon):
         raise ArithmeticError("the measurement would spend more than the plan's epsilon")
     return measurement
 

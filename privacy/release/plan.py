@@ -26,7 +26,9 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -43,13 +45,80 @@ from privacy.release.catalogue import RECORD, Catalogue, ReleasePolicy, build_ca
 from privacy.release.errors import InvalidQuery
 from privacy.release.spec import InCondition, QuerySpec, validate
 
-__all__ = ["FORMAT", "Accuracy", "Plan", "Preview", "compile_plan", "preview"]
+__all__ = [
+    "FORMAT",
+    "Accuracy",
+    "CompileDeadline",
+    "Plan",
+    "Preview",
+    "QueryTooComplex",
+    "check_epsilon",
+    "compile_plan",
+    "loss_limit",
+    "preview",
+]
 
 FORMAT = "hsclink.release/1"
 """The version of the plan format and of the mechanism's semantics (enters ``plan_id``)."""
 
 UNITS = {"weekly_cost": "pounds per week", "length_of_stay": "days"}
 TOO_DEAR = "the target accuracy needs more than the per-query maximum epsilon"
+OUT_OF_RANGE = "epsilon: outside the policy's per-query range"
+
+
+class QueryTooComplex(InvalidQuery):
+    """Compiling the query overran its deadline (decided by the query alone, never data)."""
+
+
+@dataclass(frozen=True)
+class CompileDeadline:
+    """A limit on the time one untrusted query may take to compile.
+
+    Every step of compilation is bounded by construction (closed forms, bisections of a
+    fixed number of halvings); the deadline is the second line, checked between steps.
+    The clock is passed in: the domain keeps no global clock.
+    """
+
+    clock: Callable[[], float]
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float]) -> CompileDeadline:
+        return cls(clock, clock() + seconds)
+
+    def check(self) -> None:
+        if self.clock() > self.at:
+            raise QueryTooComplex("the query took too long to compile: simplify it")
+
+
+def loss_limit(epsilon: float) -> float:
+    """The most a plan of ``epsilon`` may lose: the largest float not above the decimal
+    ``repr(epsilon)`` (which the ledger rounds up to charge). The float ``0.1`` is a
+    little more than 1/10; calibrating to the float below it keeps OpenDP's loss within
+    the decimal charged, exactly, not merely within a rounding error.
+    """
+    if Decimal(epsilon) <= Decimal(repr(epsilon)):
+        return epsilon
+    return math.nextafter(epsilon, 0.0)
+
+
+def check_epsilon(epsilon: float, policy: ReleasePolicy) -> float:
+    """``epsilon`` if it lies within the policy's per-query floor and ceiling.
+
+    Refused otherwise, NaN, infinities, negatives and subnormals included, before any
+    other work: a tiny epsilon is a noise scale too large to compute with.
+    """
+    if not (
+        isinstance(epsilon, int | float)
+        and not isinstance(epsilon, bool)
+        and math.isfinite(epsilon)
+        and policy.min_epsilon_per_query <= epsilon <= policy.max_epsilon_per_query
+    ):
+        raise InvalidQuery(
+            f"{OUT_OF_RANGE}: from {policy.min_epsilon_per_query:g} "
+            f"to {policy.max_epsilon_per_query:g}"
+        )
+    return float(epsilon)
 
 
 @dataclass(frozen=True)
@@ -167,10 +236,20 @@ def preview(spec: QuerySpec, policy: ReleasePolicy) -> Preview:
     return Preview(plan.plan_id, plan.epsilon, plan.accuracy, plan.dimensions, plan.n_cells)
 
 
-def compile_plan(spec: QuerySpec, policy: ReleasePolicy) -> Plan:
-    """The plan of a query under a policy; reads no data. InvalidQuery names the field."""
+def compile_plan(
+    spec: QuerySpec, policy: ReleasePolicy, *, deadline: CompileDeadline | None = None
+) -> Plan:
+    """The plan of a query under a policy; reads no data. InvalidQuery names the field.
+
+    An epsilon outside the policy's per-query range is refused first; every later step
+    is bounded, and ``deadline`` (for untrusted queries) is checked between steps.
+    """
+    if spec.epsilon is not None:
+        check_epsilon(spec.epsilon, policy)
     catalogue = build_catalogue(policy)
     validate(spec, catalogue)
+    if deadline is not None:
+        deadline.check()
     dimensions, domains = _domains(spec, catalogue)
     if math.prod(len(d) for d in domains) > policy.max_cells:
         raise InvalidQuery("group_by: more cells than the policy allows")
@@ -181,21 +260,25 @@ def compile_plan(spec: QuerySpec, policy: ReleasePolicy) -> Plan:
     reads_records = reads_records or not spec.records.is_everything
     calibration = _calibration(spec, catalogue, c)
     if spec.epsilon is not None:
-        epsilon = float(spec.epsilon)
-        if epsilon > policy.max_epsilon_per_query:
-            raise InvalidQuery("epsilon: more than the per-query maximum")
+        epsilon = check_epsilon(spec.epsilon, policy)
     else:
         assert spec.target is not None
         epsilon = _round_up(calibration.epsilon_for_target(spec.target.half_width))
         if not epsilon <= policy.max_epsilon_per_query:
             raise InvalidQuery(TOO_DEAR)
+        # A looser target than the floor's accuracy gets the floor (more accurate).
+        epsilon = max(epsilon, float(policy.min_epsilon_per_query))
+    if deadline is not None:
+        deadline.check()
     _, scale = dp.calibrate(
         calibration.build,
         calibration.scale_for(epsilon),
         calibration.sensitivity,
-        epsilon,
+        loss_limit(epsilon),
         parts=calibration.parts,
     )
+    if deadline is not None:
+        deadline.check()
     return Plan(
         spec=spec,
         policy=policy,
@@ -314,10 +397,16 @@ class _Calibration:
         )
 
 
+_WIDEST_UNITS = 2**40
+"""A target wider than this many units is treated as this wide: a smaller scale, so a
+larger epsilon than needed (still at most the policy's floor), never a huge computation."""
+
+
 def _scale_for_units(half_width_units: float, alpha: float) -> float:
-    if not math.isfinite(half_width_units) or half_width_units >= 2**53:
+    if math.isnan(half_width_units):
         return math.inf
-    return discrete_laplace_scale_for(max(0, math.floor(half_width_units)), alpha)
+    units = min(max(0.0, half_width_units), float(_WIDEST_UNITS))
+    return discrete_laplace_scale_for(math.floor(units), alpha)
 
 
 def _calibration(spec: QuerySpec, catalogue: Catalogue, c: int) -> _Calibration:

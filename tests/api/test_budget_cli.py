@@ -59,3 +59,44 @@ def test_plain_http_to_a_remote_server_is_refused_before_the_token_is_sent(peopl
         catch_exceptions=False,
     )
     assert result.exit_code != 0 and "plain HTTP" in result.output
+
+
+def test_an_ig_officer_sets_and_renews_the_global_budget_and_an_analyst_sees_it(hsclink, linked):
+    result = hsclink("ig_officer", "budget", "set", "global", "3", "--json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert (row["kind"], row["subject"], row["period"], row["total"], row["spent"]) == (
+        "global",
+        f"lineage:{linked}",
+        "G1",
+        3.0,
+        0.0,
+    )
+    too_much = hsclink("ig_officer", "budget", "set", "global", "6")
+    assert too_much.exit_code == 2 and "at most 5" in too_much.output
+    renew = hsclink("ig_officer", "budget", "set", "global", "2", "--renew")
+    assert renew.exit_code == 2 and "reason" in renew.output
+    renewed = hsclink(
+        "ig_officer",
+        "budget",
+        "set",
+        "global",
+        "2",
+        "--renew",
+        "--reason",
+        "IG board 2026-12: refreshed extract",
+    )
+    assert renewed.exit_code == 0, renewed.output
+    assert "global" in renewed.stdout and "G2" in renewed.stdout
+    own = hsclink("analyst", "budget", "show")
+    assert own.exit_code == 0
+    assert f"global   lineage:{linked}" in own.stdout and "total 2  spent 0" in own.stdout
+    refused = hsclink("analyst", "budget", "set", "global", "5")
+    assert refused.exit_code == 5
+
+
+def test_budget_set_global_takes_a_total_and_no_subject(hsclink):
+    result = hsclink("ig_officer", "budget", "set", "global", "some.analyst", "3")
+    assert result.exit_code == 2
+    result = hsclink("ig_officer", "budget", "set", "global", "lots")
+    assert result.exit_code == 2

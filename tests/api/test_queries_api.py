@@ -100,7 +100,16 @@ def test_a_release_answers_every_cell_charges_once_and_a_repeat_is_free(
             "spent": 0.5,
             "remaining": 1.5,
             "unit": "epsilon",
-        }
+        },
+        {  # every release charges the linked data's global budget too
+            "kind": "global",
+            "subject": f"lineage:{linked}",
+            "period": "G1",
+            "total": 5.0,
+            "spent": 0.5,
+            "remaining": 4.5,
+            "unit": "epsilon",
+        },
     ]
 
 

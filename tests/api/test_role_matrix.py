@@ -216,6 +216,11 @@ ROUTES: dict[tuple[str, str], Call] = {
         200,
         lambda ctx: {"path": {"kind": "analyst", "subject": "test.analyst"}, "json": {"total": 1}},
     ),
+    ("PUT", "/api/v1/budgets/global"): Call(
+        frozenset({"ig_officer"}),
+        200,
+        lambda ctx: {**_snapshot(ctx), "json": {"total": 1}},
+    ),
     ("POST", "/api/v1/projects"): Call(
         frozenset({"ig_officer"}),
         201,

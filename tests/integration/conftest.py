@@ -1,11 +1,19 @@
-"""Fixtures for running ``hsclink`` in-process against the test's store."""
+"""Fixtures for running ``hsclink`` in-process against the test's store, and an empty
+database for tests that choose the migrations to start from."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.config import Settings
+from app.db.engine import make_engine
 
 
 @pytest.fixture
@@ -25,3 +33,25 @@ def run(cli_env):
         return runner.invoke(app, list(args), env=cli_env, input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no tables at all, so the test chooses the revision to start from."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+        engine = make_engine(Settings(database_url=url), privileged=True)
+        yield engine
+        engine.dispose()
+        return
+    cluster, _template = request.getfixturevalue("pg_template")
+    name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
+    admin = cluster.admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(Settings(database_url=cluster.url_for(name)), privileged=True)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, text
 
-from app.config import Settings
-from app.db.engine import make_engine
 from app.db.migrate import upgrade
 
 LEAKED = (
@@ -19,28 +13,6 @@ LEAKED = (
     " 1950-03-01, F, NW1 2AB"
 )
 WITHHELD = "the header did not fit the schema (details withheld: the stored text could hold values)"
-
-
-@pytest.fixture
-def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database with no tables at all, so the test chooses the revision to start from."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-        engine = make_engine(Settings(database_url=url), privileged=True)
-        yield engine
-        engine.dispose()
-        return
-    cluster, _template = request.getfixturevalue("pg_template")
-    name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
-    admin = cluster.admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(Settings(database_url=cluster.url_for(name)), privileged=True)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _submission(conn, *, status: str, problem: str | None) -> int:

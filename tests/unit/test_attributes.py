@@ -33,7 +33,11 @@ SCHEMAS = load_schemas(REPO_ROOT / "datasets")
 ATTRIBUTES = [(name, f) for name, s in SCHEMAS.items() for f in s.attributes]
 FIXED_REASONS = {
     "date": {"not a valid date"},
-    "money": {"not an amount of money in pounds", "more than £1,000,000"},
+    "money": {
+        "not an amount of money in pounds",
+        "more than £1,000,000",
+        "more than £50,000, this column's declared maximum",
+    },
     "icd10": {"not an ICD-10 code"},
 }
 CANONICAL_ICD10 = re.compile(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?")
@@ -48,7 +52,8 @@ def _in_domain(spec: Field, value: object) -> bool:
     if spec.type == "date":
         return type(value) is date and date(1990, 1, 1) <= value <= date(2100, 12, 31)
     if spec.type == "money":
-        return type(value) is int and 0 <= value <= MAX_PENCE
+        most = MAX_PENCE if spec.max_pounds is None else spec.max_pounds * 100
+        return type(value) is int and 0 <= value <= most
     assert isinstance(value, str)
     if spec.type == "icd10":
         return CANONICAL_ICD10.fullmatch(value) is not None
@@ -177,7 +182,18 @@ def test_kept_values_are_typed_and_canonical(schema, name, cell, kept, outcome):
         ("nhs_episodes", "primary_diagnosis", "heart failure", "not an ICD-10 code"),
         ("asc_clients", "weekly_cost", "-5", "not an amount of money in pounds"),
         ("asc_clients", "weekly_cost", "1e5", "not an amount of money in pounds"),
-        ("asc_clients", "weekly_cost", "1000000.01", "more than £1,000,000"),
+        (
+            "asc_clients",
+            "weekly_cost",
+            "1000000.01",
+            "more than £50,000, this column's declared maximum",
+        ),
+        (
+            "asc_clients",
+            "weekly_cost",
+            "50000.01",
+            "more than £50,000, this column's declared maximum",
+        ),
         ("asc_clients", "weekly_cost", "9" * 5000, "not an amount of money in pounds"),
         ("nhs_episodes", "admission_date", "31/02/2025", "not a valid date"),
     ],

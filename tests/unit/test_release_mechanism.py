@@ -123,17 +123,18 @@ def test_a_person_reaches_at_most_cells_per_person_record_level_cells():
     assert counts[("2024-04",)] == counts[("2024-05",)] == 1  # the first cells in cell order
 
 
-def test_values_are_aggregated_per_person_then_clipped_to_the_policy_bounds():
+def test_each_record_and_each_persons_total_are_clipped_to_the_policy_bounds():
     sums = aggregate(
         {"measure": {"kind": "sum", "attribute": "weekly_cost"}, "group_by": ["borough"]}
     )
-    # Person 2: 900 + 5000 = 5900, clipped to 2500; person 3: 700. In pence.
+    # Person 2: 900 + 5000 (clipped to 2500) = 3400, clipped to 2500; person 3: 700.
     assert sums[("E09000001",)] == 2500 * 100
     assert sums[("E09000002",)] == 700 * 100
     stays = aggregate({"measure": {"kind": "sum", "attribute": "length_of_stay"}})
     assert stays[()] == 180 + 180  # 100 x 10 days and 400 days, each clipped to 180
     means = aggregate({"measure": {"kind": "sum", "attribute": "weekly_cost", "combine": "mean"}})
-    assert means[()] == (2500 + 700) * 100  # person 2: mean(900, 5000) = 2950, clipped
+    # Person 2: mean(900, 5000 clipped to 2500) = 1700: each record is clipped first.
+    assert means[()] == (1700 + 700) * 100
 
 
 def test_a_mean_is_built_from_centred_sums_and_scaled_counts():

@@ -145,7 +145,7 @@ def test_a_target_beyond_the_per_query_maximum_is_refused_from_the_plan_alone():
 
 
 def test_an_epsilon_beyond_the_per_query_maximum_is_refused():
-    with pytest.raises(InvalidQuery, match=r"^epsilon: more than"):
+    with pytest.raises(InvalidQuery, match=r"^epsilon: outside the policy's per-query range"):
         plan_of(with_(COUNT, epsilon=1.5))
 
 

@@ -137,6 +137,8 @@ def test_an_officer_sets_a_budget_and_an_analyst_previews_asks_repeats_and_is_re
     expect(page).to_have_url(f"{live_server}/query")
     remaining = page.locator("[data-testid=own-budgets] tr[data-kind=analyst] td.remaining")
     expect(remaining).to_have_text("1.5")
+    # Every analyst's questions also draw on the linked data's one global budget.
+    expect(page.get_by_test_id("global-budget")).to_contain_text("5 of 5 left")
 
     form = page.get_by_test_id("query-form")
     form.get_by_label("Measure").select_option("persons")
@@ -220,6 +222,7 @@ def test_an_officer_sets_a_budget_and_an_analyst_previews_asks_repeats_and_is_re
     # The officer sees what was spent.
     officer.goto(f"{live_server}/budgets")
     assert body_rows(officer, "budgets") == [["analyst", analyst, period, "1.5", "1", "0.5"]]
+    assert [row[1:] for row in body_rows(officer, "global-budget")] == [["G1", "5", "1", "4"]]
 
     assert unexpected(errors) == [] and unexpected(officer_errors) == []
     assert len(errors) == 2 and len(officer_errors) == 1, "one line per refused form"

@@ -1,12 +1,17 @@
 """Privacy budgets and projects.
 
-    GET  /api/v1/budget                          the caller's own budgets (analysts)
-    GET  /api/v1/budgets                         every budget of the period (IG officers)
+    GET  /api/v1/budget                          the caller's own budgets (analysts), and
+                                                 the linked data's global budget
+    GET  /api/v1/budgets                         every budget of the period, and the global
+                                                 budget (IG officers)
+    PUT  /api/v1/budgets/global                  set or renew the global budget (IG officers)
     PUT  /api/v1/budgets/{kind}/{subject}        set a total (IG officers, within policy)
     POST /api/v1/projects                        create a project (IG officers)
     POST /api/v1/projects/{code}/members         add an analyst to a project (IG officers)
 
-Amounts are in the ledger's unit (epsilon); each budget belongs to one period.
+Amounts are in the ledger's unit (epsilon); each analyst's or project's budget belongs
+to one period. The global budget (``kind`` "global", ``subject`` "lineage:<id>",
+``period`` "G<generation>") has none: only an IG officer's renewal starts it afresh.
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ class BudgetIn(BaseModel):
     total: float = Field(ge=0, le=100)
 
 
+class GlobalBudgetIn(BaseModel):
+    total: float = Field(ge=0, le=100)
+    renew: bool = Field(
+        default=False, description="Start a new generation with nothing spent (needs a reason)."
+    )
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class ProjectIn(BaseModel):
     code: str = Field(min_length=2, max_length=40)
     name: str = Field(min_length=1, max_length=200)
@@ -63,7 +76,7 @@ class ProjectOut(BaseModel):
 def own_budget(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.read", "budget"))]
 ) -> list[BudgetOut]:
-    views = budgets.budgets_of(ctx, actor=actor, today=date.today())
+    views = budgets.budgets_of(ctx, actor=actor, today=date.today(), with_global=True)
     return [BudgetOut.of(v) for v in views]
 
 
@@ -71,7 +84,20 @@ def own_budget(
 def list_budgets(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.list", "budgets"))]
 ) -> list[BudgetOut]:
-    return [BudgetOut.of(v) for v in budgets.list_budgets(ctx, actor=actor, today=date.today())]
+    views = budgets.list_budgets(ctx, actor=actor, today=date.today(), with_global=True)
+    return [BudgetOut.of(v) for v in views]
+
+
+@router.put("/budgets/global", summary="Set or renew the linked data's global budget")
+def set_global_budget(
+    body: GlobalBudgetIn,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(Authorized("budget.set", "budgets"))],
+) -> BudgetOut:
+    view = budgets.set_global_budget(
+        ctx, actor=actor, total=body.total, renew=body.renew, reason=body.reason
+    )
+    return BudgetOut.of(view)
 
 
 @router.put("/budgets/{kind}/{subject}", summary="Set an analyst's or a project's budget")

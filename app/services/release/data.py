@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
-from app.keys.master import MasterKey
+from app.keys.custody import KeyCustody
 from app.services.context import ServiceContext
 from app.services.linkage.data import latest_snapshot
 from app.store import FACTS, SealKeys, accepted_record_parts, latest_optouts, read_assignment
@@ -311,7 +311,7 @@ class ReleaseDataCache:
         self._lock = threading.Lock()
         self._data: LinkedData | None = None
 
-    def get(self, session: Session, snapshot_id: int, master: MasterKey) -> LinkedData:
+    def get(self, session: Session, snapshot_id: int, master: KeyCustody) -> LinkedData:
         """The snapshot's data; on a miss the store's keys are unwrapped with ``master``
         for the load only."""
         version = optout_version(session)

@@ -2,17 +2,22 @@
 
 The order of a release is the privacy argument, so it is fixed here:
 
-1. The query is parsed and compiled for its form alone (``privacy.release``): an invalid
-   query is refused without reading any data.
-2. One transaction reserves the cost against the analyst's budget (and the project's),
-   records a ``pending`` release under the unique key (snapshot, plan, opt-out list) and
-   writes the ``query.run`` audit entry; an over-budget query is refused there, charging
-   nothing. A repeat of a released (snapshot, plan, opt-out list) returns the stored
-   answer with no charge, so averaging repeated answers gains nothing; once the opt-out
-   list changes, a stored answer (which may count someone who has since opted out) is
-   never served again.
+1. The query is parsed and compiled for its form alone (``privacy.release``), before any
+   transaction is opened and within a deadline: an invalid query (an epsilon outside the
+   policy's per-query range included) is refused without reading any data, and the
+   refusal is audited.
+2. One transaction reserves the cost (the plan's epsilon rounded up to the ledger's
+   unit) against the analyst's budget (and the project's) and the global budget of the
+   snapshot's lineage, records a ``pending`` release under the unique key (snapshot,
+   plan, opt-out list) and writes the ``query.run`` audit entry; an over-budget query is
+   refused there, charging nothing. A repeat of a released (snapshot, plan, opt-out
+   list) returns the stored answer with no charge, so averaging repeated answers gains
+   nothing; once the opt-out list changes, a stored answer (which may count someone who
+   has since opted out) is never served again.
 3. Only then is the data touched: the plan runs once on the snapshot's linked data.
 4. The answer is stored (``query.release``) and only after that commit does it leave.
+   No CPU work runs inside a transaction: the plan is compiled before the first, the
+   data are read and measured between them, the stored answer is built before the last.
    If the mechanism fails after the charge, the charge stands (the data may have been
    touched) and the release is marked failed; asking again charges again.
 """
@@ -20,6 +25,7 @@ The order of a release is the privacy argument, so it is fixed here:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -30,16 +36,18 @@ from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
 from app.db.base import utcnow
-from app.db.models import Charge, Project, ProjectMember, Release
+from app.db.models import Charge, GlobalCharge, Project, ProjectMember, Release
 from app.errors import Conflict, InvalidRequest, PermissionDenied, ReleaseFailed
 from app.services.context import ServiceContext
 from app.services.linkage.data import find_snapshot
+from app.services.release.budgets import global_scope
 from app.services.release.data import optout_version, release_cache
-from app.services.release.ledger import from_micro, period_of, reserve, to_micro
+from app.services.release.ledger import charge_micro, from_micro, period_of, reserve
 from app.services.unit import unit_of_work
 from privacy.release import InvalidQuery, ReleasePolicy
 from privacy.release import run as run_plan
-from privacy.release.plan import Plan, compile_plan
+from privacy.release.mechanism import Release as Answer
+from privacy.release.plan import CompileDeadline, Plan, compile_plan
 from privacy.release.spec import QuerySpec
 
 __all__ = ["QueryPreview", "ReleaseFailed", "ReleaseView", "preview_query", "run_query"]
@@ -77,24 +85,40 @@ def _policy(ctx: ServiceContext) -> ReleasePolicy:
     return ctx.policy.rules.release_policy
 
 
-def _compile(ctx: ServiceContext, query: object) -> Plan:
+COMPILE_SECONDS = 2.0
+"""The deadline on compiling one untrusted query (every step is bounded anyway: the
+policy's range of epsilon compiles in milliseconds, ``benchmarks/plan_compile.py``)."""
+
+
+def _compile(ctx: ServiceContext, query: object) -> Plan | InvalidRequest:
+    """The plan, or the refusal to raise inside the audited unit of work. Called before
+    any transaction opens, so no lock is held while it runs."""
+    deadline = CompileDeadline.after(COMPILE_SECONDS, time.monotonic)
     try:
-        return compile_plan(QuerySpec.from_json(query, policy=_policy(ctx)), _policy(ctx))
+        spec = QuerySpec.from_json(query, policy=_policy(ctx))
+        return compile_plan(spec, _policy(ctx), deadline=deadline)
     except InvalidQuery as error:
-        raise InvalidRequest(error.safe_detail) from None
+        return InvalidRequest(error.safe_detail)
+
+
+def _compiled(outcome: Plan | InvalidRequest) -> Plan:
+    if isinstance(outcome, InvalidRequest):
+        raise outcome
+    return outcome
 
 
 def preview_query(
     ctx: ServiceContext, *, actor: Actor, query: object, snapshot_id: int | None = None
 ) -> QueryPreview:
     """The plan's cost and accuracy; reads no data and charges nothing (audited)."""
+    outcome = _compile(ctx, query)
     with unit_of_work(ctx, actor, "query.preview", target="queries") as uow:
         snapshot = find_snapshot(uow.session, snapshot_id)
-        plan = _compile(ctx, query)
+        plan = _compiled(outcome)
         uow.target = f"linkage-snapshot:{snapshot.id}"
         uow.details = {
             "plan_id": plan.plan_id,
-            "epsilon_micro": to_micro(plan.epsilon),
+            "epsilon_micro": charge_micro(plan.epsilon),
             "cells": plan.n_cells,
         }
         return QueryPreview(
@@ -149,11 +173,12 @@ def run_query(
     project: str | None = None,
 ) -> ReleaseView:
     """Charge, answer, store, return (see the module docstring for why in that order)."""
-    plan = _compile(ctx, query)
-    accuracy = plan.accuracy.canonical()
-    cost = to_micro(plan.epsilon)
+    outcome = _compile(ctx, query)
     period = period_of(today, ctx.policy.rules.release.period)
     with unit_of_work(ctx, actor, "query.run", target="queries") as uow:
+        plan = _compiled(outcome)
+        accuracy = plan.accuracy.canonical()
+        cost = charge_micro(plan.epsilon)
         session = uow.session
         snapshot = find_snapshot(session, snapshot_id)
         uow.target = f"linkage-snapshot:{snapshot.id}"
@@ -175,7 +200,12 @@ def run_query(
         if actor.user_id is None:
             raise PermissionDenied("only an analyst's account can be charged")
         reservation = reserve(
-            session, analyst_id=actor.user_id, project_id=project_id, period=period, amount=cost
+            session,
+            analyst_id=actor.user_id,
+            project_id=project_id,
+            period=period,
+            amount=cost,
+            scope=global_scope(ctx, session, snapshot.id),
         )
         if existing is None:
             release = Release(
@@ -205,6 +235,13 @@ def run_query(
                 amount=cost,
             )
         )
+        session.add(
+            GlobalCharge(
+                release_id=release.id,
+                global_budget_id=reservation.global_budget.id,
+                amount=cost,
+            )
+        )
         release_id, snapshot_key = release.id, snapshot.id
         uow.details = {
             "plan_id": plan.plan_id,
@@ -213,6 +250,10 @@ def run_query(
             "period": period,
             "analyst_remaining_micro": reservation.analyst.total - reservation.analyst.spent,
             "project": project,
+            "lineage": reservation.global_budget.lineage_id,
+            "global_remaining_micro": (
+                reservation.global_budget.total - reservation.global_budget.spent
+            ),
         }
     # Committed: the charge is reserved with its audit entry. Now, and only now, the data.
     try:
@@ -227,24 +268,30 @@ def run_query(
             failed.status = "failed"
             uow.details = {"release": release_id, "error": type(error).__name__}
         raise ReleaseFailed("the query could not be answered; its charge stands") from None
+    stored_answer = _stored(answer)
     with unit_of_work(ctx, actor, "query.release", target=f"release:{release_id}") as uow:
         stored = uow.session.get(Release, release_id)
         assert stored is not None
         stored.status = "released"
         stored.released_at = utcnow()
-        stored.answer = {
-            "dimensions": list(answer.dimensions),
-            "cells": [
-                {
-                    "key": list(cell.key),
-                    "statistic": cell.statistic,
-                    "value": cell.value,
-                    "low": cell.low,
-                    "high": cell.high,
-                }
-                for cell in answer.cells
-            ],
-        }
+        stored.answer = stored_answer
         uow.details = {"release": release_id, "cells": len(answer.cells)}
         uow.session.flush()
         return _view(stored, accuracy, repeat=False)
+
+
+def _stored(answer: Answer) -> dict[str, Any]:
+    """The answer as stored, built before the transaction that stores it."""
+    return {
+        "dimensions": list(answer.dimensions),
+        "cells": [
+            {
+                "key": list(cell.key),
+                "statistic": cell.statistic,
+                "value": cell.value,
+                "low": cell.low,
+                "high": cell.high,
+            }
+            for cell in answer.cells
+        ],
+    }
