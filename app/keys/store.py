@@ -1,4 +1,5 @@
-"""Key versions per purpose, wrapped under the master key, in ``keystore_keys``.
+"""Key versions per purpose in ``keystore_keys``: wrapped under the custody's key-encryption
+key (HSM or key file), or, for audit signing keys made in an HSM, held there alone.
 
 There is deliberately no way to read key material out through the API or CLI:
 callers get signing and MAC operations, or (for the audit log) public keys.
@@ -6,6 +7,7 @@ callers get signing and MAC operations, or (for the audit log) public keys.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import KeyVersion
-from app.keys.master import MasterKey
+from app.keys.custody import KeyCustody, WrappedKey
 
 __all__ = [
     "AUDIT_SIGNING",
@@ -27,6 +29,7 @@ __all__ = [
     "DatabaseKeyStore",
     "KeyInfo",
     "KeyNotFound",
+    "KeyPlacement",
     "KeyStore",
     "Signature",
 ]
@@ -60,6 +63,17 @@ class KeyInfo:
 
 
 @dataclass(frozen=True)
+class KeyPlacement:
+    """Where a key version is: ``kek`` names what wrapped it, ``hsm_label`` what holds it."""
+
+    purpose: str
+    version: int
+    status: str
+    kek: str | None
+    hsm_label: str | None
+
+
+@dataclass(frozen=True)
 class Signature:
     key_version: int
     value: bytes
@@ -84,9 +98,10 @@ def _context(purpose: str, version: int) -> bytes:
 
 
 class DatabaseKeyStore:
-    """The embedded back-end: key rows in the database, wrapped by the master key file."""
+    """Key rows in the database, wrapped by (or, for HSM signing keys, held in) ``master``,
+    the service's key custody (``ServiceContext.master_key``)."""
 
-    def __init__(self, session: Session, master: MasterKey) -> None:
+    def __init__(self, session: Session, master: KeyCustody) -> None:
         self._session = session
         self._master = master
 
@@ -99,6 +114,23 @@ class DatabaseKeyStore:
         )
         version = (latest or 0) + 1
         public: bytes | None = None
+        if kind == "ed25519" and self._master.holds_signing_keys:
+            self._retire_active(purpose)
+            # Made in the HSM, never outside it; the random part keeps a label unique
+            # even if a transaction that made one rolled back.
+            label = f"hsclink-{purpose}-{version}-{secrets.token_hex(4)}"
+            public = self._master.create_signing_key(label)
+            self._session.add(
+                KeyVersion(
+                    purpose=purpose,
+                    version=version,
+                    status="active",
+                    hsm_label=label,
+                    public_key=public,
+                )
+            )
+            self._session.flush()
+            return KeyInfo(purpose, version, "active", public)
         if kind == "ed25519":
             private = Ed25519PrivateKey.generate()
             material = private.private_bytes(
@@ -111,21 +143,26 @@ class DatabaseKeyStore:
             )
         else:
             material = secrets.token_bytes(_SECRET_BYTES[kind])
-        self._session.execute(
-            update(KeyVersion)
-            .where(KeyVersion.purpose == purpose, KeyVersion.status == "active")
-            .values(status="retired")
-        )
+        self._retire_active(purpose)
+        wrapped = self._master.wrap(material, context=_context(purpose, version))
         row = KeyVersion(
             purpose=purpose,
             version=version,
             status="active",
-            wrapped_key=self._master.wrap(material, context=_context(purpose, version)),
+            wrapped_key=wrapped.blob,
+            kek=wrapped.kek,
             public_key=public,
         )
         self._session.add(row)
         self._session.flush()
         return KeyInfo(purpose, version, "active", public)
+
+    def _retire_active(self, purpose: str) -> None:
+        self._session.execute(
+            update(KeyVersion)
+            .where(KeyVersion.purpose == purpose, KeyVersion.status == "active")
+            .values(status="retired")
+        )
 
     def rotate(self, purpose: str) -> KeyInfo:
         return self.create(purpose)
@@ -147,16 +184,61 @@ class DatabaseKeyStore:
             raise KeyNotFound(f"no active {purpose} key; run `hsclink init`")
         return row
 
-    def _material(self, row: KeyVersion) -> bytes:
-        return self._master.unwrap(row.wrapped_key, context=_context(row.purpose, row.version))
+    def _material(self, row: KeyVersion, custody: KeyCustody | None = None) -> bytes:
+        if row.wrapped_key is None or row.kek is None:
+            raise KeyNotFound(f"{row.purpose} key version {row.version} is held in the HSM")
+        wrapped = WrappedKey(row.kek, row.wrapped_key)
+        return (custody or self._master).unwrap(wrapped, context=_context(row.purpose, row.version))
 
     def sign(self, purpose: str, message: bytes) -> Signature:
+        """Pure Ed25519 over ``message`` (RFC 8032), in the HSM if the key is held there."""
         row = self._active_row(purpose)
         assert row is not None
         if PURPOSES[purpose] != "ed25519":
             raise KeyNotFound(f"{purpose} keys do not sign")
+        if row.hsm_label is not None:
+            return Signature(row.version, self._master.sign(row.hsm_label, message))
         private = Ed25519PrivateKey.from_private_bytes(self._material(row))
         return Signature(row.version, private.sign(message))
+
+    def placements(self) -> builtins.list[KeyPlacement]:
+        """Where each key version is: wrapped under which KEK, or held in the HSM."""
+        rows = self._session.scalars(
+            select(KeyVersion).order_by(KeyVersion.purpose, KeyVersion.version)
+        )
+        return [KeyPlacement(r.purpose, r.version, r.status, r.kek, r.hsm_label) for r in rows]
+
+    def preload(self) -> int:
+        """Unwrap every wrapped key once (the HSM custody keeps them in memory): the
+        service pays the HSM's cost at start, and a store the custody cannot open stops
+        it there rather than at the first request."""
+        rows = self._session.scalars(select(KeyVersion).where(KeyVersion.wrapped_key.is_not(None)))
+        count = 0
+        for row in rows:
+            self._material(row)
+            count += 1
+        return count
+
+    def rewrap_all(self, *, legacy: KeyCustody | None = None) -> dict[str, int]:
+        """Every wrapped key unwrapped and wrapped again under the custody's current KEK
+        (in the caller's transaction). Rows wrapped by ``legacy``'s KEK (a key file whose
+        keys move into the HSM) are opened with it. Returns how many came from each KEK."""
+        moved: dict[str, int] = {}
+        target = self._master.current_kek()
+        rows = self._session.scalars(
+            select(KeyVersion).where(KeyVersion.wrapped_key.is_not(None)).order_by(KeyVersion.id)
+        )
+        for row in rows:
+            assert row.kek is not None
+            if row.kek == target:
+                continue
+            source = legacy if legacy is not None and row.kek == legacy.current_kek() else None
+            material = self._material(row, source)
+            wrapped = self._master.wrap(material, context=_context(row.purpose, row.version))
+            moved[row.kek] = moved.get(row.kek, 0) + 1
+            row.wrapped_key, row.kek = wrapped.blob, wrapped.kek
+        self._session.flush()
+        return moved
 
     def secret(self, purpose: str, version: int | None = None) -> tuple[int, bytes]:
         if version is None:

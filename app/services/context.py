@@ -14,7 +14,7 @@ from app.db.engine import (
     make_read_session_factory,
     make_session_factory,
 )
-from app.keys.master import MasterKey
+from app.keys.custody import KeyCustody, open_custody
 from app.policy.engine import PolicySet, load_policy_set
 
 __all__ = ["ServiceContext"]
@@ -28,12 +28,14 @@ class ServiceContext:
     #: Read-only sessions: never hold SQLite's write lock (verification, exports, proofs).
     reads: SessionFactory
     policy: PolicySet
-    _master: MasterKey | None = field(default=None, repr=False)
+    _master: KeyCustody | None = field(default=None, repr=False)
     #: In-memory caches shared by requests (e.g. the linked data of the snapshot queried).
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceContext:
+        # Every process (service, CLI, jobs) refuses what production forbids, e.g. a key file.
+        settings.check_safe_for_environment()
         engine = make_engine(settings)
         return cls(
             settings=settings,
@@ -44,10 +46,15 @@ class ServiceContext:
         )
 
     @property
-    def master_key(self) -> MasterKey:
+    def master_key(self) -> KeyCustody:
+        """Whatever holds the key-encryption key (HSM or key file), opened on first use
+        and kept: the HSM's session and the data keys it unwrapped live as long as this."""
         if self._master is None:
-            self._master = MasterKey.load(self.settings.master_key_path)
+            self._master = open_custody(self.settings)
         return self._master
 
     def close(self) -> None:
+        if self._master is not None:
+            self._master.close()
+            self._master = None
         self.engine.dispose()

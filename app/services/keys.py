@@ -6,10 +6,16 @@ and no linkage secret needed) and seals it again, in the same transaction, so to
 before and after still compare equal. Rotating ``data-seal`` seals every batch of the
 store again under the new key version. The ``linkage`` key cannot be rotated that way (an
 HMAC cannot be re-keyed without the raw value): it is refused while records exist.
+
+The key-encryption key (KEK) that wraps them all is the custody's (``app/keys/custody.py``):
+``init_hsm`` makes one in the token, ``rotate_kek`` makes a new one and wraps every data
+key again under it, ``where`` says what is where. All audited; none shows material.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -19,15 +25,33 @@ from sqlalchemy.orm import Session
 from app.auth.actor import Actor
 from app.db.models import RecordBatch
 from app.errors import Conflict, InvalidRequest
+from app.keys.custody import CustodyReport, KeyFileCustody
 from app.keys.pinned import append_pinned_key
-from app.keys.store import AUDIT_SIGNING, DATA_SEAL, LINKAGE, PSEUDONYM_WRAP, PURPOSES, KeyInfo
+from app.keys.store import (
+    AUDIT_SIGNING,
+    DATA_SEAL,
+    LINKAGE,
+    PSEUDONYM_WRAP,
+    PURPOSES,
+    KeyInfo,
+    KeyPlacement,
+)
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
 from app.store.batches import reseal_assignments, reseal_optouts, reseal_record_batches
 from app.store.seal import seal_keys
 from privacy.pseudonym import rewrap
 
-__all__ = ["list_keys", "rotate_key"]
+__all__ = [
+    "HsmInit",
+    "KekRotation",
+    "KeyWhere",
+    "init_hsm",
+    "list_keys",
+    "rotate_kek",
+    "rotate_key",
+    "where",
+]
 
 
 def list_keys(ctx: ServiceContext, *, actor: Actor) -> list[KeyInfo]:
@@ -102,3 +126,65 @@ def _rewrap_all(
     )
     optouts = reseal_optouts(session, keys, wrapped, wrap_key_version=new_version)
     return {"rewrapped_record_batches": batches, "rewrapped_optouts": optouts}
+
+
+# --------------------------------------------------------------------------- custody
+
+
+@dataclass(frozen=True)
+class HsmInit:
+    token: str
+    kek: str
+    created: bool
+    moved_from_key_file: int = 0
+
+
+@dataclass(frozen=True)
+class KekRotation:
+    kek: str
+    rewrapped: dict[str, int]
+
+
+@dataclass(frozen=True)
+class KeyWhere:
+    """What is where: the custody, its objects, and each key version's home (no material)."""
+
+    custody: CustodyReport
+    keys: list[KeyPlacement]
+
+
+def init_hsm(ctx: ServiceContext, *, actor: Actor, from_key_file: Path | None = None) -> HsmInit:
+    """Make the token's key-encryption key if it has none (idempotent). With
+    ``from_key_file``, every key the key file wrapped is wrapped again under the HSM's KEK
+    in the same transaction (the file can then be destroyed)."""
+    with unit_of_work(ctx, actor, "key.hsm_init", target="hsm") as uow:
+        custody = ctx.master_key
+        if custody.backend != "hsm":
+            raise InvalidRequest("HSCLINK_KEY_CUSTODY must be hsm to initialise an HSM")
+        created = custody.report().current_kek is None
+        kek = custody.create_kek() if created else custody.current_kek()
+        uow.details = {"token": ctx.settings.hsm_token_label, "kek": kek, "created": created}
+        moved = 0
+        if from_key_file is not None:
+            legacy = KeyFileCustody.load(from_key_file)
+            moved = sum(uow.keys.rewrap_all(legacy=legacy).values())
+            uow.details["moved_from_key_file"] = moved
+    return HsmInit(ctx.settings.hsm_token_label, kek, created, moved)
+
+
+def rotate_kek(ctx: ServiceContext, *, actor: Actor) -> KekRotation:
+    """A new KEK in the HSM, and every wrapped data key wrapped again under it, in one
+    transaction. Older KEKs stay in the token (backups made before need them) until an
+    officer destroys them with the token's own tools."""
+    with unit_of_work(ctx, actor, "key.kek_rotate", target="kek") as uow:
+        if ctx.master_key.backend != "hsm":
+            raise InvalidRequest("only an HSM's key-encryption key rotates (HSCLINK_KEY_CUSTODY)")
+        kek = ctx.master_key.create_kek()
+        moved = uow.keys.rewrap_all()
+        uow.details = {"kek": kek, "rewrapped": sum(moved.values()), "from": sorted(moved)}
+    return KekRotation(kek, moved)
+
+
+def where(ctx: ServiceContext, *, actor: Actor) -> KeyWhere:
+    with unit_of_work(ctx, actor, "key.where", target="keys") as uow:
+        return KeyWhere(ctx.master_key.report(), uow.keys.placements())

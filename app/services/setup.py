@@ -1,9 +1,10 @@
 """First-run initialisation and the demo data that ``make run`` creates.
 
-``initialise`` is idempotent: it creates what is missing (schema, master key,
+``initialise`` is idempotent: it creates what is missing (schema, key-encryption key,
 audit signing key and its pinned public key) and keeps everything that exists. The data
-directory is its owner's alone (0700, every file in it 0600): it holds the master key and,
-on SQLite, the store itself.
+directory is its owner's alone (0700, every file in it 0600): on SQLite it holds the
+store itself. It never holds a key: the key file (development) lives beside it, in its own
+0700 directory, and in production the keys are in the HSM.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from app.auth.actor import Actor
 from app.db.engine import make_engine
 from app.db.migrate import current_revision, head_revision, upgrade
 from app.db.models import Organisation, User
+from app.keys.custody import KeyUnwrapFailed
 from app.keys.master import MasterKey
 from app.keys.pinned import append_pinned_key
 from app.keys.store import AUDIT_SIGNING, DATA_SEAL, LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
@@ -62,8 +64,15 @@ def check_ready(ctx: ServiceContext) -> None:
     if current_revision(ctx.engine) != head_revision():
         raise NotInitialised("the database schema is not up to date: run `hsclink db upgrade`")
     with ctx.reads() as session:
-        if not DatabaseKeyStore(session, ctx.master_key).has(AUDIT_SIGNING):
+        store = DatabaseKeyStore(session, ctx.master_key)
+        if not store.has(AUDIT_SIGNING):
             raise NotInitialised("no audit signing key: run `hsclink init`")
+        # Every data key unwrapped now, once: a store its custody cannot open (a restore
+        # without its HSM, a copied data dir) stops here, not at the first request.
+        try:
+            store.preload()
+        except KeyUnwrapFailed as error:
+            raise NotInitialised(str(error)) from None
 
 
 def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | None]:
@@ -76,6 +85,7 @@ def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | Non
             # A store made before the sealed store: its per-record tables are sealed
             # (audited, with the keys) before migration 0013 drops them.
             upgrade(engine, app_role=role, revision=SEALED_STORE_REVISION)
+            add_custody_columns(engine)
             seal_legacy(ctx, actor=actor)
         upgrade(engine, app_role=role)
         after = current_revision(engine)
@@ -87,15 +97,34 @@ def migrate(ctx: ServiceContext, *, actor: Actor) -> tuple[str | None, str | Non
     return before, after
 
 
+def add_custody_columns(engine: Engine) -> None:
+    """The key store's ``kek`` and ``hsm_label`` columns, ahead of migration 0015, for a
+    store sealed between 0012 and 0013 by today's key store code (which reads them).
+    Migration 0015 adds only what is still missing, then its constraint."""
+    present = {c["name"] for c in inspect(engine).get_columns("keystore_keys")}
+    with engine.begin() as conn:
+        for column in ("kek", "hsm_label"):
+            if column not in present:
+                conn.execute(text(f"ALTER TABLE keystore_keys ADD COLUMN {column} VARCHAR(64)"))
+        conn.execute(text("UPDATE keystore_keys SET kek = 'key-file' WHERE kek IS NULL"))
+
+
 def initialise(ctx: ServiceContext, *, actor: Actor) -> InitReport:
     settings = ctx.settings
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     tighten_data_dir(settings.data_dir)
     migrate(ctx, actor=actor)
     report = InitReport()
-    if not settings.master_key_path.exists():
+    if settings.key_custody == "key-file" and not settings.master_key_path.exists():
+        keys_dir = settings.master_key_path.parent
+        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keys_dir.chmod(0o700)
         MasterKey.create(settings.master_key_path)
         report.created_master_key = True
+    elif settings.key_custody == "hsm":
+        from app.services.keys import init_hsm
+
+        report.created_master_key = init_hsm(ctx, actor=actor).created
     for purpose in (AUDIT_SIGNING, LINKAGE, PSEUDONYM_WRAP, DATA_SEAL):
         with ctx.reads() as session:
             if DatabaseKeyStore(session, ctx.master_key).has(purpose):

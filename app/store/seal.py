@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
-from app.keys.master import MasterKey
+from app.keys.custody import KeyCustody
 from app.keys.store import DATA_SEAL, DatabaseKeyStore
 
 __all__ = ["NONCE_BYTES", "SealError", "SealKeys", "associated_data", "digest", "seal_keys"]
@@ -83,8 +83,9 @@ class SealKeys:
             ) from None
 
 
-def seal_keys(session: Session, master: MasterKey) -> SealKeys:
-    """Every data-seal key version, unwrapped into memory (never kept between requests)."""
+def seal_keys(session: Session, master: KeyCustody) -> SealKeys:
+    """Every data-seal key version, unwrapped (this object is not kept between requests;
+    an HSM custody keeps the unwrapped keys for the life of the process)."""
     store = DatabaseKeyStore(session, master)
     active, _ = store.secret(DATA_SEAL)
     versions = [k.version for k in store.list() if k.purpose == DATA_SEAL]

@@ -216,3 +216,36 @@ def same_linkage_input(a, b) -> bool:
         ):
             return False
     return True
+
+
+def test_an_hsm_backed_service_seals_uploads_and_rotates_its_kek_without_changing_a_record(
+    settings, tmp_path
+):
+    """The real app over a SoftHSM2 token: every data key unwrapped in the HSM at start,
+    uploads sealed, then a KEK rotation and a data-seal rotation change no record."""
+    from fastapi.testclient import TestClient
+
+    from app.bootstrap import create_app
+    from app.services import identity
+    from tests.hsm import hsm_settings, initialised, make_token
+
+    hsm = hsm_settings(settings, make_token(tmp_path / "hsm"))
+    with initialised(hsm) as ctx:
+        cli = Actor.cli()
+        identity.create_organisation(ctx, actor=cli, code="RAL", name="Royal Free", kind="trust")
+        identity.create_user(
+            ctx, actor=cli, username="hsm.submitter", role="submitter", organisation="RAL"
+        )
+        token = identity.issue_token(ctx, actor=cli, username="hsm.submitter").token
+        with TestClient(create_app(hsm, ctx=ctx), base_url="https://testserver") as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            body = extract(4)
+            result = send(client, start(client, body).json()["id"], body).json()
+            assert result["status"] == "accepted"
+        before = stored_tokens(ctx)
+        assert before[FACTS].num_rows == 4
+        assert keys.rotate_kek(ctx, actor=cli).kek == "hsm:hsclink-kek-2"
+        assert keys.rotate_key(ctx, actor=cli, purpose=DATA_SEAL).version == 2
+        after = stored_tokens(ctx)
+        for part in (LINKAGE_PART, FACTS):
+            assert after[part].equals(before[part])

@@ -1,13 +1,14 @@
-"""Key versions are wrapped under the master key; none is readable without it."""
+"""Key versions are wrapped under the master key (here the development key file); none is
+readable without it. ``test_key_custody.py`` runs the same properties on an HSM."""
 
 from __future__ import annotations
 
 import pytest
-from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from app.auth.actor import Actor
 from app.db.models import AuditEvent, KeyVersion
+from app.keys.custody import KEY_FILE_KEK, KeyFileCustody, KeyUnwrapFailed, WrappedKey
 from app.keys.master import MasterKey
 from app.keys.pinned import read_pinned_keys
 from app.keys.store import (
@@ -74,15 +75,20 @@ def test_stored_key_material_is_ciphertext_bound_to_its_purpose_and_version(ctx)
         row = session.scalars(
             select(KeyVersion).where(KeyVersion.purpose == LINKAGE, KeyVersion.status == "active")
         ).one()
-        assert secret not in row.wrapped_key
-        with pytest.raises(InvalidTag):
-            ctx.master_key.unwrap(row.wrapped_key, context=b"hsclink-key:audit-signing:1")
+        assert row.wrapped_key is not None and secret not in row.wrapped_key
+        assert row.kek == KEY_FILE_KEK and row.hsm_label is None
+        with pytest.raises(KeyUnwrapFailed):
+            ctx.master_key.unwrap(
+                WrappedKey(KEY_FILE_KEK, row.wrapped_key), context=b"hsclink-key:audit-signing:1"
+            )
 
 
 def test_another_master_key_cannot_unwrap_anything(ctx, tmp_path):
-    other = MasterKey.create(tmp_path / "other.key")
-    with ctx.sessions() as session, pytest.raises(InvalidTag):
+    path = tmp_path / "other.key"
+    other = KeyFileCustody(MasterKey.create(path), path)
+    with ctx.sessions() as session, pytest.raises(KeyUnwrapFailed) as caught:
         DatabaseKeyStore(session, other).sign(AUDIT_SIGNING, b"message")
+    assert "other.key" in str(caught.value)
 
 
 def test_unknown_purposes_and_missing_versions_are_refused(ctx):

@@ -90,6 +90,7 @@ def _previous_release_store(settings: Settings, tmp_path: Path, monkeypatch) -> 
     """Build the old store; returns what it holds, to compare after the upgrade."""
     engine: Engine = make_engine(settings, privileged=True)
     upgrade(engine, app_role=settings.database_role or None, revision=PREVIOUS_RELEASE)
+    setup.add_custody_columns(engine)  # today's key store code, below, reads them
     engine.dispose()
     ctx = ServiceContext.build(settings)
     # init of the previous release: its migrations (to 0011 here) and its keys.
