@@ -25,11 +25,12 @@ from app.api.routes import budgets as budget_routes
 from app.api.routes import governance, identity, optout, submissions
 from app.api.routes import linkage as linkage_routes
 from app.api.routes import queries as query_routes
+from app.audit.witness_config import WitnessConfigError
 from app.auth.actor import Actor
-from app.config import Settings
+from app.config import InsecureConfiguration, Settings
 from app.jobs import run_in_background
 from app.logs import configure_logging
-from app.services import audit, linkage, policy
+from app.services import audit, audit_witnesses, linkage, policy
 from app.services.context import ServiceContext
 from app.services.release.data import warm_latest
 from app.services.setup import check_ready
@@ -61,6 +62,10 @@ lock, and its database writer thread needs the lock back after every round trip:
 
 def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> FastAPI:
     settings.check_safe_for_environment()
+    try:  # checked at start: a bad entry stops the service, not each cosigning round
+        audit_witnesses.configured_witnesses(settings)
+    except (OSError, WitnessConfigError) as error:
+        raise InsecureConfiguration(f"HSCLINK_AUDIT_WITNESSES: {error}") from None
     ctx = ctx or ServiceContext.build(settings)
 
     @contextlib.asynccontextmanager
@@ -91,6 +96,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
                 with contextlib.suppress(asyncio.CancelledError):
                     await signer
             await asyncio.to_thread(_sign_quietly, ctx)
+            await asyncio.to_thread(_cosign_quietly, ctx)
             gc.unfreeze()
 
     app = FastAPI(
@@ -129,10 +135,31 @@ def _sign_quietly(ctx: ServiceContext) -> None:
         log.info("signed audit tree head", extra={"tree_size": size})
 
 
+def _cosign_quietly(ctx: ServiceContext) -> None:
+    """Ask the witnesses to cosign the latest checkpoint (every interval, grown or not)."""
+    try:
+        outcomes = audit_witnesses.cosign_latest(ctx)
+    except Exception as error:
+        log.error("audit cosigning failed", extra={"error_type": type(error).__name__})
+        return
+    for outcome in outcomes:
+        level = logging.INFO if outcome.cosigned else logging.WARNING
+        log.log(
+            level,
+            "audit checkpoint cosigning",
+            extra={
+                "witness": outcome.witness,
+                "tree_size": outcome.tree_size,
+                "detail": outcome.detail,
+            },
+        )
+
+
 async def _sign_periodically(ctx: ServiceContext, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         await asyncio.to_thread(_sign_quietly, ctx)
+        await asyncio.to_thread(_cosign_quietly, ctx)
 
 
 def app_from_environment() -> FastAPI:

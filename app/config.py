@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import REPO_ROOT
@@ -30,7 +30,18 @@ class Settings(BaseSettings):
     database_url: str = ""
     #: PostgreSQL only: the role the application acts as (SET ROLE on each connection).
     database_role: str = "hsclink_app"
+    #: Who holds the key-encryption key: ``hsm`` (a PKCS#11 token; required in
+    #: production) or ``key-file`` (development only).
+    key_custody: Literal["key-file", "hsm"] = "key-file"
+    #: The key file (``key-file`` custody). Default: ``<data dir>-keys/master.key``, beside
+    #: the data directory and never in it, so a copy of the data dir holds no key.
     master_key_file: Path | None = None
+    #: The PKCS#11 module (``hsm`` custody), e.g. ``/usr/lib/softhsm/libsofthsm2.so``.
+    hsm_module: Path | None = None
+    hsm_token_label: str = "hsclink"  # noqa: S105 - the token's name, not a secret
+    #: The token's user PIN: from a file readable by its owner only, or this variable.
+    hsm_pin_file: Path | None = None
+    hsm_pin: SecretStr | None = None
     audit_public_key_file: Path | None = None
     audit_witness_file: Path | None = None
     policy_dir: Path = REPO_ROOT / "policies"
@@ -52,6 +63,19 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, gt=0)
 
     audit_sign_interval_seconds: float = Field(default=300.0, ge=0)
+    #: The audit log's name in its checkpoints (the C2SP origin line and the key name of
+    #: its signatures): a schema-less URL, unique among the logs a witness follows.
+    audit_log_origin: str = Field(default="hsclink.invalid/audit", pattern=r"^[^\s+]+$")
+    #: Witnesses that cosign the log's checkpoints: comma-separated
+    #: ``name=url=verifier-key`` entries, or the path of a file of such lines.
+    audit_witnesses: str = ""
+    #: How many witnesses must answer ``hsclink audit verify`` with a valid cosignature.
+    audit_witness_quorum: int = Field(default=1, ge=0)
+    #: Verify fails when the newest cosigned checkpoint is older than this many signing
+    #: intervals (the cosigner refreshes it every interval, even on an idle log).
+    audit_witness_max_age_intervals: float = Field(default=3.0, gt=0)
+    #: Seconds the cosigner and verify wait for one witness.
+    audit_witness_timeout_seconds: float = Field(default=10.0, gt=0)
 
     dataset_dir: Path = REPO_ROOT / "datasets"
     #: Above this share of refused rows a submission is rejected whole.
@@ -91,7 +115,8 @@ class Settings(BaseSettings):
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'hsclink.db'}")
         if self.master_key_file is None:
-            object.__setattr__(self, "master_key_file", data_dir / "master.key")
+            keys_dir = data_dir.parent / f"{data_dir.name or 'hsclink'}-keys"
+            object.__setattr__(self, "master_key_file", keys_dir / "master.key")
         if self.audit_public_key_file is None:
             object.__setattr__(self, "audit_public_key_file", data_dir / "audit-signing.pub")
         if self.audit_witness_file is None:
@@ -126,11 +151,76 @@ class Settings(BaseSettings):
             problems.append("HSCLINK_DATABASE_URL must name PostgreSQL in production")
         if not self.cookie_secure:
             problems.append("HSCLINK_COOKIE_SECURE must be true in production")
-        key = self.master_key_path
-        if key.exists() and key.stat().st_mode & 0o077:
-            problems.append("HSCLINK_MASTER_KEY_FILE must be readable by its owner only")
+        problems.extend(self._key_custody_problems())
+        if not self.audit_witnesses.strip():
+            problems.append(
+                "HSCLINK_AUDIT_WITNESSES must name at least one witness in production (without"
+                " one, nothing outside this host remembers the audit log's latest checkpoint)"
+            )
+        if self.audit_witness_quorum < 1:
+            problems.append("HSCLINK_AUDIT_WITNESS_QUORUM must be at least 1 in production")
         if problems:
             raise InsecureConfiguration("; ".join(problems))
+
+    def _key_custody_problems(self) -> list[str]:
+        """Production keeps no key file: not as custody, not left over, never beside the
+        data. (Whether the HSM lets a key out is checked when the token is opened.)"""
+        problems = []
+        key = self.master_key_path
+        if self.key_custody == "key-file":
+            problems.append(
+                "HSCLINK_KEY_CUSTODY must be hsm in production (a key file is development only)"
+            )
+        elif key.exists():
+            problems.append(
+                "a key file exists at HSCLINK_MASTER_KEY_FILE: production keeps none"
+                " (move its keys into the HSM with `hsclink key hsm-init --from-key-file`)"
+            )
+        if self.key_custody == "key-file" or key.exists():
+            if _inside(key, self.data_dir):
+                problems.append("HSCLINK_MASTER_KEY_FILE must not be inside HSCLINK_DATA_DIR")
+            database_file = self.sqlite_path
+            if database_file is not None and _same_filesystem(key, database_file):
+                problems.append("HSCLINK_MASTER_KEY_FILE must not be on the database's filesystem")
+            if key.exists() and key.stat().st_mode & 0o077:
+                problems.append("HSCLINK_MASTER_KEY_FILE must be readable by its owner only")
+        if self.key_custody == "hsm":
+            if self.hsm_module is None:
+                problems.append("HSCLINK_HSM_MODULE must name the PKCS#11 module")
+            pin_file = self.hsm_pin_file
+            if pin_file is None and self.hsm_pin is None:
+                problems.append("HSCLINK_HSM_PIN_FILE (or HSCLINK_HSM_PIN) must be set")
+            elif pin_file is not None and pin_file.exists() and pin_file.stat().st_mode & 0o077:
+                problems.append("HSCLINK_HSM_PIN_FILE must be readable by its owner only")
+            if pin_file is not None and _inside(pin_file, self.data_dir):
+                problems.append("HSCLINK_HSM_PIN_FILE must not be inside HSCLINK_DATA_DIR")
+        return problems
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.database_url).database
+        return Path(database) if database and database != ":memory:" else None
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
+def _same_filesystem(path: Path, other: Path) -> bool:
+    """Both on one device, judged by their nearest existing directories."""
+
+    def device(p: Path) -> int | None:
+        for candidate in (p, *p.parents):
+            if candidate.exists():
+                return candidate.stat().st_dev
+        return None  # pragma: no cover - "/" always exists
+
+    return device(path) == device(other)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,7 +11,10 @@ database created and dropped through ``--postgres-url``) this script:
    ``verify_database`` in-process and the real ``hsclink audit verify`` CLI as a
    subprocess, with their peak memory;
 3. times an inclusion proof and a consistency proof at that size, the periodic
-   tree-head signer, and appends on the full log.
+   tree-head signer, and appends on the full log;
+4. (first) compares sequential appends without witnesses and with a real witness
+   process (``hsclink witness serve``) cosigning in a background thread, alternated
+   ``--witness-rounds`` times; ``--witnesses-only`` runs just that.
 
 Run from the repository root::
 
@@ -33,6 +36,7 @@ import platform
 import resource
 import secrets
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,6 +45,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -362,7 +367,9 @@ def fill(
                 t0 = time.perf_counter()
                 signer = AuditLog(session)
                 keys = DatabaseKeyStore(session, ctx.master_key)
-                head = signer.store_head(stop, signer.root_of(stop), keys)
+                head = signer.store_head(
+                    stop, signer.root_of(stop), keys, origin=ctx.settings.audit_log_origin
+                )
                 took = time.perf_counter() - t0
                 sign_seconds += took
         if head is not None:
@@ -602,6 +609,11 @@ def run_backend(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     try:
         setup.initialise(ctx, actor=Actor.cli())
 
+        log(f"{store.backend}: appends with and without a witness ({args.witness_rounds} rounds)")
+        result["witnesses"] = witness_overhead(ctx, args)
+        if args.witnesses_only:
+            return result
+
         log(f"{store.backend}: sequential appends ({args.append_seconds:g} s)")
         result["append_sequential"] = append_sequential(ctx, args.append_seconds)
         log(f"{store.backend}: {args.threads} concurrent appenders ({args.append_seconds:g} s)")
@@ -642,6 +654,119 @@ def run_backend(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     result["backend_seconds"] = time.perf_counter() - backend_start
     result["load_average_after"] = os.getloadavg()
     return result
+
+
+# --------------------------------------------------------------------------- 4. witnesses
+
+
+@contextlib.contextmanager
+def witness_process(data_dir: Path, log_vkey: str) -> Iterator[tuple[str, str]]:
+    """The real ``hsclink witness serve`` on a free port; yields (url, its verifier key)."""
+    from app.audit.note import VerifierKey
+    from app.witness.store import WitnessStore
+
+    WitnessStore(data_dir).trust(VerifierKey.parse(log_vkey))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-c", "from app.cli.main import main; main()", "witness"]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--data", str(data_dir), "--name", "bench/w"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the witness did not start")
+            try:
+                with opener.open(f"{url}/health", timeout=1) as response:
+                    vkey = response.read().decode().strip()
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield url, vkey
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def witness_overhead(ctx: ServiceContext, args: argparse.Namespace) -> dict[str, Any]:
+    """Sequential appends while a background thread signs a head every ``--cosign-interval``
+    seconds (as the service's periodic signer does, in a thread beside the requests):
+    without witnesses, and with a real witness cosigning after each signing; alternated
+    (ABBA) ``--witness-rounds`` times so that the growing log and load from other work
+    fall on both alike."""
+    from app.audit.log import log_verifier_key
+    from app.keys.pinned import read_pinned_keys
+    from app.services.audit_witnesses import cosign_latest
+
+    pinned = read_pinned_keys(ctx.settings.audit_public_key_path)
+    origin = ctx.settings.audit_log_origin
+    log_vkey = log_verifier_key(origin, pinned[max(pinned)].public_bytes_raw()).encode()
+    plain = ctx.settings
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    cosign_seconds: list[float] = []
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="hsclink-bench-witness-") as tmp,
+        witness_process(Path(tmp), log_vkey) as (url, vkey),
+    ):
+        witnessed = plain.model_copy(
+            update={
+                "audit_witnesses": f"bench={url}={vkey}",
+                "audit_sign_interval_seconds": 300,
+            }
+        )
+        modes = [("without", plain), ("with", witnessed)]
+        for round_ in range(args.witness_rounds):
+            # ABBA order: the log grows through the run and signing costs grow with it.
+            for mode, settings in modes if round_ % 2 == 0 else modes[::-1]:
+                ctx.settings = settings
+                stop = threading.Event()
+
+                def background(stop: threading.Event = stop, mode: str = mode) -> None:
+                    while not stop.wait(args.cosign_interval):
+                        t0 = time.perf_counter()
+                        audit_service.sign_head_if_grown(ctx)
+                        if mode == "with":
+                            outcomes = cosign_latest(ctx)
+                            cosign_seconds.append(time.perf_counter() - t0)
+                            failures.extend(o.detail for o in outcomes if not o.cosigned)
+
+                thread = threading.Thread(target=background, name=f"bench-signer-{mode}")
+                thread.start()
+                try:
+                    result = append_sequential(ctx, args.append_seconds)
+                    rates[mode].append(result["entries_per_second"])
+                finally:
+                    stop.set()
+                    thread.join()
+        ctx.settings = witnessed
+        audit_service.sign_head_if_grown(ctx)
+        cosign_latest(ctx)
+        report = audit_service.verify_database(ctx)
+        ctx.settings = plain
+    without = statistics.median(rates["without"])
+    with_ = statistics.median(rates["with"])
+    return {
+        "rates_without": rates["without"],
+        "rates_with": rates["with"],
+        "entries_per_second_without": without,
+        "entries_per_second_with": with_,
+        "ratio": with_ / without,
+        "cosign_rounds": len(cosign_seconds),
+        "sign_and_cosign_ms_p50": 1000 * _percentile(cosign_seconds, 0.5),
+        "sign_and_cosign_ms_max": 1000 * max(cosign_seconds, default=float("nan")),
+        "cosign_failures": failures[:3],
+        "verify_ok": report.ok,
+        "verify_problem": report.problem,
+        "witnessed_size": report.witnesses[0].get("tree_size") if report.witnesses else None,
+    }
 
 
 # --------------------------------------------------------------------------- reporting
@@ -938,6 +1063,20 @@ def print_table(report: dict[str, Any], args: argparse.Namespace) -> None:
     if not results:
         print("no backend ran")
         return
+    for result in results:
+        w = result["witnesses"]
+        print(
+            f"{result['backend']}: appends/s without witnesses"
+            f" {w['entries_per_second_without']:,.0f},"
+            f" with a witness (signing, and cosigning, every {args.cosign_interval:g} s)"
+            f" {w['entries_per_second_with']:,.0f} (ratio {w['ratio']:.3f}; medians of"
+            f" {args.witness_rounds} rounds of {args.append_seconds:g} s);"
+            f" {w['cosign_rounds']} sign+cosign rounds, p50 {w['sign_and_cosign_ms_p50']:.0f} ms;"
+            f" verify with the witness ok: {w['verify_ok']} (witnessed size {w['witnessed_size']})"
+        )
+    if args.witnesses_only:
+        return
+    print()
     names = [r["backend"] for r in results]
     label_width = 52
     col = 14
@@ -1007,6 +1146,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " record: AuditLog.record per entry (the app's path, ~10x slower)",
     )
     parser.add_argument("--proof-repeat", type=int, default=3, help="runs per proof (median)")
+    parser.add_argument(
+        "--witness-rounds", type=int, default=3, help="alternating without/with-witness runs"
+    )
+    parser.add_argument(
+        "--cosign-interval",
+        type=float,
+        default=1.0,
+        help="seconds between signing (and cosigning) rounds during the witness comparison",
+    )
+    parser.add_argument(
+        "--witnesses-only", action="store_true", help="only the with/without-witness appends"
+    )
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - set(BACKENDS)

@@ -102,6 +102,12 @@ class TreeHeadOut(BaseModel):
     signed_at: str
     key_version: int
     signature: str
+    #: "checkpoint": ``checkpoint`` is the signed C2SP checkpoint note; "hsclink-v1":
+    #: the signature is over the JSON signing input of heads signed before checkpoints.
+    format: str = "hsclink-v1"
+    checkpoint: str | None = None
+    #: Witnesses' cosignature lines over the checkpoint (a copy; verify asks them).
+    cosignatures: list[str] = []
 
 
 class InclusionProofOut(BaseModel):

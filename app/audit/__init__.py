@@ -1,1 +1,1 @@
-"""The tamper-evident audit log: hash chain, RFC 9162 Merkle tree, signed tree heads."""
+"""The tamper-evident audit log: hash chain, RFC 9162 Merkle tree, signed C2SP checkpoints."""

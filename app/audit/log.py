@@ -15,14 +15,25 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.audit.entries import GENESIS_HASH, EntryBody, TreeHead, entry_hash, format_time
+from app.audit.entries import GENESIS_HASH, EntryBody, entry_hash, format_time
 from app.audit.merkle import RootAccumulator
+from app.audit.note import ED25519, Checkpoint, NoteSignature, VerifierKey, render_note
 from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.models import AuditEvent, AuditTreeHead
-from app.keys.store import AUDIT_SIGNING, KeyStore
+from app.keys.store import AUDIT_SIGNING, KeyNotFound, KeyStore
 
-__all__ = ["AuditLog", "head_document", "iter_entry_hashes", "write_witness"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "AuditLog",
+    "head_document",
+    "iter_entry_hashes",
+    "log_verifier_key",
+    "write_witness",
+]
+
+#: ``audit_tree_heads.format`` of heads signed as C2SP checkpoints (migration 0016).
+CHECKPOINT_FORMAT = "checkpoint"
 
 #: Arbitrary constant naming the advisory lock that serialises appenders on PostgreSQL.
 _PG_AUDIT_LOCK = 0x6873636C  # "hscl"
@@ -116,30 +127,49 @@ class AuditLog:
             return None
         return size
 
-    def store_head(self, size: int, root: bytes, keys: KeyStore) -> AuditTreeHead | None:
-        """Sign and store the head computed by ``root_of``; None if a larger one exists.
+    def store_head(
+        self, size: int, root: bytes, keys: KeyStore, *, origin: str
+    ) -> AuditTreeHead | None:
+        """Sign and store the head computed by ``root_of`` as a C2SP checkpoint; None if a
+        larger one exists.
 
-        Takes the log's lock only for this insert, so signing a long log does not
-        stall the requests appending to it. The caller writes the head to the
-        witness file after commit (``write_witness``).
+        The log's Ed25519 key signs the checkpoint text itself (a signed-note signature
+        of type 0x01 whose key name is the origin). Takes the log's lock only for this
+        insert, so signing a long log does not stall the requests appending to it. The
+        caller writes the head to the witness file after commit (``write_witness``).
         """
         _lock_log(self.session)
         latest = self.latest_head()
         if latest is not None and latest.tree_size >= size:
             return None
-        signed_at = utcnow()
-        unsigned = TreeHead(tree_size=size, root_hash=root, signed_at=signed_at, key_version=0)
-        signature = keys.sign(AUDIT_SIGNING, unsigned.signing_input())
+        text = Checkpoint(origin, size, root).text()
+        signature = keys.sign(AUDIT_SIGNING, text.encode())
+        key = log_verifier_key(origin, _public_key(keys, signature.key_version))
+        note = render_note(text, [NoteSignature(key.name, key.key_id, signature.value)])
         head = AuditTreeHead(
             tree_size=size,
             root_hash=root,
-            signed_at=signed_at,
+            signed_at=utcnow(),
             key_version=signature.key_version,
             signature=signature.value,
+            format=CHECKPOINT_FORMAT,
+            checkpoint=note,
         )
         self.session.add(head)
         self.session.flush()
         return head
+
+
+def _public_key(keys: KeyStore, version: int) -> bytes:
+    for info in keys.list():
+        if info.purpose == AUDIT_SIGNING and info.version == version and info.public_key:
+            return info.public_key
+    raise KeyNotFound(f"no public key for {AUDIT_SIGNING} version {version}")
+
+
+def log_verifier_key(origin: str, public_key: bytes) -> VerifierKey:
+    """The log's key as witnesses and note verifiers name it: origin, type 0x01."""
+    return VerifierKey(origin, ED25519, public_key)
 
 
 def head_document(head: AuditTreeHead) -> dict[str, Any]:
@@ -149,6 +179,8 @@ def head_document(head: AuditTreeHead) -> dict[str, Any]:
         "signed_at": format_time(head.signed_at),
         "key_version": head.key_version,
         "signature": head.signature.hex(),
+        "format": head.format,
+        "checkpoint": head.checkpoint,
     }
 
 

@@ -14,12 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit.entries import GENESIS_HASH, EntryBody, TreeHead, entry_hash, parse_time
 from app.audit.merkle import RootAccumulator
+from app.audit.note import ED25519, Checkpoint, NoteError, VerifierKey, parse_note
 
-__all__ = ["HeadRecord", "LogEntry", "VerificationReport", "read_witness", "verify_log"]
+__all__ = [
+    "HeadRecord",
+    "LogEntry",
+    "VerificationReport",
+    "check_head_signature",
+    "read_witness",
+    "verify_log",
+]
 
 
 @dataclass(frozen=True)
@@ -37,9 +46,13 @@ class HeadRecord:
     key_version: int
     signature: bytes
     source: str = "database"
+    #: The signed C2SP checkpoint note; None for heads signed before checkpoints
+    #: (their signature is over ``TreeHead.signing_input``).
+    checkpoint: str | None = None
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], source: str) -> HeadRecord:
+        checkpoint = doc.get("checkpoint")
         return cls(
             tree_size=int(doc["tree_size"]),
             root_hash=bytes.fromhex(doc["root_hash"]),
@@ -47,6 +60,7 @@ class HeadRecord:
             key_version=int(doc["key_version"]),
             signature=bytes.fromhex(doc["signature"]),
             source=source,
+            checkpoint=str(checkpoint) if checkpoint is not None else None,
         )
 
 
@@ -59,6 +73,8 @@ class VerificationReport:
     root_hash: bytes | None = None
     largest_signed_size: int = 0
     notes: list[str] = field(default_factory=list)
+    #: One summary per configured witness (name, answered, size, cosigned_at, problem).
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -78,20 +94,25 @@ class VerificationReport:
             "problem": self.problem,
             "root_hash": self.root_hash.hex() if self.root_hash else None,
             "notes": self.notes,
+            "witnesses": self.witnesses,
         }
 
 
 def read_witness(path: Path) -> list[HeadRecord]:
-    if not path.exists():
-        return []
+    """The heads in the local witness file; raises FileNotFoundError if it is missing."""
     return [
-        HeadRecord.from_document(json.loads(line), source="witness")
+        HeadRecord.from_document(json.loads(line), source="witness file")
         for line in path.read_text().splitlines()
         if line.strip()
     ]
 
 
-def _check_signature(head: HeadRecord, keys: Mapping[int, Ed25519PublicKey]) -> str | None:
+def check_head_signature(
+    head: HeadRecord, keys: Mapping[int, Ed25519PublicKey], origin: str | None = None
+) -> str | None:
+    """None if a pinned key signed the head, else the problem."""
+    if head.checkpoint is not None:
+        return _check_checkpoint(head, keys, origin)
     key = keys.get(head.key_version)
     if key is None:
         return (
@@ -106,17 +127,58 @@ def _check_signature(head: HeadRecord, keys: Mapping[int, Ed25519PublicKey]) -> 
     return None
 
 
+def _check_checkpoint(
+    head: HeadRecord, keys: Mapping[int, Ed25519PublicKey], origin: str | None
+) -> str | None:
+    """A signed checkpoint: its lines match the head, and a pinned key's signature verifies.
+
+    As signed-note verifiers must: lines from unknown keys are ignored, a line from a
+    pinned key that fails to verify rejects the note.
+    """
+    where = f"signed checkpoint of size {head.tree_size} ({head.source})"
+    assert head.checkpoint is not None
+    try:
+        text, signatures = parse_note(head.checkpoint)
+        checkpoint = Checkpoint.parse(text)
+    except NoteError:
+        return f"{where} is not a well-formed checkpoint"
+    if (checkpoint.size, checkpoint.root_hash) != (head.tree_size, head.root_hash):
+        return f"{where} does not state the size and root hash recorded with it"
+    if origin is not None and checkpoint.origin != origin:
+        return f"{where} names another log ({checkpoint.origin!r})"
+    verified = False
+    for public in keys.values():
+        key = _log_key(checkpoint.origin, public)
+        for signature in signatures:
+            if signature.matches(key):
+                if not signature.verify(key, text.encode()):
+                    return f"{where} has an invalid signature"
+                verified = True
+    return None if verified else f"{where} has no signature by a pinned key"
+
+
+def _log_key(origin: str, public: Ed25519PublicKey) -> VerifierKey:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return VerifierKey(origin, ED25519, raw)
+
+
 def verify_log(
     entries: Iterable[LogEntry],
     heads: Iterable[HeadRecord],
     public_keys: Mapping[int, Ed25519PublicKey],
+    *,
+    origin: str | None = None,
 ) -> VerificationReport:
     """Check, in one pass: contiguous sequence from 1, each entry's hash, the chain,
-    every head's signature and root, and that no signed head is longer than the log."""
+    every head's signature and root, and that no signed head is longer than the log.
+
+    ``heads`` may come from the database, the local witness file, an export and the
+    witnesses' cosigned checkpoints alike; checkpoints must name ``origin`` if given.
+    """
     report = VerificationReport()
     by_size: dict[int, list[HeadRecord]] = {}
     for head in heads:
-        problem = _check_signature(head, public_keys)
+        problem = check_head_signature(head, public_keys, origin)
         if problem:
             return report.fail(None, problem)
         by_size.setdefault(head.tree_size, []).append(head)
@@ -149,10 +211,11 @@ def verify_log(
     report.entries_checked = acc.size
     report.root_hash = acc.root()
     if report.largest_signed_size > acc.size:
+        sources = sorted({h.source for h in by_size[report.largest_signed_size]})
         return report.fail(
             acc.size + 1,
             f"log truncated: a signed head covers {report.largest_signed_size} entries"
-            f" but only {acc.size} remain",
+            f" but only {acc.size} remain ({', '.join(sources)})",
         )
     unsigned = acc.size - report.largest_signed_size
     if unsigned:

@@ -17,10 +17,12 @@ from typing import Annotated
 import typer
 
 from app.auth.actor import Actor
+from app.cli import custody as custody_cli
 from app.cli.budget import budget_app, project_app
 from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
 from app.cli.link import link_app
 from app.cli.query import query
+from app.cli.witness import witness_app
 from app.config import InsecureConfiguration, load_settings
 from app.db.models import ROLES
 from app.errors import InvalidRequest
@@ -90,7 +92,10 @@ def init(
 
     def human() -> None:
         typer.echo(f"hsclink store ready in {data['data_dir']}")
-        if report.created_master_key:
+        if report.created_master_key and ctx.settings.key_custody == "hsm":
+            token = ctx.settings.hsm_token_label
+            typer.echo(f"  created the key-encryption key in HSM token {token}")
+        elif report.created_master_key:
             typer.echo(
                 f"  created master key {ctx.settings.master_key_path} (keep it secret, back it up)"
             )
@@ -341,6 +346,12 @@ def audit_verify(
             )
             for note in report.notes:
                 typer.echo(f"note: {note}")
+            for w in report.witnesses:
+                typer.echo(
+                    f"witness {w['name']}: cosigned size {w['tree_size']} at {w['cosigned_at']}"
+                    if w["valid"]
+                    else f"witness {w['name']}: {w['problem']}"
+                )
         else:
             where = f"entry {report.first_bad_seq}: " if report.first_bad_seq else ""
             typer.echo(f"FAILED at {where}{report.problem}", err=True)
@@ -366,16 +377,50 @@ def audit_export(
 
 @audit_app.command("sign")
 def audit_sign(as_json: JsonFlag = False) -> None:
-    """Sign the current tree head now (the service also signs periodically)."""
+    """Sign the current tree head now and ask the witnesses to cosign it (the service also
+    does both periodically)."""
+    from app.audit.witness_config import WitnessConfigError
+    from app.services import audit_witnesses
+
     with _context() as ctx:
         head = audit.sign_head(ctx, actor=Actor.cli())
-    _print(
-        head,
-        as_json,
-        lambda: typer.echo(
+        try:
+            outcomes = audit_witnesses.cosign_latest(ctx)
+        except (OSError, WitnessConfigError) as error:
+            _fail(InvalidRequest(f"HSCLINK_AUDIT_WITNESSES: {error}"))
+    data = {"head": head, "witnesses": [asdict(o) for o in outcomes]}
+
+    def human() -> None:
+        typer.echo(
             f"signed tree head of size {head['tree_size']}" if head else "no new entries to sign"
-        ),
-    )
+        )
+        for o in outcomes:
+            typer.echo(f"witness {o.witness}: {o.detail} (size {o.tree_size})")
+
+    _print(data, as_json, human)
+    if any(not o.cosigned for o in outcomes):
+        raise typer.Exit(1)
+
+
+@audit_app.command("key")
+def audit_key(
+    public_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Pinned public keys (default HSCLINK_AUDIT_PUBLIC_KEY_FILE)."),
+    ] = None,
+) -> None:
+    """Print the log's verifier key(s) for witnesses (`hsclink witness trust KEY`), newest last."""
+    from app.audit.log import log_verifier_key
+    from app.keys.pinned import read_pinned_keys
+
+    settings = load_settings()
+    try:
+        pinned = read_pinned_keys(public_key_file or settings.audit_public_key_path)
+    except (OSError, ValueError):
+        _fail(NotInitialised("the pinned public key file is missing or malformed"))
+    for version in sorted(pinned):
+        raw = pinned[version].public_bytes_raw()
+        typer.echo(log_verifier_key(settings.audit_log_origin, raw).encode())
 
 
 @key_app.command("list")
@@ -474,7 +519,13 @@ app.add_typer(optout_app, name="optout")
 app.add_typer(link_app, name="link")
 app.add_typer(budget_app, name="budget")
 app.add_typer(project_app, name="project")
+app.add_typer(witness_app, name="witness")
 app.command("query")(query)
+key_app.command("hsm-init")(custody_cli.hsm_init)
+key_app.command("rotate-kek")(custody_cli.rotate_kek)
+key_app.command("where")(custody_cli.where)
+app.command("backup")(custody_cli.backup)
+app.command("restore")(custody_cli.restore)
 
 
 @optout_app.command("load")

@@ -25,10 +25,13 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "AssignmentBatch",
+    "AuditCosignature",
     "AuditEvent",
     "AuditTreeHead",
     "Budget",
     "Charge",
+    "GlobalBudget",
+    "GlobalCharge",
     "KeyVersion",
     "LinkageRun",
     "LinkageSnapshot",
@@ -165,14 +168,39 @@ class AuditTreeHead(Base):
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     key_version: Mapped[int] = mapped_column(Integer)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    #: "hsclink-v1" (JSON signing input, heads signed before migration 0016) or
+    #: "checkpoint" (a C2SP checkpoint; ``checkpoint`` holds the signed note).
+    format: Mapped[str] = mapped_column(String(16), server_default="hsclink-v1")
+    checkpoint: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditCosignature(Base):
+    """A witness's cosignature line over a checkpoint, kept for display and export.
+
+    Verification never reads this table: it asks the witnesses themselves. A display
+    copy, not part of the log's integrity, so no foreign key to ``audit_tree_heads``.
+    """
+
+    __tablename__ = "audit_cosignatures"
+
+    tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cosigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    line: Mapped[str] = mapped_column(Text)
 
 
 class KeyVersion(Base):
-    """Envelope-encrypted key material (AES-256-GCM under the master key)."""
+    """A data key wrapped (AES-256-GCM) under a named key-encryption key, or a key held
+    in the HSM itself (``hsm_label``; no copy of it exists outside the HSM)."""
 
     __tablename__ = "keystore_keys"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'retired')", name="status"),
+        CheckConstraint(
+            "(wrapped_key IS NOT NULL AND kek IS NOT NULL AND hsm_label IS NULL)"
+            " OR (wrapped_key IS NULL AND kek IS NULL AND hsm_label IS NOT NULL)",
+            name="custody",
+        ),
         Index("ix_keystore_keys_purpose_version", "purpose", "version", unique=True),
     )
 
@@ -180,7 +208,11 @@ class KeyVersion(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The key-encryption key that wrapped ``wrapped_key``: ``key-file`` or ``hsm:<label>``.
+    kek: Mapped[str | None] = mapped_column(String(64))
+    #: The HSM object that holds this key (audit signing keys made in the HSM).
+    hsm_label: Mapped[str | None] = mapped_column(String(64))
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -445,5 +477,53 @@ class Charge(Base):
     release_id: Mapped[int] = mapped_column(ForeignKey("release_releases.id"))
     analyst_budget_id: Mapped[int] = mapped_column(ForeignKey("release_budgets.id"))
     project_budget_id: Mapped[int | None] = mapped_column(ForeignKey("release_budgets.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GlobalBudget(Base):
+    """The global privacy-loss budget of one linked dataset, across all analysts and
+    projects, in micro-units of epsilon (issue 13).
+
+    A linked dataset is a snapshot *lineage*: ``lineage_id`` is the first snapshot of a
+    chain of ``linkage_snapshots.previous_id`` links, so every later snapshot of the same
+    linked data shares its budget. It has no period: ``generation`` grows only when an IG
+    officer renews it (audited); the current budget is the highest generation. As for
+    ``release_budgets``, ``spent <= total`` is a CHECK and a trigger refuses any decrease
+    of ``spent`` or any deletion, on both databases.
+    """
+
+    __tablename__ = "release_global_budgets"
+    __table_args__ = (
+        CheckConstraint("spent >= 0 AND total >= 0 AND spent <= total", name="within_total"),
+        CheckConstraint("generation >= 1", name="generation"),
+        Index(
+            "ux_release_global_budgets_lineage_generation",
+            "lineage_id",
+            "generation",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lineage_id: Mapped[int] = mapped_column(ForeignKey("linkage_snapshots.id"))
+    generation: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(BigInteger)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    set_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GlobalCharge(Base):
+    """What a release cost against its lineage's global budget (append-only, like
+    ``release_charges``: the sum per budget is that budget's ``spent``)."""
+
+    __tablename__ = "release_global_charges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("release_releases.id"))
+    global_budget_id: Mapped[int] = mapped_column(ForeignKey("release_global_budgets.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

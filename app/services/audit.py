@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,11 +17,14 @@ from app.audit.entries import EntryBody, format_time, parse_time
 from app.audit.log import AuditLog, head_document, iter_entry_hashes, write_witness
 from app.audit.merkle import consistency_proof, inclusion_proof
 from app.audit.verify import HeadRecord, LogEntry, VerificationReport, read_witness, verify_log
+from app.audit.witness_config import WitnessConfigError
 from app.auth.actor import Actor
-from app.db.models import AuditEvent, AuditTreeHead
+from app.config import Settings
+from app.db.models import AuditCosignature, AuditEvent, AuditTreeHead
 from app.errors import InvalidRequest, NotFound
 from app.keys.pinned import read_pinned_keys
 from app.keys.store import DatabaseKeyStore
+from app.services.audit_witnesses import WitnessView, fetch_cosigned
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
 
@@ -101,7 +104,17 @@ def list_events(ctx: ServiceContext, *, actor: Actor, filters: EventFilter) -> l
 def list_heads(ctx: ServiceContext, *, actor: Actor) -> list[dict[str, Any]]:
     with unit_of_work(ctx, actor, "audit.read", target="audit-heads") as uow:
         heads = uow.session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size))
-        return [head_document(h) for h in heads]
+        cosigned = _cosignatures(uow.session)
+        return [{**head_document(h), "cosignatures": cosigned.get(h.tree_size, [])} for h in heads]
+
+
+def _cosignatures(session: Session) -> dict[int, list[str]]:
+    """The witnesses' cosignature lines per tree size (a display copy: verify asks them)."""
+    found: dict[int, list[str]] = {}
+    query = select(AuditCosignature).order_by(AuditCosignature.tree_size, AuditCosignature.witness)
+    for row in session.scalars(query):
+        found.setdefault(row.tree_size, []).append(row.line)
+    return found
 
 
 def _head(session: Session, size: int) -> AuditTreeHead:
@@ -162,7 +175,9 @@ def sign_head(ctx: ServiceContext, *, actor: Actor) -> dict[str, Any] | None:
     """Sign the current tree on demand (audited); the head also goes to the witness file."""
     pending = _pending_root(ctx)
     with unit_of_work(ctx, actor, "audit.sign", target="audit-log") as uow:
-        head = AuditLog(uow.session).store_head(*pending, uow.keys) if pending else None
+        origin = ctx.settings.audit_log_origin
+        log = AuditLog(uow.session)
+        head = log.store_head(*pending, uow.keys, origin=origin) if pending else None
         uow.details = {"tree_size": head.tree_size} if head else {"unchanged": True}
         document = head_document(head) if head else None
     if head is not None:
@@ -176,7 +191,8 @@ def sign_head_if_grown(ctx: ServiceContext) -> int | None:
     if pending is None:
         return None
     with ctx.sessions() as session, session.begin():
-        head = AuditLog(session).store_head(*pending, DatabaseKeyStore(session, ctx.master_key))
+        keys = DatabaseKeyStore(session, ctx.master_key)
+        head = AuditLog(session).store_head(*pending, keys, origin=ctx.settings.audit_log_origin)
     if head is None:
         return None
     write_witness(ctx.settings.audit_witness_path, head)
@@ -208,7 +224,14 @@ def _body(row: Any) -> EntryBody:
 
 def _heads(session: Session) -> list[HeadRecord]:
     return [
-        HeadRecord(h.tree_size, h.root_hash, h.signed_at, h.key_version, h.signature)
+        HeadRecord(
+            h.tree_size,
+            h.root_hash,
+            h.signed_at,
+            h.key_version,
+            h.signature,
+            checkpoint=h.checkpoint,
+        )
         for h in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size))
     ]
 
@@ -224,22 +247,64 @@ _NO_KEYS = "the pinned public key file is missing or malformed"
 
 
 def verify_database(
-    ctx: ServiceContext, *, public_key_file: Path | None = None
+    ctx: ServiceContext, *, public_key_file: Path | None = None, now: datetime | None = None
 ) -> VerificationReport:
-    """Check the log in the database against the pinned keys and the witness file."""
-    keys = _pinned(public_key_file or ctx.settings.audit_public_key_path)
+    """Check the log in the database against the pinned keys, the local witness file and
+    (if configured) the witnesses' latest cosigned checkpoints; ``now`` for freshness."""
+    settings = ctx.settings
+    keys = _pinned(public_key_file or settings.audit_public_key_path)
     if keys is None:
         return VerificationReport().fail(None, _NO_KEYS)
     try:
-        witnessed = read_witness(ctx.settings.audit_witness_path)
+        witnessed: list[HeadRecord] | None = read_witness(settings.audit_witness_path)
+    except FileNotFoundError:
+        witnessed = None
     except (OSError, ValueError, KeyError):
         return VerificationReport().fail(None, "the witness file is malformed")
+    now = now or datetime.now(UTC)
+    try:
+        view = fetch_cosigned(settings, keys, now)
+    except (OSError, WitnessConfigError) as error:
+        return VerificationReport().fail(None, f"HSCLINK_AUDIT_WITNESSES: {error}")
     with ctx.reads() as session:
-        heads = _heads(session) + witnessed
+        stored = _heads(session)
+        if witnessed is None and (stored or view.heads):
+            return VerificationReport().fail(
+                None, "the local witness file is missing, but the log has signed heads"
+            )
+        heads = stored + (witnessed or []) + view.heads
         try:
-            return verify_log(_entries(session), heads, keys)
+            report = verify_log(_entries(session), heads, keys, origin=settings.audit_log_origin)
         except ValueError:
             return VerificationReport().fail(None, "an entry holds a value no valid entry can hold")
+    report.witnesses = view.summaries
+    if report.ok and view.summaries:
+        _check_witness_quorum(settings, view, report, now)
+    return report
+
+
+def _check_witness_quorum(
+    settings: Settings, view: WitnessView, report: VerificationReport, now: datetime
+) -> None:
+    valid = len(view.heads)
+    if valid < settings.audit_witness_quorum:
+        report.fail(
+            None,
+            f"only {valid} of {len(view.summaries)} witnesses answered with a valid"
+            f" cosignature; the quorum is {settings.audit_witness_quorum}",
+        )
+        return
+    interval = settings.audit_sign_interval_seconds
+    if view.newest is None or interval <= 0:
+        return
+    limit = settings.audit_witness_max_age_intervals * interval
+    age = now.timestamp() - view.newest
+    if age > limit:
+        report.fail(
+            None,
+            f"the newest cosigned checkpoint is {age:.0f} s old, more than {limit:.0f} s"
+            f" ({settings.audit_witness_max_age_intervals:g} signing intervals)",
+        )
 
 
 def verify(ctx: ServiceContext, *, actor: Actor) -> VerificationReport:
@@ -312,8 +377,11 @@ def export_log(ctx: ServiceContext, out: TextIO, *, actor: Actor) -> int:
                 json.dumps({"type": "entry", **event_document(row)}, ensure_ascii=False) + "\n"
             )
             count += 1
+        cosigned = _cosignatures(session)
         for head in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size)):
-            out.write(json.dumps({"type": "head", **head_document(head)}) + "\n")
+            document = {"type": "head", **head_document(head)}
+            document["cosignatures"] = cosigned.get(head.tree_size, [])
+            out.write(json.dumps(document, ensure_ascii=False) + "\n")
     with unit_of_work(ctx, actor, "audit.export", target="audit-log") as uow:
         uow.details = {"entries": count}
     return count

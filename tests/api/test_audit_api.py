@@ -7,7 +7,6 @@ import base64
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
-from app.audit.entries import TreeHead, parse_time
 from app.audit.merkle import verify_consistency, verify_inclusion
 from app.bootstrap import create_app
 
@@ -41,10 +40,11 @@ def test_an_inclusion_proof_verifies_against_the_signed_head_and_its_public_key(
     )
     (key,) = [k for k in ig.get("/api/v1/keys").json() if k["purpose"] == "audit-signing"]
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"]))
-    signed = TreeHead(
-        head["tree_size"], bytes.fromhex(head["root_hash"]), parse_time(head["signed_at"]), 1
-    )
-    public.verify(bytes.fromhex(head["signature"]), signed.signing_input())
+    # A C2SP checkpoint: origin, size and base64 root, each on its own line, signed as is.
+    root = base64.b64encode(bytes.fromhex(head["root_hash"])).decode()
+    text = f"hsclink.invalid/audit\n{head['tree_size']}\n{root}\n"
+    public.verify(bytes.fromhex(head["signature"]), text.encode())
+    assert head["format"] == "checkpoint" and head["checkpoint"].startswith(text + "\n— ")
 
 
 def test_a_consistency_proof_shows_the_older_head_is_a_prefix_of_the_newer(client_as):

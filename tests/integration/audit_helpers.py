@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from dataclasses import asdict, replace
 
+from sqlalchemy import Engine, select, text
+
+from app.audit.entries import GENESIS_HASH, EntryBody, entry_hash
 from app.audit.log import AuditLog
 from app.auth.actor import Actor
+from app.db.models import AuditEvent
 from app.services import audit
 from app.services.context import ServiceContext
 
@@ -55,3 +59,41 @@ def drop_guards(engine: Engine) -> None:
 def execute(engine: Engine, sql: str, **params: object) -> None:
     with engine.begin() as conn:
         conn.execute(text(sql), params)
+
+
+def read_bodies(ctx: ServiceContext) -> list[EntryBody]:
+    """Every entry's body, in order (what an attacker with the database reads)."""
+    with ctx.reads() as session:
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        return [
+            EntryBody(
+                r.seq,
+                r.occurred_at,
+                r.actor,
+                r.role,
+                r.organisation,
+                r.action,
+                r.target,
+                r.outcome,
+                r.request_id,
+                r.details,
+            )
+            for r in rows
+        ]
+
+
+def rewrite_entries(engine: Engine, bodies: list[EntryBody]) -> None:
+    """Replace the whole log by ``bodies``, renumbered from 1 and chained afresh: a history
+    whose every hash checks out, which only a signed head it contradicts can expose."""
+    rows = []
+    prev = GENESIS_HASH
+    for seq, body in enumerate(bodies, 1):
+        body = replace(body, seq=seq)
+        digest = entry_hash(body, prev)
+        rows.append({**asdict(body), "prev_hash": prev, "entry_hash": digest})
+        prev = digest
+    table = AuditEvent.__table__
+    with engine.begin() as conn:
+        conn.execute(table.delete())
+        if rows:
+            conn.execute(table.insert(), rows)
