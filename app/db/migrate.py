@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from app import REPO_ROOT
+from app.resources import resource_dir
 
 __all__ = [
     "alembic_config",
@@ -30,7 +30,7 @@ APP_ROLE_ATTRIBUTE = "hsclink_app_role"
 
 def alembic_config(app_role: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    config.set_main_option("script_location", str(resource_dir("migrations")))
     config.attributes[APP_ROLE_ATTRIBUTE] = app_role
     return config
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app import REPO_ROOT
 from app.ingest.reader import RecordReader
 from app.ingest.rows import RowProcessor
 from app.ingest.schema import load_schemas
+from app.resources import resource_dir
 from app.synth.generator import ASC_DATASET, NHS_DATASET, generate
 from app.synth.render import ASC_HEADERS, NHS_HEADERS
 from linkage.records import BLOOM_COLUMNS, TOKEN_COLUMNS
@@ -125,7 +125,7 @@ def pseudonymise_rows(
 
     Kept values are the ``ingest_records`` columns of each accepted row, in row order.
     """
-    schemas = load_schemas(dataset_dir or REPO_ROOT / "datasets")
+    schemas = load_schemas(dataset_dir or resource_dir("datasets"))
     schema = schemas[dataset]
     reader = RecordReader([_csv_bytes(_HEADERS[dataset], rows)])
     records = reader.records()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.config import REPO_ROOT
+from app import REPO_ROOT
 from app.policy.engine import PolicyError, load_policy_set
 from app.policy.rules import parse_rules
 from privacy.disclosure import SUPPRESSED, DisclosureControl

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import REPO_ROOT
+import app
 from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.models import LinkageRun, LinkageSnapshot
@@ -138,10 +139,15 @@ def _set(ctx: ServiceContext, run_id: int, **values: object) -> None:
 def code_version() -> str:
     """hsclink's version and, when run from a git checkout, its commit."""
     version = metadata.version("hsclink")
+    # Only a checkout (an editable install) has a commit: an installed wheel's parent is
+    # site-packages, which may itself sit inside some unrelated git repository.
+    checkout = Path(app.__file__).resolve().parent.parent
+    if not (checkout / ".git").exists():
+        return version
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607
-            cwd=REPO_ROOT,
+            cwd=checkout,
             capture_output=True,
             text=True,
             timeout=5,
