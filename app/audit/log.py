@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.entries import GENESIS_HASH, EntryBody, entry_hash, format_time
 from app.audit.merkle import RootAccumulator
-from app.audit.note import ED25519, Checkpoint, NoteSignature, VerifierKey, render_note
+from app.audit.note import Checkpoint, NoteSignature, log_verifier_key, render_note
 from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.models import AuditEvent, AuditTreeHead
@@ -165,11 +165,6 @@ def _public_key(keys: KeyStore, version: int) -> bytes:
         if info.purpose == AUDIT_SIGNING and info.version == version and info.public_key:
             return info.public_key
     raise KeyNotFound(f"no public key for {AUDIT_SIGNING} version {version}")
-
-
-def log_verifier_key(origin: str, public_key: bytes) -> VerifierKey:
-    """The log's key as witnesses and note verifiers name it: origin, type 0x01."""
-    return VerifierKey(origin, ED25519, public_key)
 
 
 def head_document(head: AuditTreeHead) -> dict[str, Any]:

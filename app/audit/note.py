@@ -33,6 +33,7 @@ __all__ = [
     "cosignature_message",
     "cosignature_timestamp",
     "key_id",
+    "log_verifier_key",
     "parse_note",
     "render_note",
     "valid_key_name",
@@ -113,6 +114,11 @@ class VerifierKey:
 
     def ed25519(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(self.public_key)
+
+
+def log_verifier_key(origin: str, public_key: bytes) -> VerifierKey:
+    """The log's key as witnesses and note verifiers name it: origin, type 0x01."""
+    return VerifierKey(origin, ED25519, public_key)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@ analyst's own view), through the API with the user's own token, never as the hos
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import typer
 
-from app.cli.api_client import ApiClient, ApiError, quote
 from app.cli.common import JsonFlag, _fail, _print
+
+if TYPE_CHECKING:  # imported by the commands: http.client is not needed for --help
+    from app.cli.api_client import ApiClient
 
 __all__ = ["Server", "Token", "budget_app", "client", "project_app"]
 
@@ -25,6 +28,8 @@ Token = Annotated[
 
 
 def client(server: str, token: str) -> ApiClient:
+    from app.cli.api_client import ApiClient, ApiError
+
     try:
         return ApiClient(server=server, token=token)
     except ApiError as error:
@@ -32,6 +37,8 @@ def client(server: str, token: str) -> ApiClient:
 
 
 def call(api: ApiClient, method: str, path: str, body: Any = None) -> Any:
+    from app.cli.api_client import ApiError
+
     try:
         return api.request(method, path, body)
     except ApiError as error:

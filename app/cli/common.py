@@ -1,26 +1,49 @@
-"""What every ``hsclink`` command shares: the service context, exit codes, output."""
+"""What every ``hsclink`` command shares: the service context, exit codes, output.
+
+Imports nothing heavy: every ``hsclink`` command (``--help`` included) imports this
+module, so the service, its database and its domain are imported only when a command
+opens a context or fails (``tests/unit/test_cli_imports.py`` pins it).
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from app.config import InsecureConfiguration, load_settings
 from app.errors import Conflict, HsclinkError, InvalidRequest, NotFound, PermissionDenied
-from app.keys.master import MasterKeyMissing
-from app.policy.engine import PolicyError
-from app.services.context import ServiceContext
-from app.services.setup import NotInitialised
+
+if TYPE_CHECKING:
+    from app.services.context import ServiceContext
 
 __all__ = ["OPERATOR_ORG", "JsonFlag", "_context", "_exit_code", "_fail", "_print"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 OPERATOR_ORG = "HSCOPS"
+
+
+#: Errors meaning the service is not set up, or not safe to run (exit 6), by module. A
+#: class whose module was never imported cannot have raised the error at hand, so they are
+#: looked up in ``sys.modules``: a failing API-only command does not import the service.
+_SETUP_ERRORS = (
+    ("app.config", "InsecureConfiguration"),
+    ("app.keys.master", "MasterKeyMissing"),
+    ("app.policy.engine", "PolicyError"),
+    ("app.services.setup", "NotInitialised"),
+)
+
+
+def _is_setup_error(error: Exception) -> bool:
+    for module, name in _SETUP_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(error, getattr(loaded, name)):
+            return True
+    return False
 
 
 def _exit_code(error: Exception) -> int:
@@ -33,9 +56,8 @@ def _exit_code(error: Exception) -> int:
             return 4
         case PermissionDenied():
             return 5
-        case MasterKeyMissing() | PolicyError() | InsecureConfiguration() | NotInitialised():
+        case _ if _is_setup_error(error):
             return 6
-
         case _:
             return 1
 
@@ -48,6 +70,11 @@ def _fail(error: Exception) -> NoReturn:
 
 @contextmanager
 def _context() -> Iterator[ServiceContext]:
+    from app.config import InsecureConfiguration, load_settings
+    from app.keys.master import MasterKeyMissing
+    from app.policy.engine import PolicyError
+    from app.services.context import ServiceContext
+
     try:
         settings = load_settings()
         ctx = ServiceContext.build(settings)

@@ -1,7 +1,8 @@
 """``hsclink key hsm-init | rotate-kek | where`` and ``hsclink backup | restore``.
 
 Every command is audited (``app/services/keys.py``, ``app/services/backup.py``) and
-prints names, labels and counts: never key material or the PIN.
+prints names, labels and counts: never key material or the PIN. The services are
+imported inside the commands, so that the rest of ``hsclink`` starts without them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ import typer
 
 from app.auth.actor import Actor
 from app.cli.common import JsonFlag, _context, _fail, _print
-from app.config import load_settings
-from app.errors import HsclinkError
-from app.keys.master import MasterKeyMissing
-from app.services import backup as backups
-from app.services import keys
-from app.services.setup import NotInitialised
 
 __all__ = ["backup", "hsm_init", "restore", "rotate_kek", "where"]
 
@@ -35,6 +30,8 @@ def hsm_init(
     as_json: JsonFlag = False,
 ) -> None:
     """Make the HSM token's key-encryption key (if it has none); see `hsclink key where`."""
+    from app.services import keys
+
     with _context() as ctx:
         result = keys.init_hsm(ctx, actor=Actor.cli(), from_key_file=from_key_file)
 
@@ -52,6 +49,8 @@ def hsm_init(
 
 def rotate_kek(as_json: JsonFlag = False) -> None:
     """Make a new key-encryption key in the HSM and wrap every data key again under it."""
+    from app.services import keys
+
     with _context() as ctx:
         result = keys.rotate_kek(ctx, actor=Actor.cli())
     _print(
@@ -66,6 +65,8 @@ def rotate_kek(as_json: JsonFlag = False) -> None:
 
 def where(as_json: JsonFlag = False) -> None:
     """Show what is where: the custody, its key objects and the home of every key version."""
+    from app.services import keys
+
     with _context() as ctx:
         found = keys.where(ctx, actor=Actor.cli())
     data = asdict(found)
@@ -92,6 +93,8 @@ def backup(
     as_json: JsonFlag = False,
 ) -> None:
     """Back up the database (no key material: keys in it are wrapped by the HSM)."""
+    from app.services import backup as backups
+
     umask = os.umask(0o077)
     try:
         with _context() as ctx:
@@ -114,6 +117,12 @@ def restore(
     as_json: JsonFlag = False,
 ) -> None:
     """Restore a backup into the (empty) configured database and open it with the HSM."""
+    from app.config import load_settings
+    from app.errors import HsclinkError
+    from app.keys.master import MasterKeyMissing
+    from app.services import backup as backups
+    from app.services.setup import NotInitialised
+
     umask = os.umask(0o077)
     try:
         report = backups.restore_backup(load_settings(), source=source, actor=Actor.cli())

@@ -2,6 +2,7 @@
 
 Needs none of the service's settings, database or keys: only its data directory
 (``--data`` or ``HSCLINK_WITNESS_DIR``), which holds its key and its SQLite store.
+Each command imports what it uses, so that the rest of ``hsclink`` starts without it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from app.audit.note import ED25519, NoteError, VerifierKey
 from app.cli.common import JsonFlag, _print
-from app.witness.identity import WitnessKeyError, load_or_create
-from app.witness.store import WitnessStore
 
 __all__ = ["witness_app"]
 
@@ -52,6 +50,7 @@ def serve(
     """Serve add-checkpoint (and the latest cosigned checkpoint per log) on --port."""
     import uvicorn
 
+    from app.witness.identity import WitnessKeyError, load_or_create
     from app.witness.server import create_witness_app
 
     try:
@@ -73,6 +72,8 @@ def serve(
 @witness_app.command("key")
 def key(data: DataDir = Path("var/witness"), name: Name = None) -> None:
     """Print the witness's verifier key (name+hash+base64), made on first use."""
+    from app.witness.identity import WitnessKeyError, load_or_create
+
     try:
         identity = load_or_create(data, name)
     except WitnessKeyError as error:
@@ -86,6 +87,9 @@ def trust(
     data: DataDir = Path("var/witness"),
 ) -> None:
     """Witness a log: trust its verifier key (the key's name is the log's origin)."""
+    from app.audit.note import ED25519, NoteError, VerifierKey
+    from app.witness.store import WitnessStore
+
     try:
         log_key = VerifierKey.parse(vkey)
         if log_key.sig_type != ED25519:
@@ -99,6 +103,8 @@ def trust(
 @witness_app.command("logs")
 def logs(data: DataDir = Path("var/witness"), as_json: JsonFlag = False) -> None:
     """The logs this witness follows and the size it last cosigned for each."""
+    from app.witness.store import WitnessStore
+
     rows = [{"origin": o, "size": s} for o, s in WitnessStore(data).logs()]
 
     def human() -> None:

@@ -16,7 +16,16 @@ import importlib.metadata
 from collections.abc import Sequence
 from typing import Any
 
-import opendp.prelude as dp
+import opendp.combinators as dp_c
+import opendp.measurements as dp_m
+from opendp.domains import atom_domain, vector_domain
+from opendp.measures import max_divergence
+from opendp.metrics import l1_distance, symmetric_distance
+from opendp.mod import enable_features
+from opendp.typing import f64, i64
+
+# Not ``opendp.prelude``: it imports every ``opendp.extras`` module, and so scikit-learn,
+# SciPy and pandas, none of which a release needs (seconds of start-up per process).
 
 __all__ = [
     "calibrate",
@@ -35,15 +44,13 @@ def opendp_version() -> str:
 
 
 def _contrib() -> None:
-    dp.enable_features("contrib")
+    enable_features("contrib")
 
 
 def integer_laplace(scale: float) -> Any:
     """Discrete Laplace noise on a vector of integers, under the L1 distance."""
     _contrib()
-    return dp.m.make_laplace(
-        dp.vector_domain(dp.atom_domain(T=dp.i64)), dp.l1_distance(T=dp.i64), scale=scale
-    )
+    return dp_m.make_laplace(vector_domain(atom_domain(T=i64)), l1_distance(T=i64), scale=scale)
 
 
 def quantile_selection(candidates: Sequence[float], alphas: Sequence[float], scale: float) -> Any:
@@ -54,16 +61,16 @@ def quantile_selection(candidates: Sequence[float], alphas: Sequence[float], sca
     """
     _contrib()
     space = (
-        dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False)),
-        dp.symmetric_distance(),
+        vector_domain(atom_domain(T=f64, nan=False)),
+        symmetric_distance(),
     )
     parts = [
-        dp.m.make_private_quantile(
-            *space, dp.max_divergence(), candidates=list(candidates), alpha=a, scale=scale
+        dp_m.make_private_quantile(
+            *space, max_divergence(), candidates=list(candidates), alpha=a, scale=scale
         )
         for a in alphas
     ]
-    return parts[0] if len(parts) == 1 else dp.c.make_composition(parts)
+    return parts[0] if len(parts) == 1 else dp_c.make_composition(parts)
 
 
 def privacy_loss(measurement: Any, d_in: int) -> float:

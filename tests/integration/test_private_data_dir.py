@@ -12,7 +12,6 @@ import tempfile
 
 import pytest
 
-from app.cli import main as cli_main
 from app.config import Settings
 from app.keys.custody import KeyFileCustody, KeyUnwrapFailed
 from app.keys.master import MasterKey, MasterKeyMissing
@@ -49,7 +48,7 @@ def test_init_demo_makes_every_file_0600_and_deletes_the_demo_extracts(
         written.append(True)
         return real_seed(ctx, persons=400)
 
-    monkeypatch.setattr(cli_main.setup, "seed_demo_data", seed_small)
+    monkeypatch.setattr(setup, "seed_demo_data", seed_small)  # what `init` calls
     result = run("init", "--demo", "--json")
     assert result.exit_code == 0, result.output
     assert written and json.loads(result.stdout)["demo_submissions"]
