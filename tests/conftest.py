@@ -5,6 +5,11 @@ is parametrised over the available backends. PostgreSQL is used when
 ``HSCLINK_TEST_POSTGRES_URL`` is set or a server answers on 127.0.0.1:5432 (database
 ``test``); under ``CI=true`` it is required. Each test gets a fresh database cloned
 from a template that the real Alembic migrations built once per run.
+
+Tests whose fixtures need the synthetic population (``population_store``) or its linked
+snapshot (``linked_store``) start from a clone of a prebuilt store instead: database and
+key directories built once per backend (``tests/stores.py``). PostgreSQL databases are
+dropped in the background (``tests/dropper.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -35,6 +41,8 @@ from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from app.services import identity, setup
 from app.services.context import ServiceContext
+from tests.dropper import BackgroundDrops
+from tests.stores import StoreTemplate, StoreTemplates
 
 DEFAULT_PG_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 ROLES = ("analyst", "ig_officer", "submitter", "operator")
@@ -156,36 +164,162 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for this test."""
-    if backend == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "hsclink.db"
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    cluster, template_name = request.getfixturevalue("pg_template")
-    name = f"hsclink_t_{uuid.uuid4().hex[:12]}"
+@dataclass
+class RunDatabases:
+    """Makes the run's databases: fresh ones cloned from the migrated template, clones of
+    other databases (the prebuilt stores), and drops them."""
+
+    request: pytest.FixtureRequest
+    #: Kept once known: the prebuilt stores are dropped after ``pg_template`` is torn down.
+    _pg: tuple[PostgresCluster, str] | None = None
+    _drops: BackgroundDrops | None = None
+
+    def _cluster(self) -> tuple[PostgresCluster, str]:
+        if self._pg is None:
+            self._pg = self.request.getfixturevalue("pg_template")
+        return self._pg
+
+    def fresh(self, backend: str, directory: Path) -> str:
+        if backend == "sqlite":
+            return self.clone(
+                f"sqlite:///{self.request.getfixturevalue('sqlite_template')}", directory
+            )
+        cluster, template_name = self._cluster()
+        return self._pg_clone(cluster, template_name)
+
+    def clone(self, url: str, directory: Path) -> str:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            assert parsed.database is not None
+            target = directory / "hsclink.db"
+            shutil.copyfile(parsed.database, target)
+            return f"sqlite:///{target}"
+        cluster, _template = self._cluster()
+        assert parsed.database is not None
+        return self._pg_clone(cluster, parsed.database)
+
+    def drop(self, url: str) -> None:
+        """Drop a database (in the background: see ``tests/dropper.py``)."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            return  # a file under the test's tmp_path
+        assert parsed.database is not None
+        if self._drops is None:
+            cluster, _template = self._cluster()
+            self._drops = BackgroundDrops(partial(_drop_database, cluster))
+        self._drops.put(parsed.database)
+
+    def close(self) -> None:
+        if self._drops is not None:
+            self._drops.close()
+
+    @staticmethod
+    def _pg_clone(cluster: PostgresCluster, template: str) -> str:
+        """``CREATE DATABASE ... TEMPLATE``: the template must have no open session."""
+        name = f"hsclink_t_{uuid.uuid4().hex[:12]}"
+        admin = cluster.admin_engine()
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        admin.dispose()
+        return cluster.url_for(name)
+
+
+def _drop_database(cluster: PostgresCluster, name: str) -> None:
     admin = cluster.admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    yield cluster.url_for(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+@pytest.fixture(scope="session")
+def databases(request: pytest.FixtureRequest) -> Iterator[RunDatabases]:
+    made = RunDatabases(request)
+    yield made
+    made.close()
+
+
+def store_settings(database_url: str, directory: Path) -> Settings:
+    """The settings of a test's store in ``directory`` (data dir ``var/``, key file in
+    ``var-keys/``, as ``Settings`` places it beside the data dir)."""
     return Settings(
-        data_dir=tmp_path / "var",
+        data_dir=directory / "var",
         database_url=database_url,
         policy_dir=REPO_ROOT / "policies",
         audit_sign_interval_seconds=0,
         # No background reads that could outlive a test; warming is tested directly.
         release_warm_cache=False,
     )
+
+
+# --------------------------------------------------------------------------- prebuilt stores
+
+
+@pytest.fixture(scope="session")
+def store_templates(
+    databases: RunDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StoreTemplates]:
+    """The prebuilt stores (``tests/stores.py``), built on first use, once per backend."""
+    templates = StoreTemplates(
+        workdir=tmp_path_factory.mktemp("stores"),
+        databases=databases,
+        make_settings=store_settings,
+        initialise=initialise_store,
+    )
+    yield templates
+    templates.drop_all()
+
+
+@pytest.fixture
+def prebuilt(
+    request: pytest.FixtureRequest, backend: str, store_templates: StoreTemplates
+) -> StoreTemplate | None:
+    """The prebuilt store this test starts from, if its fixtures ask for one.
+
+    A fixture asks by depending on ``linked_store`` or ``population_store`` (richest
+    first). The choice is made from the test's fixture closure before its database
+    exists; a store asked for later (``request.getfixturevalue``) is built in place.
+    """
+    names = request.fixturenames
+    for kind in ("linked", "population"):
+        if f"{kind}_store" in names:
+            return store_templates.get(backend, kind)
+    return None
+
+
+@pytest.fixture
+def population_store(prebuilt: StoreTemplate | None) -> StoreTemplate | None:
+    """This test's store already holds the uploaded population (None: build it)."""
+    return prebuilt if prebuilt is not None and "population" in prebuilt.includes else None
+
+
+@pytest.fixture
+def linked_store(prebuilt: StoreTemplate | None) -> StoreTemplate | None:
+    """This test's store already holds the linked population (None: link it)."""
+    return prebuilt if prebuilt is not None and "linked" in prebuilt.includes else None
+
+
+@pytest.fixture
+def database_url(
+    backend: str,
+    databases: RunDatabases,
+    prebuilt: StoreTemplate | None,
+    store_templates: StoreTemplates,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """A fresh, migrated database for this test (a clone of a prebuilt store if asked)."""
+    if prebuilt is not None:
+        url = store_templates.clone(prebuilt, tmp_path)
+    else:
+        url = databases.fresh(backend, tmp_path)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return store_settings(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -197,11 +331,12 @@ def admin_engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def ctx(settings: Settings) -> Iterator[ServiceContext]:
+def ctx(settings: Settings, prebuilt: StoreTemplate | None) -> Iterator[ServiceContext]:
     """An initialised store: master key, audit signing key, operator organisation."""
     context = ServiceContext.build(settings)
-    setup.initialise(context, actor=Actor.cli())
-    setup.ensure_operator_organisation(context, actor=Actor.cli(), code="HSCOPS")
+    if prebuilt is None:  # a prebuilt store was initialised when it was built
+        setup.initialise(context, actor=Actor.cli())
+        setup.ensure_operator_organisation(context, actor=Actor.cli(), code="HSCOPS")
     yield context
     context.close()
 
@@ -219,8 +354,21 @@ class Person:
 
 
 @pytest.fixture
-def people(ctx: ServiceContext) -> dict[str, Person]:
+def people(ctx: ServiceContext, prebuilt: StoreTemplate | None) -> dict[str, Person]:
     """One user per role, each with a password and an API token."""
+    if prebuilt is not None:
+        return dict(prebuilt.people)
+    return create_people(ctx)
+
+
+def initialise_store(ctx: ServiceContext) -> dict[str, Person]:
+    """What ``ctx`` and ``people`` do to a fresh store, for the prebuilt stores."""
+    setup.initialise(ctx, actor=Actor.cli())
+    setup.ensure_operator_organisation(ctx, actor=Actor.cli(), code="HSCOPS")
+    return create_people(ctx)
+
+
+def create_people(ctx: ServiceContext) -> dict[str, Person]:
     cli = Actor.cli()
     for code, name, kind in (
         ("E09000007", "London Borough of Camden", "council"),

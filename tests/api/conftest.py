@@ -1,4 +1,9 @@
-"""A linked synthetic population in the store, submitted and linked through the real app."""
+"""A linked synthetic population in the store, submitted and linked through the real app.
+
+Both are prebuilt once per run and backend and cloned into each test's store
+(``tests/stores.py``); a test that asks for them only late (``request.getfixturevalue``)
+gets them built in place by the same builders.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from app.auth.actor import Actor
-from app.services import linkage
-from app.synth import write_extracts
-from tests.api.uploads import add_council_submitter, upload
+from tests.stores import StoreTemplate, build_linked, build_population
 
 
 @pytest.fixture
-def population(ctx, client, people, tmp_path) -> Path:
-    """About 800 records of 1,500 synthetic Londoners, submitted through the API."""
-    write_extracts(tmp_path, persons=1500, seed=21)
-    nhs = upload(client, people["submitter"].token, tmp_path / "nhs_episodes.csv", "nhs_episodes")
-    asc = upload(client, add_council_submitter(ctx), tmp_path / "asc_clients.csv", "asc_clients")
-    assert nhs["status"] == asc["status"] == "accepted"
+def population(population_store: StoreTemplate | None, ctx, client, people, tmp_path) -> Path:
+    """About 800 records of 1,500 synthetic Londoners, submitted through the API; the
+    directory holding the extracts (``nhs_episodes.csv``, ``asc_clients.csv``)."""
+    if population_store is None:
+        build_population(ctx, people, tmp_path, client)
     return tmp_path
 
 
 @pytest.fixture
-def linked(ctx, population) -> int:
+def linked(linked_store: StoreTemplate | None, ctx, population, people) -> int:
     """The population linked: the id of its snapshot."""
-    run = linkage.execute_run(ctx, linkage.start_run(ctx, actor=Actor.cli()).id)
-    assert run.snapshot_id is not None, run.problem
-    return run.snapshot_id
+    if linked_store is not None:
+        return int(linked_store.facts["snapshot_id"])
+    return int(build_linked(ctx, people, population)["snapshot_id"])

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from app.cli.main import app
 from app.config import Settings
 from app.db.engine import make_engine
+from tests.conftest import RunDatabases
 
 
 @pytest.fixture
@@ -36,7 +37,9 @@ def run(cli_env):
 
 
 @pytest.fixture
-def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def empty_engine(
+    backend: str, databases: RunDatabases, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Engine]:
     """A database with no tables at all, so the test chooses the revision to start from."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'm.db'}"
@@ -49,9 +52,8 @@ def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     admin = cluster.admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
     engine = make_engine(Settings(database_url=cluster.url_for(name)), privileged=True)
     yield engine
     engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    databases.drop(cluster.url_for(name))  # in the background
