@@ -48,7 +48,13 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     RateLimited: (429, "rate-limited"),
     ReleaseFailed: (500, "release-failed"),
 }
-_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "not-authenticated"}
+_HTTP_SLUGS = {
+    400: "malformed-body",
+    401: "not-authenticated",
+    404: "not-found",
+    405: "method-not-allowed",
+}
+_HTTP_TITLES = {400: "Malformed body", 404: "Not found", 405: "Method not allowed"}
 MEDIA_TYPE = "application/problem+json"
 
 
@@ -110,10 +116,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _is_browser_route(request):
         return renderer(request, 422, "Invalid request", "Some fields are missing or malformed.")
-    errors = [
-        {"loc": [str(part) for part in err.get("loc", ())], "type": err.get("type", "invalid")}
-        for err in exc.errors()
-    ]
+    errors = [_safe_fault(err) for err in exc.errors()]
     return problem_response(
         request,
         422,
@@ -124,10 +127,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _safe_fault(err: Mapping[str, Any]) -> dict[str, Any]:
+    """Where and what kind: never the input, nor a key the caller made up (extra fields)."""
+    loc = [str(part) for part in err.get("loc", ())]
+    kind = str(err.get("type", "invalid"))
+    if kind == "extra_forbidden" and loc:
+        loc[-1] = "*"
+    return {"loc": loc, "type": kind}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request failed")
+    title = _HTTP_TITLES.get(exc.status_code, "Request failed")
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _is_browser_route(request):
         return renderer(request, exc.status_code, title, "")

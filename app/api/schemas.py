@@ -23,28 +23,38 @@ Role = Literal["analyst", "ig_officer", "submitter", "operator"]
 
 
 class Strict(BaseModel):
+    """A request body: a field not in the schema is refused."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class IdentityOut(BaseModel):
+    """Who the caller is: user name, role and organisation."""
+
     username: str
     role: str
     organisation: str
 
 
 class OrganisationIn(Strict):
+    """A new organisation: its ODS/ONS code, name and kind."""
+
     code: str = Field(min_length=3, max_length=16, pattern=r"^[A-Z0-9]+$")
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["trust", "council", "operator"]
 
 
 class OrganisationOut(BaseModel):
+    """A registered organisation."""
+
     code: str
     name: str
     kind: str
 
 
 class UserIn(Strict):
+    """A new user: name, role, organisation and an optional password (12+ characters)."""
+
     username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")
     role: Role
     organisation: str = Field(min_length=3, max_length=16)
@@ -52,6 +62,8 @@ class UserIn(Strict):
 
 
 class UserOut(BaseModel):
+    """A user account (never its password or tokens)."""
+
     id: int
     username: str
     role: str
@@ -61,11 +73,15 @@ class UserOut(BaseModel):
 
 
 class TokenIn(Strict):
+    """A new API token: a label and its lifetime in days."""
+
     label: str = Field(default="api", min_length=1, max_length=100)
     days: int | None = Field(default=None, ge=1, le=366)
 
 
 class TokenIssuedOut(BaseModel):
+    """A newly issued API token, its value shown this once."""
+
     id: int
     user: str
     token: str = Field(description="Shown once. Only its hash is stored.")
@@ -73,6 +89,8 @@ class TokenIssuedOut(BaseModel):
 
 
 class TokenOut(BaseModel):
+    """An API token's owner, label and lifetime (never its value)."""
+
     id: int
     user: str
     label: str
@@ -82,6 +100,8 @@ class TokenOut(BaseModel):
 
 
 class AuditEventOut(BaseModel):
+    """An audit entry with its hash chain links (no identifier or secret)."""
+
     seq: int
     occurred_at: str
     actor: str
@@ -97,6 +117,8 @@ class AuditEventOut(BaseModel):
 
 
 class TreeHeadOut(BaseModel):
+    """A signed head of the audit log's Merkle tree."""
+
     tree_size: int
     root_hash: str
     signed_at: str
@@ -111,6 +133,8 @@ class TreeHeadOut(BaseModel):
 
 
 class InclusionProofOut(BaseModel):
+    """An RFC 9162 inclusion proof of one audit entry in a signed tree."""
+
     seq: int
     leaf_index: int
     entry_hash: str
@@ -119,12 +143,16 @@ class InclusionProofOut(BaseModel):
 
 
 class ConsistencyProofOut(BaseModel):
+    """An RFC 9162 consistency proof between two signed tree heads."""
+
     first: TreeHeadOut
     second: TreeHeadOut
     proof: list[str]
 
 
 class VerificationOut(BaseModel):
+    """The outcome of re-checking the whole audit log."""
+
     ok: bool
     entries_checked: int
     heads_checked: int
@@ -136,12 +164,16 @@ class VerificationOut(BaseModel):
 
 
 class PolicyOut(BaseModel):
+    """The authorisation policy in force: its files, text and SHA-256."""
+
     sha256: str
     files: list[str]
     text: str
 
 
 class KeyOut(BaseModel):
+    """A key version: purpose, version, status and (signing keys) public key."""
+
     purpose: str
     version: int
     status: str

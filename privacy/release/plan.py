@@ -270,13 +270,20 @@ def compile_plan(
         epsilon = max(epsilon, float(policy.min_epsilon_per_query))
     if deadline is not None:
         deadline.check()
-    _, scale = dp.calibrate(
-        calibration.build,
-        calibration.scale_for(epsilon),
-        calibration.sensitivity,
-        loss_limit(epsilon),
-        parts=calibration.parts,
-    )
+    try:
+        _, scale = dp.calibrate(
+            calibration.build,
+            calibration.scale_for(epsilon),
+            calibration.sensitivity,
+            loss_limit(epsilon),
+            parts=calibration.parts,
+        )
+    except (ArithmeticError, ValueError):
+        # Decided by the query and the policy alone: refused as a query, never a 500.
+        field = "target" if spec.target is not None else "epsilon"
+        raise InvalidQuery(
+            f"{field}: no noise scale calibrates to this query within the policy"
+        ) from None
     if deadline is not None:
         deadline.check()
     return Plan(

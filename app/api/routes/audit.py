@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.api import API_PREFIX
 from app.api.deps import MAX_ROW_ID, Authorized, Ctx, QueryRowId, RowId
+from app.api.openapi import problems
 from app.api.schemas import (
     AuditEventOut,
     ConsistencyProofOut,
@@ -35,6 +36,7 @@ def list_events(
     before_seq: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[AuditEventOut]:
+    """Audit entries, newest first, optionally filtered; each with its hash chain links."""
     filters = EventFilter(actor_name, action, outcome, since, until, before_seq, limit)
     return [AuditEventOut(**e) for e in audit.list_events(ctx, actor=actor, filters=filters)]
 
@@ -46,6 +48,7 @@ def inclusion_proof(
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
     tree_size: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> InclusionProofOut:
+    """Proves one entry is in the latest signed tree head (RFC 9162)."""
     return InclusionProofOut(**audit.inclusion(ctx, actor=actor, seq=seq, tree_size=tree_size))
 
 
@@ -53,6 +56,7 @@ def inclusion_proof(
 def list_heads(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))]
 ) -> list[TreeHeadOut]:
+    """Every signed tree head of the audit log, oldest first."""
     return [TreeHeadOut(**h) for h in audit.list_heads(ctx, actor=actor)]
 
 
@@ -60,17 +64,23 @@ def list_heads(
 def sign_head(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.sign", "audit-log"))]
 ) -> TreeHeadOut | None:
+    """Signs the current tree head now, if the log grew since the last head."""
     head = audit.sign_head(ctx, actor=actor)
     return TreeHeadOut(**head) if head else None
 
 
-@router.get("/consistency-proof", summary="RFC 9162 consistency proof between two signed heads")
+@router.get(
+    "/consistency-proof",
+    summary="RFC 9162 consistency proof between two signed heads",
+    responses=problems(404),
+)
 def consistency_proof(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
     first: QueryRowId,
     second: QueryRowId,
 ) -> ConsistencyProofOut:
+    """Proves the tree of one signed head is a prefix of another's (RFC 9162)."""
     return ConsistencyProofOut(**audit.consistency(ctx, actor=actor, first=first, second=second))
 
 
@@ -78,4 +88,5 @@ def consistency_proof(
 def verify(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("audit.verify", "audit-log"))]
 ) -> VerificationOut:
+    """Re-checks every entry's hash chain and every signed head against the pinned key."""
     return VerificationOut(**audit.verify(ctx, actor=actor).as_dict())

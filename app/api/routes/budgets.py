@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
+from app.api.openapi import problems
 from app.auth.actor import Actor
 from app.services.release import budgets
 from app.services.release.ledger import BudgetView
@@ -32,6 +33,8 @@ router = APIRouter(prefix=API_PREFIX)
 
 
 class BudgetOut(BaseModel):
+    """A privacy budget: its total, what is spent and what is left, in epsilon."""
+
     kind: str
     subject: str
     period: str
@@ -46,10 +49,14 @@ class BudgetOut(BaseModel):
 
 
 class BudgetIn(BaseModel):
+    """A budget's total for a period."""
+
     total: float = Field(ge=0, le=100)
 
 
 class GlobalBudgetIn(BaseModel):
+    """The global budget of the linked data."""
+
     total: float = Field(ge=0, le=100)
     renew: bool = Field(
         default=False, description="Start a new generation with nothing spent (needs a reason)."
@@ -58,15 +65,21 @@ class GlobalBudgetIn(BaseModel):
 
 
 class ProjectIn(BaseModel):
+    """A new analysis project."""
+
     code: str = Field(min_length=2, max_length=40)
     name: str = Field(min_length=1, max_length=200)
 
 
 class MemberIn(BaseModel):
+    """An analyst to add to a project."""
+
     username: str = Field(min_length=1, max_length=64)
 
 
 class ProjectOut(BaseModel):
+    """An analysis project and its members."""
+
     code: str
     name: str
     members: list[str]
@@ -76,6 +89,7 @@ class ProjectOut(BaseModel):
 def own_budget(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.read", "budget"))]
 ) -> list[BudgetOut]:
+    """The caller's privacy budgets for this period, and those of their projects."""
     views = budgets.budgets_of(ctx, actor=actor, today=date.today(), with_global=True)
     return [BudgetOut.of(v) for v in views]
 
@@ -84,23 +98,33 @@ def own_budget(
 def list_budgets(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("budget.list", "budgets"))]
 ) -> list[BudgetOut]:
+    """Every analyst's and project's privacy budget of this period."""
     views = budgets.list_budgets(ctx, actor=actor, today=date.today(), with_global=True)
     return [BudgetOut.of(v) for v in views]
 
 
-@router.put("/budgets/global", summary="Set or renew the linked data's global budget")
+@router.put(
+    "/budgets/global",
+    summary="Set or renew the linked data's global budget",
+    responses=problems(404, 409),
+)
 def set_global_budget(
     body: GlobalBudgetIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("budget.set", "budgets"))],
 ) -> BudgetOut:
+    """Sets or renews the global budget of the linked data; never below what is spent."""
     view = budgets.set_global_budget(
         ctx, actor=actor, total=body.total, renew=body.renew, reason=body.reason
     )
     return BudgetOut.of(view)
 
 
-@router.put("/budgets/{kind}/{subject}", summary="Set an analyst's or a project's budget")
+@router.put(
+    "/budgets/{kind}/{subject}",
+    summary="Set an analyst's or a project's budget",
+    responses=problems(409),
+)
 def set_budget(
     body: BudgetIn,
     ctx: Ctx,
@@ -108,28 +132,40 @@ def set_budget(
     kind: Literal["analyst", "project"],
     subject: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> BudgetOut:
+    """Sets an analyst's or a project's budget for a period; never below what is spent."""
     view = budgets.set_budget(
         ctx, actor=actor, kind=kind, subject=subject, total=body.total, today=date.today()
     )
     return BudgetOut.of(view)
 
 
-@router.post("/projects", status_code=201, summary="Create an analysis project")
+@router.post(
+    "/projects",
+    status_code=201,
+    summary="Create an analysis project",
+    responses=problems(409),
+)
 def create_project(
     body: ProjectIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("project.manage", "projects"))],
 ) -> ProjectOut:
+    """Creates an analysis project, whose members can charge a shared budget."""
     view = budgets.create_project(ctx, actor=actor, code=body.code, name=body.name)
     return ProjectOut(**view.__dict__)
 
 
-@router.post("/projects/{code}/members", summary="Add an analyst to a project")
+@router.post(
+    "/projects/{code}/members",
+    summary="Add an analyst to a project",
+    responses=problems(409),
+)
 def add_member(
     body: MemberIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("project.manage", "projects"))],
     code: Annotated[str, Path(min_length=2, max_length=40)],
 ) -> ProjectOut:
+    """Adds an analyst to a project."""
     view = budgets.add_project_member(ctx, actor=actor, code=code, username=body.username)
     return ProjectOut(**view.__dict__)

@@ -20,6 +20,7 @@ router = APIRouter(prefix=API_PREFIX)
 def show_policy(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("policy.read", "policy"))]
 ) -> PolicyOut:
+    """The authorisation policy files in force, their text and SHA-256."""
     shown = policy.show_policy(ctx, actor=actor)
     return PolicyOut(sha256=shown.sha256, files=shown.files, text=shown.text)
 
@@ -28,6 +29,7 @@ def show_policy(
 def list_keys(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("key.list", "keys"))]
 ) -> list[KeyOut]:
+    """Each key's purpose, version and status; public keys only, never key material."""
     return [
         KeyOut(
             purpose=k.purpose,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx, RowId
+from app.api.openapi import problems
 from app.auth.actor import Actor
 from app.jobs import run_in_background
 from app.services import linkage
@@ -26,6 +27,8 @@ router = APIRouter(prefix=API_PREFIX)
 
 
 class RunIn(BaseModel):
+    """How to run linkage: incremental (new records) or full."""
+
     mode: Literal["incremental", "full"] = "incremental"
 
 
@@ -33,6 +36,14 @@ class RunIn(BaseModel):
     "/linkage/runs",
     status_code=202,
     summary="Start a linkage run (a background job); poll the run for its progress",
+    responses={
+        202: {
+            "headers": {
+                "Location": {"description": "The run, to poll", "schema": {"type": "string"}}
+            }
+        },
+        **problems(409),
+    },
 )
 def start_run(
     body: RunIn,
@@ -40,6 +51,7 @@ def start_run(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.run", "linkage"))],
 ) -> linkage.RunView:
+    """Queues a linkage run and starts it in the background; poll its URL (Location)."""
     view = linkage.start_run(ctx, actor=actor, mode=body.mode)
     run_in_background(f"linkage-run-{view.id}", lambda: linkage.run_in_service(ctx, view.id))
     response.headers["Location"] = f"{API_PREFIX}/linkage/runs/{view.id}"
@@ -52,6 +64,7 @@ def list_runs(
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[linkage.RunView]:
+    """Recent linkage runs, newest first."""
     return linkage.list_runs(ctx, actor=actor, limit=limit)
 
 
@@ -61,15 +74,19 @@ def get_run(
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
     run_id: RowId,
 ) -> linkage.RunView:
+    """One linkage run: its status, stage and the snapshot it made."""
     return linkage.get_run(ctx, actor=actor, run_id=run_id)
 
 
 @router.get(
-    "/linkage/snapshots/latest/report", summary="The run report of the latest linkage snapshot"
+    "/linkage/snapshots/latest/report",
+    summary="The run report of the latest linkage snapshot",
+    responses=problems(404),
 )
 def latest_report(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))]
 ) -> linkage.SnapshotReport:
+    """The run report (quality figures, no identifiers) of the latest snapshot."""
     return linkage.snapshot_report(ctx, actor=actor)
 
 
@@ -79,4 +96,5 @@ def report(
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
     snapshot_id: RowId,
 ) -> linkage.SnapshotReport:
+    """The run report (quality figures, no identifiers) of one snapshot."""
     return linkage.snapshot_report(ctx, actor=actor, snapshot_id=snapshot_id)

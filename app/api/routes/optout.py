@@ -20,6 +20,8 @@ router = APIRouter(prefix=API_PREFIX)
 
 
 class OptOutOut(BaseModel):
+    """How many opt-outs are loaded and how many records they exclude."""
+
     entries: int
     invalid_lines: int
     records_excluded: int
@@ -29,6 +31,7 @@ class OptOutOut(BaseModel):
 def summary(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("optout.read", "optouts"))]
 ) -> OptOutOut:
+    """How many national data opt-outs are loaded and how many records they exclude."""
     return OptOutOut(**optout.optout_summary(ctx, actor=actor).__dict__)
 
 
@@ -42,6 +45,7 @@ async def load(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("optout.load", "optouts"))],
 ) -> OptOutOut:
+    """Replaces the opt-out list with the body: text, one NHS number per line (streamed)."""
 
     def lines() -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
+from app.api.openapi import problems
+from app.api.query_schema import Query
 from app.auth.actor import Actor
 from app.services.release import queries
 
@@ -43,8 +45,19 @@ _EXAMPLE = {
 }
 
 
+def _as_sent(value: Any) -> Any:
+    return value
+
+
 class QueryIn(BaseModel):
-    query: dict[str, Any] = Field(
+    """A query, and which snapshot and project it is asked of."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Published as the typed Query schema; read as the JSON sent, which the spec parser
+    # validates inside the audited unit of work (so a refusal is audited, and the
+    # language's rules have one definition: privacy/release/spec.py).
+    query: Annotated[Any, PlainValidator(_as_sent, json_schema_input_type=Query)] = Field(
         description="The structured query (see README, 'Asking questions'); never code.",
         examples=[_EXAMPLE],
     )
@@ -59,21 +72,31 @@ class QueryIn(BaseModel):
     )
 
 
-@router.post("/queries/preview", summary="Accuracy and cost of a query, without any charge")
+@router.post(
+    "/queries/preview",
+    summary="Accuracy and cost of a query, without any charge",
+    responses=problems(404),
+)
 def preview(
     body: QueryIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("query.preview", "queries"))],
 ) -> queries.QueryPreview:
+    """The cost (epsilon) and accuracy of a query; reads no data and charges nothing."""
     return queries.preview_query(ctx, actor=actor, query=body.query, snapshot_id=body.snapshot_id)
 
 
-@router.post("/queries", summary="Ask a query: a differentially private, charged answer")
+@router.post(
+    "/queries",
+    summary="Ask a query: a differentially private, charged answer",
+    responses=problems(404, 409),
+)
 async def release(
     body: QueryIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("query.run", "queries"))],
 ) -> queries.ReleaseView:
+    """Charges the budgets, answers the query once with differential privacy, stores it."""
     return await anyio.to_thread.run_sync(
         lambda: queries.run_query(
             ctx,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx, RowId
+from app.api.openapi import problems
 from app.api.streaming import blocking_chunks, run_upload_stream
 from app.auth.actor import Actor
 from app.errors import InvalidRequest
@@ -31,13 +32,39 @@ from app.services import ingest
 router = APIRouter(prefix=API_PREFIX)
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
 
+#: The tus 1.0 response headers, as published on the upload operations.
+TUS_HEADERS: dict[str, Any] = {
+    "Upload-Offset": {
+        "description": "Bytes received and committed so far: where the next PATCH starts",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Upload-Length": {
+        "description": "The whole extract's length in bytes, as declared at creation",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Tus-Resumable": {
+        "description": "The tus protocol version spoken: 1.0.0",
+        "schema": {"type": "string", "enum": ["1.0.0"]},
+    },
+}
+LOCATION: dict[str, Any] = {
+    "Location": {
+        "description": "The new submission's URL, to PATCH bytes to",
+        "schema": {"type": "string"},
+    }
+}
+
 
 class SubmissionIn(BaseModel):
+    """The schema an extract follows, and optionally its SHA-256 to verify."""
+
     schema_name: str = Field(alias="schema", min_length=1, max_length=64)
     sha256: str | None = Field(default=None, min_length=64, max_length=64)
 
 
 class SubmissionOut(BaseModel):
+    """A submission: its upload progress, status and data-quality report."""
+
     id: int
     organisation: str
     dataset: str
@@ -64,6 +91,8 @@ class SubmissionOut(BaseModel):
 
 
 class SchemaOut(BaseModel):
+    """A dataset schema: its fields and who may submit it."""
+
     name: str
     dataset: str
     title: str
@@ -83,6 +112,7 @@ def _resume_headers(view: ingest.SubmissionView) -> dict[str, str]:
 def list_datasets(
     ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("dataset.list", "datasets"))]
 ) -> list[SchemaOut]:
+    """The dataset schemas an extract may follow, and who may submit each."""
     return [
         SchemaOut(
             name=s.name,
@@ -98,7 +128,12 @@ def list_datasets(
     ]
 
 
-@router.post("/submissions", status_code=201, summary="Start a submission for your organisation")
+@router.post(
+    "/submissions",
+    status_code=201,
+    summary="Start a submission for your organisation",
+    responses={201: {"headers": {**LOCATION, **TUS_HEADERS}}, **problems(404, 409)},
+)
 def create_submission(
     body: SubmissionIn,
     response: Response,
@@ -106,6 +141,7 @@ def create_submission(
     actor: Annotated[Actor, Depends(Authorized("submission.create", "submissions"))],
     upload_length: Annotated[int, Header(alias="Upload-Length", ge=1)],
 ) -> SubmissionOut:
+    """Starts a tus upload of an extract of Upload-Length bytes (tus creation)."""
     view = ingest.create_submission(
         ctx,
         actor=actor,
@@ -124,27 +160,42 @@ def list_submissions(
     actor: Annotated[Actor, Depends(Authorized("submission.list", "submissions"))],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[SubmissionOut]:
+    """Submissions, newest first; a submitter sees their organisation's only."""
     return [SubmissionOut.of(v) for v in ingest.list_submissions(ctx, actor=actor, limit=limit)]
 
 
-@router.get("/submissions/{submission_id}", summary="Status and data-quality report")
+@router.get(
+    "/submissions/{submission_id}",
+    summary="Status and data-quality report",
+    responses={200: {"headers": TUS_HEADERS}},
+)
 def get_submission(
     submission_id: RowId,
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
 ) -> SubmissionOut:
+    """A submission's status and data-quality report (no row values)."""
     view = ingest.get_submission(ctx, actor=actor, submission_id=submission_id)
     response.headers.update(_resume_headers(view))
     return SubmissionOut.of(view)
 
 
-@router.head("/submissions/{submission_id}", summary="Where to resume an upload")
+@router.head(
+    "/submissions/{submission_id}",
+    summary="Where to resume an upload",
+    status_code=204,
+    response_class=Response,
+    responses={
+        204: {"description": "No body: the offset is in the headers", "headers": TUS_HEADERS}
+    },
+)
 def resume_point(
     submission_id: RowId,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
 ) -> Response:
+    """The offset to resume an interrupted upload from (tus HEAD)."""
     view = ingest.get_submission(ctx, actor=actor, submission_id=submission_id)
     return Response(status_code=204, headers=_resume_headers(view))
 
@@ -152,6 +203,7 @@ def resume_point(
 @router.patch(
     "/submissions/{submission_id}",
     summary="Append bytes from Upload-Offset (streamed, resumable)",
+    responses={200: {"headers": TUS_HEADERS}, **problems(409, 413)},
     openapi_extra={
         "requestBody": {
             "content": {OFFSET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
@@ -165,9 +217,12 @@ async def upload(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.upload", "submissions"))],
     upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
-    content_type: Annotated[str, Header(alias="Content-Type")] = "",
-    content_length: Annotated[int | None, Header(alias="Content-Length", ge=0)] = None,
+    content_type: Annotated[str, Header(alias="Content-Type", include_in_schema=False)] = "",
+    content_length: Annotated[
+        int | None, Header(alias="Content-Length", ge=0, include_in_schema=False)
+    ] = None,
 ) -> SubmissionOut:
+    """Appends the body at Upload-Offset; answers the new offset (tus PATCH)."""
     if content_type.split(";")[0].strip() != OFFSET_MEDIA_TYPE:
         raise InvalidRequest(f"Content-Type must be {OFFSET_MEDIA_TYPE}")
 
