@@ -23,6 +23,7 @@ __all__ = [
     "IssuedToken",
     "UserView",
     "actor_for",
+    "approve_user",
     "authenticate_token",
     "check_allowed",
     "create_organisation",
@@ -51,6 +52,8 @@ class UserView:
     organisation: str
     active: bool
     created_at: datetime
+    #: A single sign-on account an operator has not approved yet.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,13 @@ class TokenView:
 
 def _user_view(user: User) -> UserView:
     return UserView(
-        user.id, user.username, user.role, user.organisation.code, user.is_active, user.created_at
+        user.id,
+        user.username,
+        user.role,
+        user.organisation.code,
+        user.is_active,
+        user.created_at,
+        pending=user.status == "pending",
     )
 
 
@@ -173,6 +182,19 @@ def set_password(ctx: ServiceContext, *, actor: Actor, username: str, password: 
 def list_users(ctx: ServiceContext, *, actor: Actor) -> list[UserView]:
     with unit_of_work(ctx, actor, "user.list") as uow:
         return [_user_view(u) for u in uow.session.scalars(select(User).order_by(User.username))]
+
+
+def approve_user(ctx: ServiceContext, *, actor: Actor, username: str) -> UserView:
+    """Let a just-in-time single sign-on account act, with the role its claims mapped to."""
+    with unit_of_work(ctx, actor, "user.approve", target=f"user:{username[:64]}") as uow:
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        if user.status != "pending":
+            raise Conflict("the account is not awaiting approval")
+        user.status = "active"
+        uow.details = {"role": user.role, "organisation": user.organisation.code}
+        return _user_view(user)
 
 
 def disable_user(ctx: ServiceContext, *, actor: Actor, username: str) -> UserView:

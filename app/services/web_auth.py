@@ -100,6 +100,10 @@ def login(
             uow.keep_on_failure(LoginFailure(username=name, address=address, at=utcnow()))
             raise NotAuthenticated("the user name or password is not right")
 
+        if user.role not in _local_roles(settings.local_login_roles):
+            # Break-glass only: everyone else signs in with their organisation's account.
+            uow.details = {"reason": "local_login_not_allowed"}
+            raise NotAuthenticated("the user name or password is not right")
         assert user.password_hash is not None
         if password_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
@@ -117,6 +121,10 @@ def login(
         actor = actor_for(user, request_id)
         uow.actor = actor
         return SignedIn(cookie, csrf, actor)
+
+
+def _local_roles(setting: str) -> set[str]:
+    return {role.strip() for role in setting.split(",") if role.strip()}
 
 
 def refuse_forged_login(ctx: ServiceContext, *, username: str, request_id: str) -> None:

@@ -30,10 +30,10 @@ from app.api.streaming import blocking_chunks, run_upload_stream
 from app.audit.verify import VerificationReport
 from app.auth.secrets import new_csrf_token, same_secret
 from app.errors import HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
-from app.services import audit, identity, ingest, policy, web_auth
+from app.services import audit, identity, ingest, policy, sso, web_auth
 from app.services.audit import EventFilter
 from app.services.context import ServiceContext
-from app.web import budget_pages, linkage_pages, query_pages, submission_pages
+from app.web import budget_pages, linkage_pages, query_pages, sso_pages, submission_pages
 from app.web.pages import SESSION_COOKIE, LoginRequired, PageActor, allowed, render, templates
 from app.web.pages import check_csrf as _check_csrf
 
@@ -52,6 +52,7 @@ linkage_pages.add_routes(router)
 query_pages.add_routes(router)
 budget_pages.add_routes(router)
 submission_pages.add_routes(router)
+sso_pages.add_routes(router)
 LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
 PAGE_SIZE = 50
 CSRF_HEADER = "X-CSRF-Token"
@@ -76,7 +77,8 @@ def login_page(request: Request) -> Response:
 def _login_form(request: Request, *, error: str = "", status: int = 200) -> Response:
     ctx = get_ctx(request)
     token = new_csrf_token()
-    response = render(request, "login.html", status, csrf_token=token, error=error)
+    issuers = sso.configured_issuers(ctx).values()
+    response = render(request, "login.html", status, csrf_token=token, error=error, issuers=issuers)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **_cookie_args(ctx))
     return response
 
@@ -156,6 +158,7 @@ def home(
         can_start_linkage=allowed(ctx, actor, "linkage.run", "linkage"),
         can_query=allowed(ctx, actor, "query.preview", "queries"),
         can_budgets=allowed(ctx, actor, "budget.list", "budgets"),
+        can_approve=allowed(ctx, actor, "user.approve", "users"),
         policy_sha256=ctx.policy.sha256 if allowed(ctx, actor, "policy.read", "policy") else None,
     )
 

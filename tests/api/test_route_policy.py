@@ -12,7 +12,13 @@ from app.bootstrap import API_ROUTERS
 from app.web import routes as web_routes
 from app.web.routes import PageActor
 
-PUBLIC_PAGES = {("GET", "/login"), ("POST", "/login")}
+PUBLIC_PAGES = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    # Single sign-on: off to the provider and back (there is no session yet).
+    ("GET", "/login/sso/{issuer_name}"),
+    ("GET", "/login/sso/{issuer_name}/callback"),
+}
 
 
 def gates(route: APIRoute, kind: type) -> list[object]:

@@ -18,6 +18,7 @@ GRANTS = {
     "user.list": {"ig_officer", "operator"},
     "user.create": {"operator"},
     "user.disable": {"operator"},
+    "user.approve": {"operator"},
     "token.list": {"ig_officer", "operator"},
     "token.issue": {"operator"},
     "token.revoke": {"operator"},
