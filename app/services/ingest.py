@@ -39,7 +39,7 @@ from app.keys.store import LINKAGE, PSEUDONYM_WRAP, DatabaseKeyStore
 from app.policy.engine import Resource
 from app.services.context import ServiceContext
 from app.services.store import store_keys
-from app.services.unit import unit_of_work
+from app.services.unit import UnitOfWork, unit_of_work
 from app.store import SealKeys, delete_submission_batches, insert_record_batch
 from app.store.records import EncodedRecordBatch, encode_record_rows, seal_encoded
 from privacy.pseudonym import PseudonymKeys
@@ -256,6 +256,7 @@ def upload(
     today: date,
     body_length: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    open_ended: bool = False,
 ) -> SubmissionView:
     """Append bytes from ``offset``; accept or reject the submission when it is complete.
 
@@ -266,6 +267,12 @@ def upload(
     visible while it runs. The request stops after the first batch it commits once
     ``ingest_request_seconds`` have passed on ``clock``, answering with the offset
     reached: the client resumes from there.
+
+    ``open_ended``: the stream's length was not known when the submission was created
+    (a MESH message, ``app.mesh``): the submission's Upload-Length is only an upper bound,
+    the stream ends the file wherever it ends (and then sets the length), and a file whose
+    digest matches one of the organisation's accepted submissions is rejected as a
+    duplicate (an upload declares its digest up front instead).
     """
     with unit_of_work(ctx, actor, "submission.upload", target=f"submission:{submission_id}") as uow:
         session = uow.session
@@ -298,13 +305,19 @@ def upload(
             start_offset=offset,
             encoding=None if offset == 0 else sub.encoding,
             first_line=1 if offset == 0 else sub.next_line,
-            upload_length=sub.upload_length,
+            upload_length=None if open_ended else sub.upload_length,
             max_ratio=ctx.settings.ingest_max_decompression_ratio,
             max_expanded=ctx.settings.ingest_max_decompressed_bytes,
         )
         try:
             outcome = _stream(
-                ctx, sub.id, schema, reader, today=today, stop_at=lambda: clock() >= deadline
+                ctx,
+                sub.id,
+                schema,
+                reader,
+                today=today,
+                # An open-ended stream cannot be resumed: it runs to its end.
+                stop_at=lambda: not open_ended and clock() >= deadline,
             )
         except (HeaderError, EncodingError, TooLongError, ExpansionError, OverrunError) as error:
             _fail(
@@ -326,6 +339,8 @@ def upload(
             if offset == 0 and sub.sha256 is not None and hashing.digest.hexdigest() != sub.sha256:
                 _fail(ctx, sub.id, "the file's SHA-256 differs from the one declared", "failed")
                 raise InvalidRequest("the file's SHA-256 differs from the one declared")
+            if open_ended:
+                _end_open_stream(ctx, uow, sub, hashing)
             _finish(session, sub, ctx.settings.ingest_max_bad_row_share, hashing, offset)
         uow.details = {
             "bytes": hashing.count,
@@ -636,6 +651,32 @@ def _finish(
         sub.status = "accepted"
     if sub.status != "accepted":
         delete_submission_batches(session, sub.id)
+
+
+def _end_open_stream(
+    ctx: ServiceContext, uow: UnitOfWork, sub: Submission, hashing: _Hashing
+) -> None:
+    """An open-ended stream has ended: its length is what was read. A file already
+    accepted for the organisation (by digest) is rejected as a duplicate."""
+    digest = hashing.digest.hexdigest()
+    earlier = uow.session.scalar(
+        select(Submission.id).where(
+            Submission.organisation_id == sub.organisation_id,
+            Submission.sha256 == digest,
+            Submission.status == "accepted",
+            Submission.id != sub.id,
+        )
+    )
+    if earlier is not None:
+        problem = f"this file was already accepted as submission {earlier}"
+        # Nothing of this transaction is kept: end it (on SQLite it holds the write
+        # lock) so that the rejection commits on its own.
+        submission_id = sub.id
+        uow.session.rollback()
+        _fail(ctx, submission_id, problem, "rejected")
+        uow.details = {"duplicate_of": earlier}
+        raise Conflict(problem)
+    sub.upload_length = hashing.count
 
 
 def _fail(ctx: ServiceContext, submission_id: int, problem: str, status: str) -> None:
