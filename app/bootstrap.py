@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from app import __version__
 from app.api import API_PREFIX
 from app.api.middleware import RequestContextMiddleware
+from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.routes import audit as audit_routes
 from app.api.routes import budgets as budget_routes
@@ -27,9 +28,11 @@ from app.api.routes import linkage as linkage_routes
 from app.api.routes import queries as query_routes
 from app.audit.witness_config import WitnessConfigError
 from app.auth.actor import Actor
+from app.auth.oidc import IdentityConfigError, load_issuers
 from app.config import InsecureConfiguration, Settings
 from app.jobs import run_in_background
 from app.logs import configure_logging
+from app.mesh import poller as mesh_poller
 from app.services import audit, audit_witnesses, linkage, policy
 from app.services.context import ServiceContext
 from app.services.release.data import warm_latest
@@ -66,6 +69,11 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
         audit_witnesses.configured_witnesses(settings)
     except (OSError, WitnessConfigError) as error:
         raise InsecureConfiguration(f"HSCLINK_AUDIT_WITNESSES: {error}") from None
+    mesh_poller.check_poller_settings(settings)
+    try:  # likewise a bad identity file: at start, not at the first person's sign-in
+        load_issuers(settings.identity_file)
+    except (OSError, ValueError, IdentityConfigError) as error:
+        raise InsecureConfiguration(f"HSCLINK_IDENTITY_FILE: {error}") from None
     ctx = ctx or ServiceContext.build(settings)
 
     @contextlib.asynccontextmanager
@@ -88,9 +96,18 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
             signer = asyncio.create_task(
                 _sign_periodically(ctx, settings.audit_sign_interval_seconds)
             )
+        mesh = None
+        if settings.mesh_poll_seconds > 0:
+            mesh = asyncio.create_task(
+                mesh_poller.poll_periodically(ctx, settings.mesh_poll_seconds)
+            )
         try:
             yield
         finally:
+            if mesh is not None:
+                mesh.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mesh
             if signer is not None:
                 signer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -111,10 +128,12 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
     )
     app.state.ctx = ctx
     install_problem_handlers(app, html_errors=web_routes.render_error)
+    install_openapi(app)
     app.add_exception_handler(web_routes.LoginRequired, web_routes.login_required)
 
     @app.get("/health", tags=["health"], summary="Liveness: answers without authentication")
     def health() -> dict[str, str]:
+        """Answers 200 while the process serves requests (no database or key is touched)."""
         return {"status": "ok", "version": __version__}
 
     for router, tag in API_ROUTERS:

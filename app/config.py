@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app import REPO_ROOT
+from app.resources import resource_dir
 
 __all__ = ["InsecureConfiguration", "Settings", "load_settings"]
 
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     hsm_pin: SecretStr | None = None
     audit_public_key_file: Path | None = None
     audit_witness_file: Path | None = None
-    policy_dir: Path = REPO_ROOT / "policies"
+    policy_dir: Path = resource_dir("policies")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8.0, gt=0)
     token_days: int = Field(default=90, gt=0, le=366)
 
+    #: Single sign-on (OpenID Connect): the TOML file naming the trusted issuers and how
+    #: their claims map to roles and organisations (see README, "Single sign-on"). Unset:
+    #: no single sign-on.
+    identity_file: Path | None = None
+    #: The service's public base URL (``https://hsclink.example.nhs.uk``), from which the
+    #: single sign-on redirect URI is built. Empty: taken from each request.
+    public_url: str = ""
+    #: Comma-separated roles that may still sign in with a local password (break-glass).
+    #: Production sets ``operator``; the default lets every role in (the demo).
+    local_login_roles: str = "analyst,ig_officer,submitter,operator"
     login_window_seconds: int = Field(default=900, gt=0)
     login_max_failures_per_account: int = Field(default=5, gt=0)
     login_max_failures_per_address: int = Field(default=20, gt=0)
@@ -77,7 +87,7 @@ class Settings(BaseSettings):
     #: Seconds the cosigner and verify wait for one witness.
     audit_witness_timeout_seconds: float = Field(default=10.0, gt=0)
 
-    dataset_dir: Path = REPO_ROOT / "datasets"
+    dataset_dir: Path = resource_dir("datasets")
     #: Above this share of refused rows a submission is rejected whole.
     ingest_max_bad_row_share: float = Field(default=0.05, ge=0, le=1)
     #: Rows committed per transaction while an upload streams in (the resume granularity).
@@ -106,6 +116,23 @@ class Settings(BaseSettings):
     #: starts and after each linkage run it makes, so that analysts' first query does not
     #: wait for it (about a minute at London scale).
     release_warm_cache: bool = True
+    #: MESH intake (``hsclink mesh poll``; README "Receiving extracts over MESH"). The
+    #: mailbox's API address (e.g. https://mesh-sync.spineservices.nhs.uk; plain http only
+    #: to this host), its id, and files holding its password and the environment's shared
+    #: key (readable by their owner only; never logged). Empty URL: MESH is off.
+    mesh_url: str = ""
+    mesh_mailbox: str = ""
+    mesh_password_file: Path | None = None
+    mesh_shared_key_file: Path | None = None
+    #: The mailbox's client certificate and key (PEM) and the CA bundle that signs the
+    #: MESH server's certificate (default: mesh-client's bundle for NHS endpoints).
+    mesh_client_cert_file: Path | None = None
+    mesh_client_key_file: Path | None = None
+    mesh_ca_file: Path | None = None
+    #: Sender mailbox -> organisation, workflow id -> dataset schema (IG officers read it).
+    mesh_mapping_file: Path = resource_dir("policies") / "mesh" / "mapping.toml"
+    #: ``hsclink serve`` polls the mailbox every this many seconds; 0: it does not.
+    mesh_poll_seconds: float = Field(default=0.0, ge=0)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -3,6 +3,11 @@
 The CLI acts with the service's own configuration and database access, so it is
 the host operator (audited as ``cli:<os user>``), not a policy-checked API user.
 Every command that changes state is audited like an API call.
+
+Start-up is kept short (``hsclink --help`` in well under a second): this module and the
+command modules it registers import only Typer, the standard library and light
+``app`` modules; each command imports the services it calls inside its body.
+``tests/unit/test_cli_imports.py`` pins that the data and DP libraries stay out.
 """
 
 from __future__ import annotations
@@ -17,19 +22,16 @@ from typing import Annotated
 import typer
 
 from app.auth.actor import Actor
+from app.auth.roles import ROLES
 from app.cli import custody as custody_cli
 from app.cli.budget import budget_app, project_app
 from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
 from app.cli.link import link_app
+from app.cli.mesh import mesh_app
 from app.cli.query import query
+from app.cli.sso import user_approve
 from app.cli.witness import witness_app
-from app.config import InsecureConfiguration, load_settings
-from app.db.models import ROLES
 from app.errors import InvalidRequest
-from app.keys.master import MasterKeyMissing
-from app.policy.engine import PolicyError
-from app.services import audit, identity, keys, policy, setup
-from app.services.setup import NotInitialised
 
 __all__ = ["app", "main"]
 
@@ -67,6 +69,8 @@ def init(
     as_json: JsonFlag = False,
 ) -> None:
     """Create what is missing: schema, master key, audit signing key, operator organisation."""
+    from app.services import setup
+
     cli = Actor.cli()
     # The store, its -wal/-shm files and the keys: its owner's only (as main() sets for
     # every command; set here too for callers that enter the command directly).
@@ -135,7 +139,12 @@ def serve(
     import uvicorn
 
     from app.bootstrap import create_app
+    from app.config import InsecureConfiguration, load_settings
+    from app.keys.master import MasterKeyMissing
     from app.logs import configure_logging
+    from app.policy.engine import PolicyError
+    from app.services import setup
+    from app.services.setup import NotInitialised
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -164,6 +173,8 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (the only way the schema is made)."""
+    from app.services import setup
+
     with _context() as ctx:
         before, after = setup.migrate(ctx, actor=Actor.cli())
     typer.echo(
@@ -184,6 +195,8 @@ def user_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user and print their API token once."""
+    from app.services import identity
+
     secret = (
         typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
     )
@@ -212,12 +225,14 @@ def user_add(
 @user_app.command("list")
 def user_list(as_json: JsonFlag = False) -> None:
     """List users."""
+    from app.services import identity
+
     with _context() as ctx:
         users = identity.list_users(ctx, actor=Actor.cli())
 
     def human() -> None:
         for u in users:
-            state = "active" if u.active else "disabled"
+            state = "pending" if u.pending else "active" if u.active else "disabled"
             typer.echo(f"{u.username:<24} {u.role:<11} {u.organisation:<10} {state}")
 
     _print([asdict(u) for u in users], as_json, human)
@@ -226,14 +241,21 @@ def user_list(as_json: JsonFlag = False) -> None:
 @user_app.command("disable")
 def user_disable(name: str) -> None:
     """Disable a user: their tokens are revoked and their sessions end."""
+    from app.services import identity
+
     with _context() as ctx:
         identity.disable_user(ctx, actor=Actor.cli(), username=name)
     typer.echo(f"disabled {name}")
 
 
+user_app.command("approve")(user_approve)
+
+
 @user_app.command("password")
 def user_password(name: str) -> None:
     """Set a user's web sign-in password (prompted, never echoed)."""
+    from app.services import identity
+
     secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _context() as ctx:
         identity.set_password(ctx, actor=Actor.cli(), username=name, password=secret)
@@ -247,6 +269,8 @@ def org_add(
     kind: Annotated[str, typer.Option(help="trust, council or operator.")],
 ) -> None:
     """Register an organisation by its ODS (trust) or ONS (council) code."""
+    from app.services import identity
+
     with _context() as ctx:
         identity.create_organisation(ctx, actor=Actor.cli(), code=code, name=name, kind=kind)
     typer.echo(f"registered {code}")
@@ -255,6 +279,8 @@ def org_add(
 @org_app.command("list")
 def org_list(as_json: JsonFlag = False) -> None:
     """List organisations."""
+    from app.services import identity
+
     with _context() as ctx:
         orgs = identity.list_organisations(ctx, actor=Actor.cli())
 
@@ -275,6 +301,8 @@ def token_issue(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue an API token for a user (printed once)."""
+    from app.services import identity
+
     with _context() as ctx:
         token = identity.issue_token(ctx, actor=Actor.cli(), username=name, label=label, days=days)
     _print(
@@ -287,6 +315,8 @@ def token_issue(
 @token_app.command("list")
 def token_list(as_json: JsonFlag = False) -> None:
     """List tokens (ids, owners, expiry; never the tokens)."""
+    from app.services import identity
+
     with _context() as ctx:
         tokens = identity.list_tokens(ctx, actor=Actor.cli())
 
@@ -301,6 +331,8 @@ def token_list(as_json: JsonFlag = False) -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: int) -> None:
     """Revoke a token by id."""
+    from app.services import identity
+
     with _context() as ctx:
         identity.revoke_token(ctx, actor=Actor.cli(), token_id=token_id)
     typer.echo(f"revoked token {token_id}")
@@ -309,6 +341,8 @@ def token_revoke(token_id: int) -> None:
 @policy_app.command("show")
 def policy_show(as_json: JsonFlag = False) -> None:
     """Print the rules in force and their SHA-256."""
+    from app.services import policy
+
     with _context() as ctx:
         shown = policy.show_policy(ctx, actor=None)
     _print(
@@ -330,6 +364,9 @@ def audit_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute the chain, the Merkle tree and every signed head; non-zero if anything is wrong."""
+    from app.config import load_settings
+    from app.services import audit
+
     settings = load_settings()
     if export is not None:
         report = audit.verify_export(export, public_key_file or settings.audit_public_key_path)
@@ -366,6 +403,8 @@ def audit_export(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """Write the log as JSON Lines: every entry, then every signed head."""
+    from app.services import audit
+
     with _context() as ctx:
         if out is None:
             count = audit.export_log(ctx, sys.stdout, actor=Actor.cli())
@@ -380,7 +419,7 @@ def audit_sign(as_json: JsonFlag = False) -> None:
     """Sign the current tree head now and ask the witnesses to cosign it (the service also
     does both periodically)."""
     from app.audit.witness_config import WitnessConfigError
-    from app.services import audit_witnesses
+    from app.services import audit, audit_witnesses
 
     with _context() as ctx:
         head = audit.sign_head(ctx, actor=Actor.cli())
@@ -410,13 +449,16 @@ def audit_key(
     ] = None,
 ) -> None:
     """Print the log's verifier key(s) for witnesses (`hsclink witness trust KEY`), newest last."""
-    from app.audit.log import log_verifier_key
+    from app.audit.note import log_verifier_key
+    from app.config import load_settings
     from app.keys.pinned import read_pinned_keys
 
     settings = load_settings()
     try:
         pinned = read_pinned_keys(public_key_file or settings.audit_public_key_path)
     except (OSError, ValueError):
+        from app.services.setup import NotInitialised
+
         _fail(NotInitialised("the pinned public key file is missing or malformed"))
     for version in sorted(pinned):
         raw = pinned[version].public_bytes_raw()
@@ -426,6 +468,8 @@ def audit_key(
 @key_app.command("list")
 def key_list(as_json: JsonFlag = False) -> None:
     """List key versions (purpose, version, status)."""
+    from app.services import keys
+
     with _context() as ctx:
         infos = keys.list_keys(ctx, actor=Actor.cli())
     data = [{"purpose": k.purpose, "version": k.version, "status": k.status} for k in infos]
@@ -440,6 +484,8 @@ def key_list(as_json: JsonFlag = False) -> None:
 @key_app.command("rotate")
 def key_rotate(purpose: str) -> None:
     """Make a new active version of a key (older versions are kept to verify old work)."""
+    from app.services import keys
+
     with _context() as ctx:
         info = keys.rotate_key(ctx, actor=Actor.cli(), purpose=purpose)
     typer.echo(f"{purpose} key is now version {info.version}")
@@ -449,7 +495,10 @@ def key_rotate(purpose: str) -> None:
 def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     dataset: Annotated[str, typer.Option(help="Dataset schema, e.g. nhs_episodes.")],
-    server: Annotated[str, typer.Option(help="hsclink address, e.g. https://hsclink.example")],
+    server: Annotated[
+        str,
+        typer.Option(envvar="HSCLINK_SERVER", help="hsclink address, e.g. https://hsclink.example"),
+    ],
     token: Annotated[
         str, typer.Option(envvar="HSCLINK_TOKEN", help="Your API token (or HSCLINK_TOKEN).")
     ],
@@ -514,12 +563,16 @@ def upload(
         raise typer.Exit(7)
 
 
+# A command group of its own module is registered here with one line. Its module imports
+# only Typer, the standard library and light ``app`` modules at the top, and the rest
+# inside its commands: every ``hsclink`` run imports it (tests/unit/test_cli_imports.py).
 optout_app = typer.Typer(help="The national data opt-out list.", no_args_is_help=True)
 app.add_typer(optout_app, name="optout")
 app.add_typer(link_app, name="link")
 app.add_typer(budget_app, name="budget")
 app.add_typer(project_app, name="project")
 app.add_typer(witness_app, name="witness")
+app.add_typer(mesh_app, name="mesh")
 app.command("query")(query)
 key_app.command("hsm-init")(custody_cli.hsm_init)
 key_app.command("rotate-kek")(custody_cli.rotate_kek)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.roles import ROLES
 from app.db.base import Base, UTCDateTime, utcnow
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
     "WebSession",
 ]
 
-ROLES = ("analyst", "ig_officer", "submitter", "operator")
 ORG_KINDS = ("trust", "council", "operator")
 
 
@@ -70,6 +70,7 @@ class User(Base):
     __tablename__ = "iam_users"
     __table_args__ = (
         CheckConstraint("role IN ('analyst', 'ig_officer', 'submitter', 'operator')", name="role"),
+        Index("ux_iam_users_issuer_subject", "issuer", "subject", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -79,12 +80,18 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Single sign-on (issue 14): the OpenID provider's issuer name and its subject
+    #: identifier. An account is found by this pair, never by its user name.
+    issuer: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    #: ``pending`` (just-in-time account, not yet approved by an operator) or ``active``.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
     @property
     def is_active(self) -> bool:
-        return self.disabled_at is None
+        return self.disabled_at is None and self.status == "active"
 
 
 class ApiToken(Base):
@@ -117,6 +124,25 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class SsoRequest(Base):
+    """One started single sign-on: used once, by the browser that started it.
+
+    ``state`` and the browser binding cookie are kept only as SHA-256 hashes; the PKCE
+    verifier and the nonce are needed in clear when the provider answers, and the row
+    is deleted then (or refused once it is older than ten minutes).
+    """
+
+    __tablename__ = "iam_sso_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    binding_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    issuer: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LoginFailure(Base):
@@ -305,6 +331,31 @@ class RowError(Base):
     line: Mapped[int] = mapped_column(Integer)
     column: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(200))
+
+
+class MeshMessage(Base):
+    """A message received from the MESH mailbox (issue 14, ``app/services/mesh.py``) and
+    what became of it: the submission it fed and whether MESH was told it was received.
+    Holds MESH's own routing fields (ids, never content); one row per message id."""
+
+    __tablename__ = "ingest_mesh_messages"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('receiving', 'accepted', 'refused', 'failed')", name="mesh_state"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(100), unique=True)
+    sender: Mapped[str] = mapped_column(String(32))
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_submissions.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    problem: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When MESH was told the message was received (and deleted it from the mailbox).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OptOutList(Base):
