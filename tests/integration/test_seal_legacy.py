@@ -18,14 +18,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, bindparam, inspect, select, text
 
 from app import REPO_ROOT
 from app.auth.actor import Actor
 from app.config import Settings
+from app.db.base import UTCDateTime, utcnow
 from app.db.engine import make_engine
 from app.db.migrate import head_revision, upgrade
-from app.db.models import AuditEvent, KeyVersion, LinkageSnapshot, Organisation, Submission, User
+from app.db.models import AuditEvent, KeyVersion, LinkageSnapshot, Organisation, Submission
 from app.ingest.rows import RowProcessor
 from app.ingest.schema import load_schemas
 from app.keys.store import DATA_SEAL
@@ -102,10 +103,15 @@ def _previous_release_store(settings: Settings, tmp_path: Path, monkeypatch) -> 
         org = Organisation(code="RAL", name="Royal Free", kind="trust")
         session.add(org)
         session.flush()
-        user = User(username="old.submitter", role="submitter", organisation_id=org.id)
-        session.add(user)
-        session.flush()
-        ids = (org.id, user.id)
+        # The previous release's columns only (today's model has more: SSO, 0017).
+        user_id = session.execute(
+            text(
+                "INSERT INTO iam_users (username, role, organisation_id, created_at)"
+                " VALUES ('old.submitter', 'submitter', :org, :now) RETURNING id"
+            ).bindparams(bindparam("now", type_=UTCDateTime())),
+            {"org": org.id, "now": utcnow()},
+        ).scalar_one()
+        ids = (org.id, user_id)
     write_extracts(tmp_path / "in", persons=120, seed=3)
     schemas = load_schemas(settings.dataset_dir)
     keys = pseudonym_keys(ctx)
