@@ -37,15 +37,15 @@ def run(cli_env):
 
 
 @pytest.fixture
-def empty_engine(
+def empty_store(
     backend: str, databases: RunDatabases, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Engine]:
-    """A database with no tables at all, so the test chooses the revision to start from."""
+) -> Iterator[Settings]:
+    """Settings over a database with no tables at all (the test chooses the revision to
+    start from) and a data dir of its own under ``tmp_path / "var"``, not yet made."""
+    data_dir = tmp_path / "var"
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'm.db'}"
-        engine = make_engine(Settings(database_url=url), privileged=True)
-        yield engine
-        engine.dispose()
+        yield Settings(database_url=url, data_dir=data_dir, audit_sign_interval_seconds=0)
         return
     cluster, _template = request.getfixturevalue("pg_template")
     name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
@@ -53,7 +53,15 @@ def empty_engine(
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    engine = make_engine(Settings(database_url=cluster.url_for(name)), privileged=True)
+    yield Settings(
+        database_url=cluster.url_for(name), data_dir=data_dir, audit_sign_interval_seconds=0
+    )
+    databases.drop(cluster.url_for(name))  # in the background
+
+
+@pytest.fixture
+def empty_engine(empty_store: Settings) -> Iterator[Engine]:
+    """An engine (schema owner) on the empty database of ``empty_store``."""
+    engine = make_engine(empty_store, privileged=True)
     yield engine
     engine.dispose()
-    databases.drop(cluster.url_for(name))  # in the background

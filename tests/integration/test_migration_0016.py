@@ -4,10 +4,7 @@ and going back to 0015 keeps the log's guards."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +15,6 @@ from app.audit.entries import GENESIS_HASH, EntryBody, TreeHead, entry_hash, for
 from app.audit.log import AuditLog
 from app.audit.merkle import root_hash
 from app.auth.actor import Actor
-from app.config import Settings
 from app.db.base import UTCDateTime
 from app.db.engine import make_engine
 from app.db.migrate import alembic_config, current_revision, head_revision, upgrade
@@ -40,28 +36,6 @@ OLD_HEADS = sa.Table(
     sa.Column("key_version", sa.Integer),
     sa.Column("signature", sa.LargeBinary),
 )
-
-
-@pytest.fixture
-def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for an empty database (the test picks the revision) and a data dir."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-        yield Settings(database_url=url, data_dir=tmp_path / "var", audit_sign_interval_seconds=0)
-        return
-    cluster, _template = request.getfixturevalue("pg_template")
-    name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
-    admin = cluster.admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield Settings(
-        database_url=cluster.url_for(name),
-        data_dir=tmp_path / "var",
-        audit_sign_interval_seconds=0,
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _app_role(engine: Engine) -> str | None:
@@ -106,10 +80,10 @@ def _log_at_0015(ctx: ServiceContext, engine: Engine, entries: int) -> None:
     settings.audit_witness_path.write_text(json.dumps(document) + "\n")
 
 
-def test_heads_signed_before_checkpoints_still_verify_beside_new_checkpoints(store):
-    store.data_dir.mkdir(parents=True)
-    engine = make_engine(store, privileged=True)
-    ctx = ServiceContext.build(store)
+def test_heads_signed_before_checkpoints_still_verify_beside_new_checkpoints(empty_store):
+    empty_store.data_dir.mkdir(parents=True)
+    engine = make_engine(empty_store, privileged=True)
+    ctx = ServiceContext.build(empty_store)
     try:
         _log_at_0015(ctx, engine, entries=6)
         upgrade(engine, app_role=_app_role(engine))
@@ -134,9 +108,9 @@ def test_heads_signed_before_checkpoints_still_verify_beside_new_checkpoints(sto
         engine.dispose()
 
 
-def test_downgrading_to_0015_drops_the_columns_and_keeps_the_guards(store):
-    store.data_dir.mkdir(parents=True)
-    engine = make_engine(store, privileged=True)
+def test_downgrading_to_0015_drops_the_columns_and_keeps_the_guards(empty_store):
+    empty_store.data_dir.mkdir(parents=True)
+    engine = make_engine(empty_store, privileged=True)
     try:
         upgrade(engine, app_role=_app_role(engine))
         config = alembic_config(_app_role(engine))

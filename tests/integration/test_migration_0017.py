@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from app.config import Settings
 from app.db.engine import make_engine
 from app.db.migrate import alembic_config, current_revision, head_revision, upgrade
 
 BEFORE = "0016_audit_checkpoints"
 
 
-@pytest.fixture
-def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for an empty database (the test picks the revision)."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-        yield Settings(database_url=url, data_dir=tmp_path / "var", audit_sign_interval_seconds=0)
-        return
-    cluster, _template = request.getfixturevalue("pg_template")
-    name = f"hsclink_m_{uuid.uuid4().hex[:12]}"
-    admin = cluster.admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield Settings(
-        database_url=cluster.url_for(name), data_dir=tmp_path / "var", audit_sign_interval_seconds=0
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _app_role(engine: Engine) -> str | None:
     return "hsclink_app" if engine.dialect.name == "postgresql" else None
 
 
-def test_accounts_made_before_single_sign_on_stay_active_local_accounts(store):
-    store.data_dir.mkdir(parents=True)
-    engine = make_engine(store, privileged=True)
+def test_accounts_made_before_single_sign_on_stay_active_local_accounts(empty_store):
+    empty_store.data_dir.mkdir(parents=True)
+    engine = make_engine(empty_store, privileged=True)
     try:
         upgrade(engine, app_role=_app_role(engine), revision=BEFORE)
         with engine.begin() as conn:
@@ -67,9 +41,9 @@ def test_accounts_made_before_single_sign_on_stay_active_local_accounts(store):
         engine.dispose()
 
 
-def test_downgrading_to_0016_drops_the_sso_columns_and_requests(store):
-    store.data_dir.mkdir(parents=True)
-    engine = make_engine(store, privileged=True)
+def test_downgrading_to_0016_drops_the_sso_columns_and_requests(empty_store):
+    empty_store.data_dir.mkdir(parents=True)
+    engine = make_engine(empty_store, privileged=True)
     try:
         upgrade(engine, app_role=_app_role(engine))
         config = alembic_config(_app_role(engine))
