@@ -39,11 +39,19 @@ $(VENV)/mesh-sandbox/.installed: Makefile | $(BIN)/python
 	$(VENV)/mesh-sandbox/bin/python -m pip install --quiet '$(MESH_SANDBOX)'
 	touch $@
 
+# The real OpenID provider the single sign-on tests start (tests/oidc, pinned by its lock
+# file). Without npm those tests are skipped with a reason (they fail under CI=true).
+OIDC_PROVIDER := tests/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/oidc/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the single sign-on tests need Node.js and npm"; fi
+
 run: $(VENV)/.installed-run
 	$(BIN)/hsclink init --demo
 	$(BIN)/hsclink serve
 
-test: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed
+test: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed $(OIDC_PROVIDER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -51,7 +59,7 @@ test: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed
 
 # The suite under coverage.py, then its report: line and branch coverage of app/, linkage/
 # and privacy/ ([tool.coverage] in pyproject.toml; `coverage html` for the lines missed).
-coverage: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed
+coverage: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed $(OIDC_PROVIDER)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report

@@ -174,6 +174,11 @@ def _ramp(sizes: np.ndarray) -> np.ndarray:
     return ramp
 
 
+def _largest(values: np.ndarray) -> int:
+    """``values.max(initial=0)`` as a Python int (spelt out: NumPy 2.5's stubs refuse it)."""
+    return max(int(values.max()), 0) if values.size else 0
+
+
 def _combined_key(records: RecordFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(key equal <=> every column equal, whether every column is present) per record."""
     present = np.ones(len(records), dtype=bool)
@@ -181,8 +186,8 @@ def _combined_key(records: RecordFrame, columns: tuple[str, ...]) -> tuple[np.nd
     for column in columns:
         codes = records.codes[column].astype(np.int64)
         present &= codes >= 0
-        key = key * (int(codes.max(initial=0)) + 2) + codes + 1
-        if key.max(initial=0) > 2**62:  # re-factorise to keep the mixed radix small
+        key = key * (_largest(codes) + 2) + codes + 1
+        if _largest(key) > 2**62:  # re-factorise to keep the mixed radix small
             key = np.unique(key, return_inverse=True)[1].astype(np.int64)
     return key, present
 
@@ -253,7 +258,7 @@ def _lsh_codes(
     partition = partition[members]
     column_bits = BLOOM_WORDS * 64
     # bits + bits of the partition must fit in 63; else the band key is re-factorised
-    spare = 62 - rule.bits - int(partition.max(initial=0)).bit_length()
+    spare = 62 - rule.bits - _largest(partition).bit_length()
     skipped = 0
     for _ in range(rule.bands):
         positions = rng.choice(column_bits * len(rule.columns), size=rule.bits, replace=False)
