@@ -12,6 +12,8 @@ follows from how every API route is built, and is added here once:
 Every 4xx/5xx response is ``application/problem+json`` with the schema of
 :class:`Problem`, replacing FastAPI's default ``HTTPValidationError``, which the
 server never sends (``app/api/problems.py`` renders validation errors as problems).
+The service views routes return as they are take their descriptions from
+``app/api/view_docs.py``; everything else is described where it is declared.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from app.api.problems import MEDIA_TYPE
+from app.api.view_docs import VIEW_DOCS
 
 __all__ = ["PROBLEM_TITLES", "FieldFault", "Problem", "install_openapi", "problems"]
 
@@ -51,15 +54,6 @@ _HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "integer"},
         }
     },
-}
-#: Descriptions of the service views that routes return as they are (dataclasses in
-#: ``app/services``, which carry no API wording of their own).
-_VIEW_DESCRIPTIONS = {
-    "QueryPreview": "A query's plan: its cost in epsilon, its cells and expected accuracy.",
-    "ReleaseView": "A differentially private answer: every cell's noisy value and 95% "
-    "interval, and what was charged.",
-    "RunView": "A linkage run: its mode, status, stage and the snapshot it made.",
-    "SnapshotReport": "A linkage snapshot's run report: quality figures, no identifiers.",
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -114,7 +108,8 @@ def install_openapi(app: FastAPI) -> None:
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the shared problem responses to every operation and the ``Problem`` schema."""
+    """Add the shared problem responses to every operation, the ``Problem`` schema and the
+    service views' descriptions."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
@@ -122,9 +117,13 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schema.pop("$defs", None)
         components[model.__name__] = schema
-    for name, description in _VIEW_DESCRIPTIONS.items():
+    for name, doc in VIEW_DOCS.items():
         if name in components:
-            components[name].setdefault("description", description)
+            view = components[name]
+            view.setdefault("description", doc.description)
+            for field, prop in view.get("properties", {}).items():
+                if field in doc.fields:
+                    prop.setdefault("description", doc.fields[field])
     for path, item in document.get("paths", {}).items():
         for method in _METHODS:
             operation = item.get(method)

@@ -26,6 +26,15 @@ def test_entries_are_listed_newest_first_filtered_and_paged(client_as):
     assert ig.get("/api/v1/audit/events", params={"outcome": "refused"}).json() == []
 
 
+def test_a_time_filter_without_an_offset_is_refused_as_malformed_not_a_server_error(client_as):
+    ig = client_as("ig_officer")
+    naive = ig.get("/api/v1/audit/events", params={"since": "2025-04-01T00:00:00"})
+    assert naive.status_code == 422
+    assert naive.json()["errors"] == [{"loc": ["query", "since"], "type": "timezone_aware"}]
+    aware = {"since": "2025-04-01T00:00:00Z", "until": "2999-01-01T00:00:00+01:00"}
+    assert ig.get("/api/v1/audit/events", params=aware).status_code == 200
+
+
 def test_an_inclusion_proof_verifies_against_the_signed_head_and_its_public_key(client_as):
     ig = client_as("ig_officer")
     head = ig.post("/api/v1/audit/heads").json()

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from app.api import API_PREFIX
 from app.api.query_schema import Query
+from app.api.view_docs import VIEW_DOCS
 from privacy.release.catalogue import ReleasePolicy, build_catalogue
 from privacy.release.errors import InvalidQuery
 from privacy.release.spec import MEASURE_KINDS, QuerySpec
@@ -70,6 +71,105 @@ def test_every_operation_has_a_summary_a_description_and_its_problem_responses(
                 faults.append(f"{name} {status}: not the shared Problem shape")
     assert len(list(operations(document))) >= 38
     assert not faults, "\n".join(faults)
+
+
+#: Where a JSON Schema nests other schemas that are not properties of their own.
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMAS = ("items", "additionalProperties", "not")
+
+
+def undescribed_properties(where: str, schema: Any) -> Iterator[str]:
+    """Each property, at any depth of ``schema``, that has no description.
+
+    A referenced schema is not followed (it is a component, walked on its own); inline
+    objects are, wherever they nest: in a property, an array's items, a union's members.
+    """
+    if not isinstance(schema, dict):
+        return
+    for name, prop in schema.get("properties", {}).items():
+        if not isinstance(prop, dict) or not prop.get("description"):
+            yield f"{where}.{name}"
+        yield from undescribed_properties(f"{where}.{name}", prop)
+    for key in _SUBSCHEMAS:
+        yield from undescribed_properties(f"{where}[{key}]", schema.get(key))
+    for key in _SUBSCHEMA_LISTS:
+        for index, member in enumerate(schema.get(key, [])):
+            yield from undescribed_properties(f"{where}[{key}{index}]", member)
+
+
+def undescribed(document: dict[str, Any]) -> Iterator[str]:
+    """Everything a reader of the document would find unexplained."""
+    for name, operation in operations(document):
+        if not operation.get("summary"):
+            yield f"{name}: no summary"
+        if not operation.get("description"):
+            yield f"{name}: no description"
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("description"):
+                yield f"{name}: {parameter['in']} parameter {parameter['name']}"
+        bodies = [operation.get("requestBody", {})]
+        for status, response in operation["responses"].items():
+            bodies.append(response)
+            for header, spec in response.get("headers", {}).items():
+                if not spec.get("description"):
+                    yield f"{name} {status}: header {header}"
+        for body in bodies:
+            for media_type, content in body.get("content", {}).items():
+                yield from undescribed_properties(f"{name} {media_type}", content.get("schema"))
+    for name, schema in document["components"]["schemas"].items():
+        if not schema.get("description"):
+            yield f"schema {name}"
+        yield from undescribed_properties(name, schema)
+
+
+def test_every_operation_parameter_header_schema_and_property_has_a_description(
+    document: dict[str, Any],
+) -> None:
+    faults = list(undescribed(document))
+    assert not faults, f"{len(faults)} without a description:\n" + "\n".join(faults)
+
+
+def test_the_description_walk_finds_nested_inline_properties_and_parameters() -> None:
+    nested = {
+        "description": "Outer",
+        "properties": {
+            "cells": {
+                "description": "Cells",
+                "type": "array",
+                "items": {"type": "object", "properties": {"value": {"type": "number"}}},
+            },
+            "maybe": {"anyOf": [{"properties": {"x": {}}}, {"type": "null"}]},
+        },
+    }
+    document = {
+        "paths": {
+            "/x": {
+                "get": {
+                    "summary": "S",
+                    "parameters": [{"in": "query", "name": "q"}],
+                    "responses": {"200": {"description": "ok", "headers": {"H": {}}}},
+                }
+            }
+        },
+        "components": {"schemas": {"Outer": nested, "Bare": {}}},
+    }
+    assert list(undescribed(document)) == [
+        "GET /x: no description",
+        "GET /x: query parameter q",
+        "GET /x 200: header H",
+        "Outer.cells[items].value",
+        "Outer.maybe",
+        "Outer.maybe[anyOf0].x",
+        "schema Bare",
+    ]
+
+
+def test_the_service_views_wording_names_exactly_the_fields_each_view_has(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    for name, doc in VIEW_DOCS.items():
+        assert set(doc.fields) == set(schemas[name]["properties"]), name
 
 
 def test_every_schema_has_a_description_and_fastapis_validation_shape_is_gone(

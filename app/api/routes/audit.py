@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AwareDatetime
 
 from app.api import API_PREFIX
 from app.api.deps import MAX_ROW_ID, Authorized, Ctx, QueryRowId, RowId
@@ -28,13 +28,37 @@ router = APIRouter(prefix=API_PREFIX + "/audit")
 def list_events(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=100)] = None,
-    action: Annotated[str | None, Query(max_length=64, description="Prefix, e.g. 'auth.'")] = None,
-    outcome: Literal["allowed", "refused", "failed"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    actor_name: Annotated[
+        str | None, Query(alias="actor", max_length=100, description="Only this actor's entries")
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="Only actions with this prefix, e.g. 'auth.'")
+    ] = None,
+    outcome: Annotated[
+        Literal["allowed", "refused", "failed"] | None,
+        Query(description="Only entries with this outcome"),
+    ] = None,
+    # Aware times only: one without an offset names no instant (and the store refuses to
+    # compare one), so it is refused as malformed (422).
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only entries at or after this time (RFC 3339 with an offset)"),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="Only entries before this time (RFC 3339 with an offset)"),
+    ] = None,
+    before_seq: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ROW_ID,
+            description="Only entries before this seq: the last seq seen, for the next page",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="At most this many entries, newest first")
+    ] = 50,
 ) -> list[AuditEventOut]:
     """Audit entries, newest first, optionally filtered; each with its hash chain links."""
     filters = EventFilter(actor_name, action, outcome, since, until, before_seq, limit)
@@ -43,10 +67,17 @@ def list_events(
 
 @router.get("/events/{seq}/inclusion-proof", summary="RFC 9162 inclusion proof for one entry")
 def inclusion_proof(
-    seq: RowId,
+    seq: Annotated[RowId, Path(description="The entry's seq")],
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
-    tree_size: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    tree_size: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ROW_ID,
+            description="The size of a signed head to prove against. Default: the latest",
+        ),
+    ] = None,
 ) -> InclusionProofOut:
     """Proves one entry is in the latest signed tree head (RFC 9162)."""
     return InclusionProofOut(**audit.inclusion(ctx, actor=actor, seq=seq, tree_size=tree_size))
@@ -77,8 +108,8 @@ def sign_head(
 def consistency_proof(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("audit.read", "audit-log"))],
-    first: QueryRowId,
-    second: QueryRowId,
+    first: Annotated[QueryRowId, Query(description="The smaller signed head's tree size")],
+    second: Annotated[QueryRowId, Query(description="The larger signed head's tree size")],
 ) -> ConsistencyProofOut:
     """Proves the tree of one signed head is a prefix of another's (RFC 9162)."""
     return ConsistencyProofOut(**audit.consistency(ctx, actor=actor, first=first, second=second))

@@ -35,13 +35,19 @@ router = APIRouter(prefix=API_PREFIX)
 class BudgetOut(BaseModel):
     """A privacy budget: its total, what is spent and what is left, in epsilon."""
 
-    kind: str
-    subject: str
-    period: str
-    total: float
-    spent: float
-    remaining: float
-    unit: str
+    kind: str = Field(description="analyst, project or global (the linked data's)")
+    subject: str = Field(
+        description="The analyst's user name, the project's code, or lineage:<first snapshot "
+        "id> for the global budget"
+    )
+    period: str = Field(
+        description="The budget period, e.g. FY2025-26 or 2025-11; G<generation> for the "
+        "global budget, which has none (G2 is its first renewal)"
+    )
+    total: float = Field(description="The total, in epsilon (kept to the micro-epsilon)")
+    spent: float = Field(description="What releases have been charged, in epsilon")
+    remaining: float = Field(description="total - spent, in epsilon")
+    unit: str = Field(description="The unit of the amounts: epsilon")
 
     @classmethod
     def of(cls, view: BudgetView) -> BudgetOut:
@@ -51,38 +57,57 @@ class BudgetOut(BaseModel):
 class BudgetIn(BaseModel):
     """A budget's total for a period."""
 
-    total: float = Field(ge=0, le=100)
+    total: float = Field(
+        ge=0,
+        le=100,
+        description="The total for the current period, in epsilon, rounded down to the "
+        "micro-epsilon; within the policy's maximum and not below what is spent",
+    )
 
 
 class GlobalBudgetIn(BaseModel):
     """The global budget of the linked data."""
 
-    total: float = Field(ge=0, le=100)
+    total: float = Field(
+        ge=0,
+        le=100,
+        description="The total, in epsilon, rounded down to the micro-epsilon; within the "
+        "policy's maximum and, unless renewing, not below what is spent",
+    )
     renew: bool = Field(
         default=False, description="Start a new generation with nothing spent (needs a reason)."
     )
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why (10-500 characters when renewing; kept with the budget and audited)",
+    )
 
 
 class ProjectIn(BaseModel):
     """A new analysis project."""
 
-    code: str = Field(min_length=2, max_length=40)
-    name: str = Field(min_length=1, max_length=200)
+    code: str = Field(
+        min_length=2,
+        max_length=40,
+        description="A unique code: letters, digits, dashes and underscores, starting with a "
+        "letter or digit",
+    )
+    name: str = Field(min_length=1, max_length=200, description="Its name")
 
 
 class MemberIn(BaseModel):
     """An analyst to add to a project."""
 
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, description="The analyst's user name")
 
 
 class ProjectOut(BaseModel):
     """An analysis project and its members."""
 
-    code: str
-    name: str
-    members: list[str]
+    code: str = Field(description="Its unique code")
+    name: str = Field(description="Its name")
+    members: list[str] = Field(description="Its analysts' user names")
 
 
 @router.get("/budget", summary="Your own privacy budgets for this period (and your projects')")
@@ -129,8 +154,13 @@ def set_budget(
     body: BudgetIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("budget.set", "budgets"))],
-    kind: Literal["analyst", "project"],
-    subject: Annotated[str, Path(min_length=1, max_length=64)],
+    kind: Annotated[
+        Literal["analyst", "project"], Path(description="Whose budget: an analyst's or a project's")
+    ],
+    subject: Annotated[
+        str,
+        Path(min_length=1, max_length=64, description="The analyst's user name or project's code"),
+    ],
 ) -> BudgetOut:
     """Sets an analyst's or a project's budget for a period; never below what is spent."""
     view = budgets.set_budget(
@@ -164,7 +194,7 @@ def add_member(
     body: MemberIn,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("project.manage", "projects"))],
-    code: Annotated[str, Path(min_length=2, max_length=40)],
+    code: Annotated[str, Path(min_length=2, max_length=40, description="The project's code")],
 ) -> ProjectOut:
     """Adds an analyst to a project."""
     view = budgets.add_project_member(ctx, actor=actor, code=code, username=body.username)

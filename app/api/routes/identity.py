@@ -24,7 +24,15 @@ from app.auth.actor import Actor
 from app.services import identity
 
 router = APIRouter(prefix=API_PREFIX)
-Username = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")]
+Username = Annotated[
+    str,
+    Path(
+        min_length=2,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9._-]+$",
+        description="The user's name",
+    ),
+]
 
 
 @router.get("/me", summary="The caller's identity")
@@ -134,7 +142,7 @@ def list_tokens(
 
 @router.post("/tokens/{token_id}/revoke", status_code=204, summary="Revoke an API token")
 def revoke_token(
-    token_id: RowId,
+    token_id: Annotated[RowId, Path(description="The token's id (never its value)")],
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("token.revoke", "tokens"))],
 ) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx, RowId
@@ -29,7 +29,12 @@ router = APIRouter(prefix=API_PREFIX)
 class RunIn(BaseModel):
     """How to run linkage: incremental (new records) or full."""
 
-    mode: Literal["incremental", "full"] = "incremental"
+    mode: Literal["incremental", "full"] = Field(
+        default="incremental",
+        description="incremental: existing persons stay as they are (never merged or split) "
+        "and new records join one or form new ones; full: every record is clustered afresh, "
+        "persons keeping their ids by overlap",
+    )
 
 
 @router.post(
@@ -62,7 +67,7 @@ def start_run(
 def list_runs(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many, newest first")] = 50,
 ) -> list[linkage.RunView]:
     """Recent linkage runs, newest first."""
     return linkage.list_runs(ctx, actor=actor, limit=limit)
@@ -72,7 +77,7 @@ def list_runs(
 def get_run(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
-    run_id: RowId,
+    run_id: Annotated[RowId, Path(description="The run's id")],
 ) -> linkage.RunView:
     """One linkage run: its status, stage and the snapshot it made."""
     return linkage.get_run(ctx, actor=actor, run_id=run_id)
@@ -94,7 +99,7 @@ def latest_report(
 def report(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("linkage.read", "linkage"))],
-    snapshot_id: RowId,
+    snapshot_id: Annotated[RowId, Path(description="The snapshot's id")],
 ) -> linkage.SnapshotReport:
     """The run report (quality figures, no identifiers) of one snapshot."""
     return linkage.snapshot_report(ctx, actor=actor, snapshot_id=snapshot_id)

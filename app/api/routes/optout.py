@@ -8,7 +8,7 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
 from app.api.deps import Authorized, Ctx
@@ -22,9 +22,15 @@ router = APIRouter(prefix=API_PREFIX)
 class OptOutOut(BaseModel):
     """How many opt-outs are loaded and how many records they exclude."""
 
-    entries: int
-    invalid_lines: int
-    records_excluded: int
+    entries: int = Field(description="Distinct valid NHS numbers on the list in force")
+    invalid_lines: int = Field(
+        description="Lines of the loaded list that were not valid NHS numbers (counted, never "
+        "echoed); 0 when the summary is read rather than loaded"
+    )
+    records_excluded: int = Field(
+        description="Accepted records with an NHS number on the list: their persons are left "
+        "out of every query's answer"
+    )
 
 
 @router.get("/optouts", summary="How many opt-outs are loaded and how many records they exclude")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api import API_PREFIX
@@ -31,6 +31,7 @@ from app.services import ingest
 
 router = APIRouter(prefix=API_PREFIX)
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
+SubmissionId = Annotated[RowId, Path(description="The submission's id")]
 
 #: The tus 1.0 response headers, as published on the upload operations.
 TUS_HEADERS: dict[str, Any] = {
@@ -58,30 +59,63 @@ LOCATION: dict[str, Any] = {
 class SubmissionIn(BaseModel):
     """The schema an extract follows, and optionally its SHA-256 to verify."""
 
-    schema_name: str = Field(alias="schema", min_length=1, max_length=64)
-    sha256: str | None = Field(default=None, min_length=64, max_length=64)
+    schema_name: str = Field(
+        alias="schema",
+        min_length=1,
+        max_length=64,
+        description="The dataset schema's name (GET /datasets), one your organisation submits",
+    )
+    sha256: str | None = Field(
+        default=None,
+        min_length=64,
+        max_length=64,
+        description="The whole file's SHA-256 (hex): a file already accepted for your "
+        "organisation is refused (409), and a mismatch fails the upload. Null: none declared",
+    )
 
 
 class SubmissionOut(BaseModel):
     """A submission: its upload progress, status and data-quality report."""
 
-    id: int
-    organisation: str
-    dataset: str
-    schema_name: str = Field(serialization_alias="schema")
-    status: str
-    upload_length: int
-    upload_offset: int
-    rows_seen: int
-    rows_accepted: int
-    rows_rejected: int
-    sha256: str | None
-    sha256_verified: bool
-    quality: dict[str, Any]
-    problem: str | None
-    row_errors: list[dict[str, Any]]
-    created_at: datetime
-    finished_at: datetime | None
+    id: int = Field(description="The submission's id")
+    organisation: str = Field(description="The code of the organisation it is filed under")
+    dataset: str = Field(description="The dataset its records join")
+    schema_name: str = Field(
+        serialization_alias="schema", description="The dataset schema the extract follows"
+    )
+    status: str = Field(
+        description="receiving (bytes to come), accepted (its records count), rejected (a bad "
+        "header, no rows or too many bad rows) or failed (unreadable, or not the declared "
+        "SHA-256); a rejected or failed submission keeps no records"
+    )
+    upload_length: int = Field(description="The extract's declared length, in bytes")
+    upload_offset: int = Field(description="Bytes received whose records are committed")
+    rows_seen: int = Field(description="Data rows read so far")
+    rows_accepted: int = Field(description="Rows kept (pseudonymised)")
+    rows_rejected: int = Field(description="Rows refused (see row_errors)")
+    sha256: str | None = Field(
+        description="The file's SHA-256 (hex): as declared, or as computed once the whole file "
+        "passed through one request. Null: neither yet"
+    )
+    sha256_verified: bool = Field(
+        description="True once the whole file passed through one request, so the service "
+        "computed its SHA-256 itself (and checked it against the declared one)"
+    )
+    quality: dict[str, Any] = Field(
+        description="The data-quality report: per field, counts of missing, invalid and "
+        "normalised values (no values)"
+    )
+    problem: str | None = Field(
+        description="Why it was rejected or failed, in safe terms. Null: no problem"
+    )
+    row_errors: list[dict[str, Any]] = Field(
+        description="The first 100 refused rows: line, column and reason, never the value "
+        "(always empty in lists of submissions)"
+    )
+    created_at: datetime = Field(description="When it was created (UTC)")
+    finished_at: datetime | None = Field(
+        description="When it was accepted, rejected or failed (UTC). Null: still receiving"
+    )
 
     @classmethod
     def of(cls, view: ingest.SubmissionView) -> SubmissionOut:
@@ -93,11 +127,16 @@ class SubmissionOut(BaseModel):
 class SchemaOut(BaseModel):
     """A dataset schema: its fields and who may submit it."""
 
-    name: str
-    dataset: str
-    title: str
-    submitted_by: list[str]
-    fields: list[dict[str, Any]]
+    name: str = Field(description="The schema's name, as a submission names it")
+    dataset: str = Field(description="The dataset its records join")
+    title: str = Field(description="A human-readable title")
+    submitted_by: list[str] = Field(
+        description="The kinds of organisation whose submitters may send it: trust, council"
+    )
+    fields: list[dict[str, Any]] = Field(
+        description="Its columns: each field's name, kind (identifier or attribute), type "
+        "and the header aliases accepted for it"
+    )
 
 
 def _resume_headers(view: ingest.SubmissionView) -> dict[str, str]:
@@ -139,7 +178,14 @@ def create_submission(
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.create", "submissions"))],
-    upload_length: Annotated[int, Header(alias="Upload-Length", ge=1)],
+    upload_length: Annotated[
+        int,
+        Header(
+            alias="Upload-Length",
+            ge=1,
+            description="The whole extract's length in bytes (tus creation)",
+        ),
+    ],
 ) -> SubmissionOut:
     """Starts a tus upload of an extract of Upload-Length bytes (tus creation)."""
     view = ingest.create_submission(
@@ -158,7 +204,7 @@ def create_submission(
 def list_submissions(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.list", "submissions"))],
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many, newest first")] = 100,
 ) -> list[SubmissionOut]:
     """Submissions, newest first; a submitter sees their organisation's only."""
     return [SubmissionOut.of(v) for v in ingest.list_submissions(ctx, actor=actor, limit=limit)]
@@ -170,7 +216,7 @@ def list_submissions(
     responses={200: {"headers": TUS_HEADERS}},
 )
 def get_submission(
-    submission_id: RowId,
+    submission_id: SubmissionId,
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
@@ -191,7 +237,7 @@ def get_submission(
     },
 )
 def resume_point(
-    submission_id: RowId,
+    submission_id: SubmissionId,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.read", "submissions"))],
 ) -> Response:
@@ -211,12 +257,20 @@ def resume_point(
     },
 )
 async def upload(
-    submission_id: RowId,
+    submission_id: SubmissionId,
     request: Request,
     response: Response,
     ctx: Ctx,
     actor: Annotated[Actor, Depends(Authorized("submission.upload", "submissions"))],
-    upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0)],
+    upload_offset: Annotated[
+        int,
+        Header(
+            alias="Upload-Offset",
+            ge=0,
+            description="Where this body starts in the extract, in bytes: the offset the "
+            "server expects (its Upload-Offset), else 409 (tus)",
+        ),
+    ],
     content_type: Annotated[str, Header(alias="Content-Type", include_in_schema=False)] = "",
     content_length: Annotated[
         int | None, Header(alias="Content-Length", ge=0, include_in_schema=False)
