@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
@@ -98,8 +99,12 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
             )
         mesh = None
         if settings.mesh_poll_seconds > 0:
+            # The upload streams' limiter (``app.api.streaming`` takes it from app.state),
+            # made here so that the poller's messages stream within the same budget.
+            limiter = anyio.CapacityLimiter(settings.ingest_max_concurrent_uploads)
+            app.state.upload_limiter = limiter
             mesh = asyncio.create_task(
-                mesh_poller.poll_periodically(ctx, settings.mesh_poll_seconds)
+                mesh_poller.poll_periodically(ctx, settings.mesh_poll_seconds, limiter=limiter)
             )
         try:
             yield

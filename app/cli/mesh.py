@@ -11,13 +11,9 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import JsonFlag, _context, _fail, _print
+from app.cli.common import JsonFlag, _context, _print
 
 __all__ = ["mesh_app"]
-
-
-class MeshUnreachable(RuntimeError):
-    """The mailbox could not be reached (exit 1); names the error's type, nothing else."""
 
 
 mesh_app = typer.Typer(help="Receive extracts from a MESH mailbox.", no_args_is_help=True)
@@ -31,27 +27,13 @@ def poll(as_json: JsonFlag = False) -> None:
     """
     from datetime import date
 
-    import requests
-
     from app.auth.actor import Actor
-    from app.errors import InvalidRequest
-    from app.mesh.client import MeshNotConfigured, open_mailbox
-    from app.mesh.mapping import MappingError, load_mapping
     from app.services import mesh
 
+    # A mailbox that cannot be used (settings, mapping, network, TLS, credentials) is
+    # audited by the service and ends the command: exit 2 (settings) or 1 (connection).
     with _context() as ctx:
-        try:
-            mapping = load_mapping(ctx.settings.mesh_mapping_file)
-            client = open_mailbox(ctx.settings)
-        except (MeshNotConfigured, MappingError) as error:
-            _fail(InvalidRequest(str(error)))
-        with client:
-            try:
-                outcomes = mesh.poll(
-                    ctx, actor=Actor.cli(), client=client, mapping=mapping, today=date.today()
-                )
-            except requests.RequestException as error:
-                _fail(MeshUnreachable(f"the MESH mailbox did not answer ({type(error).__name__})"))
+        outcomes = mesh.poll_mailbox(ctx, actor=Actor.cli(), today=date.today())
 
     def human() -> None:
         if not outcomes:

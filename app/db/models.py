@@ -254,6 +254,10 @@ class PolicyLoad(Base):
     source: Mapped[str] = mapped_column(Text)
 
 
+#: A byte count: extracts run past 2 GiB (migration 0019). SQLite's INTEGER is 64-bit.
+_BYTE_COUNT = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Submission(Base):
     """One uploaded extract. Its records are staged and count only once ``status`` is
     ``accepted``: a failure, a rejection or a crash leaves nothing partial visible."""
@@ -270,9 +274,9 @@ class Submission(Base):
     dataset: Mapped[str] = mapped_column(String(32))
     schema_name: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="receiving")
-    upload_length: Mapped[int] = mapped_column(Integer)
+    upload_length: Mapped[int] = mapped_column(_BYTE_COUNT)
     #: Uploaded bytes whose records are committed: where an interrupted upload resumes.
-    upload_offset: Mapped[int] = mapped_column(Integer, default=0)
+    upload_offset: Mapped[int] = mapped_column(_BYTE_COUNT, default=0)
     compressed: Mapped[bool | None] = mapped_column(Boolean)
     encoding: Mapped[str | None] = mapped_column(String(16))
     #: Column names of the header row (names, not data), kept to resume without it.

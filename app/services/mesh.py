@@ -19,7 +19,12 @@ extract refused (header, encoding,      ``refused``        no: left in the mailb
 too many bad rows, too large)                              sender to see as undelivered;
                                                            not read again
 transport or server failure mid-read    ``failed``         no: read again next poll
+(its submission failed, its
+batches deleted)
 ======================================  =================  ============================
+
+A poll that cannot start (settings, mapping, network, TLS, credentials) reads nothing
+and is audited as ``mesh.poll`` (failed, with the reason).
 
 Each step is audited (``mesh.receive``, ``mesh.accept``, ``mesh.refuse``, ``mesh.fail``,
 ``mesh.acknowledge``) as the host operator; the submission itself is created and
@@ -29,21 +34,27 @@ organisation), so the policy in force applies as to any upload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import requests
 from sqlalchemy import select
 
 from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.models import MeshMessage, Organisation, User
-from app.errors import Conflict, HsclinkError
+from app.errors import Conflict, HsclinkError, InvalidRequest
 from app.ingest.reader import EncodingError, OverrunError
-from app.mesh.mapping import MeshMapping
+from app.mesh.client import (
+    TRANSPORT_ERRORS,
+    MeshNotConfigured,
+    connection_problem,
+    open_mailbox,
+)
+from app.mesh.mapping import MappingError, MeshMapping, load_mapping
 from app.services import identity, ingest
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
@@ -51,11 +62,20 @@ from app.services.unit import unit_of_work
 if TYPE_CHECKING:
     from mesh_client import MeshClient, Message
 
-__all__ = ["MessageOutcome", "list_messages", "poll", "receive"]
+__all__ = [
+    "MeshMisconfigured",
+    "MeshUnreachable",
+    "MessageOutcome",
+    "Slot",
+    "list_messages",
+    "poll",
+    "poll_mailbox",
+    "receive",
+]
 
-#: The largest message body accepted, as received (gzip expands within the ingest limits):
-#: what a submission's byte counts hold on every database (a 32-bit integer column).
-MAX_MESSAGE_BYTES = 2**31 - 1
+#: The largest message body accepted, as received (gzip expands within the ingest
+#: limits): the largest extract an upload may declare (``ingest.create_submission``).
+MAX_MESSAGE_BYTES = 50 * 1024**3
 #: Bytes asked of ``mesh-client`` at a time (it fetches MESH chunks as they are needed).
 READ_BYTES = 256 * 1024
 
@@ -94,12 +114,44 @@ class _Row:
         )
 
 
+class MeshMisconfigured(InvalidRequest):
+    """The MESH settings or the mapping file cannot be used (names the setting or the
+    key at fault, never a secret): nothing was received."""
+
+    title = "MESH is not configured"
+
+
+class MeshUnreachable(HsclinkError):
+    """The mailbox could not be polled: the network, TLS (either side's certificate) or
+    MESH's answer to hsclink's credentials. Nothing was received or acknowledged."""
+
+    title = "MESH mailbox unavailable"
+
+
+#: Holds one of the server's upload-stream slots while a message streams (``hsclink
+#: serve``'s poller, ``app.mesh.poller``); the CLI streams in a process of its own.
+Slot = Callable[[], AbstractContextManager[object]]
+
+
 class _Refused(Exception):
     """A message refused before any of its bytes is read (value-free reason)."""
 
 
-class _TransportFailed(Exception):
-    """The message could not be read from MESH to its end."""
+def poll_mailbox(
+    ctx: ServiceContext, *, actor: Actor, today: date, slot: Slot = nullcontext
+) -> list[MessageOutcome]:
+    """Poll the configured mailbox (``ctx.settings``) with the configured mapping.
+
+    A mailbox that cannot be used (settings, mapping, network, TLS, credentials) is
+    audited (``mesh.poll``, failed, with the reason) and raised as ``MeshMisconfigured``
+    or ``MeshUnreachable``: nothing was received or acknowledged."""
+    try:
+        mapping = load_mapping(ctx.settings.mesh_mapping_file)
+        client = open_mailbox(ctx.settings)
+    except (MeshNotConfigured, MappingError) as error:
+        _mailbox_failed(ctx, actor, MeshMisconfigured(str(error)), ctx.settings.mesh_mailbox)
+    with client:
+        return poll(ctx, actor=actor, client=client, mapping=mapping, today=today, slot=slot)
 
 
 def poll(
@@ -109,16 +161,44 @@ def poll(
     client: MeshClient,
     mapping: MeshMapping,
     today: date,
+    slot: Slot = nullcontext,
 ) -> list[MessageOutcome]:
-    """Receive every message in the mailbox's inbox, one at a time, oldest first.
+    """Receive every message in the mailbox's inbox, one at a time, oldest first, each
+    inside ``slot()``.
 
     Starts with MESH's handshake (which MESH asks of a client at least daily). A mailbox
-    that cannot be reached raises ``requests.RequestException``: nothing was received."""
-    client.handshake()  # type: ignore[no-untyped-call]
-    return [
-        receive(ctx, actor=actor, client=client, mapping=mapping, message_id=mid, today=today)
-        for mid in list(client.iterate_message_ids())
-    ]
+    that cannot be reached is audited and raised as ``MeshUnreachable``."""
+    try:
+        client.handshake()  # type: ignore[no-untyped-call]
+        message_ids = list(client.iterate_message_ids())
+    except TRANSPORT_ERRORS as error:
+        problem = connection_problem(error, client.mailbox_url)
+        _mailbox_failed(ctx, actor, MeshUnreachable(problem), client.mailbox_path)
+    outcomes = []
+    for message_id in message_ids:
+        with slot():
+            outcomes.append(
+                receive(
+                    ctx,
+                    actor=actor,
+                    client=client,
+                    mapping=mapping,
+                    message_id=message_id,
+                    today=today,
+                )
+            )
+    return outcomes
+
+
+def _mailbox_failed(
+    ctx: ServiceContext, actor: Actor, error: HsclinkError, mailbox: str
+) -> NoReturn:
+    """Audit a poll that could not start (``mesh.poll``, failed), then raise ``error``.
+    ``mailbox``: its id, or its API path (``/messageexchange/<id>``)."""
+    target = f"mesh-mailbox:{mailbox.rsplit('/', 1)[-1][:32] or '-'}"
+    with unit_of_work(ctx, actor, "mesh.poll", target=target) as uow:
+        uow.details = {"problem": error.safe_detail}
+        raise error
 
 
 def receive(
@@ -145,8 +225,8 @@ def receive(
             )
     try:
         message = client.retrieve_message(message_id)  # headers only: the body streams later
-    except (requests.RequestException, OSError):
-        problem = "the message could not be fetched from MESH; retried next poll"
+    except TRANSPORT_ERRORS as error:
+        problem = f"the message could not be fetched from MESH ({_kind(error)}); retried next poll"
         _record(ctx, actor, message_id, "-", "-", None, "failed", problem)
         return MessageOutcome(message_id, "failed", False, None, problem)
     try:
@@ -175,8 +255,11 @@ def receive(
                 open_ended=True,
             )
         except HsclinkError as error:
-            if stream.failed:
-                problem = "the message could not be read from MESH to its end; retried next poll"
+            if stream.failed is not None:
+                problem = (
+                    f"the message could not be read from MESH to its end ({stream.failed});"
+                    " retried next poll"
+                )
                 note(submission_id, "failed", problem)
                 return MessageOutcome(message_id, "failed", False, submission_id, problem)
             problem = error.safe_detail
@@ -196,27 +279,34 @@ def receive(
 
 class _Body:
     """The message body as chunks, read from MESH as the ingest path asks for them. A
-    transport failure ends the stream as an encoding error (so the submission is
-    failed, never accepted short) and is remembered (so the message is retried)."""
+    transport failure (the connection dropped or reset mid-body, a later MESH chunk that
+    cannot be fetched, a broken transport compression) ends the stream as an encoding
+    error, so the submission is failed, never accepted short, and is remembered by the
+    error's type (``failed``), so the message is retried."""
 
     def __init__(self, message: Message) -> None:
         self._message = message
-        self.failed = False
+        self.failed: str | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         received = 0
         while True:
             try:
                 chunk = self._message.read(READ_BYTES)
-            except (requests.RequestException, OSError):
-                self.failed = True
+            except TRANSPORT_ERRORS as error:
+                self.failed = _kind(error)
                 raise EncodingError("the message could not be read from MESH") from None
             if not chunk:
                 return
             received += len(chunk)
             if received > MAX_MESSAGE_BYTES:
-                raise OverrunError("the message is larger than hsclink accepts (2 GiB)")
+                raise OverrunError("the message is larger than hsclink accepts (50 GiB)")
             yield chunk
+
+
+def _kind(error: BaseException) -> str:
+    """An error's type name: safe to record (its text may quote a URL or a header)."""
+    return type(error).__name__
 
 
 def _earlier(ctx: ServiceContext, message_id: str) -> _Row | None:
@@ -308,6 +398,8 @@ def _record(
             "submission": submission_id,
             "state": state,
         }
+        if row.problem:  # value-free by construction: each names a cause, never content
+            uow.details["problem"] = row.problem
         uow.session.flush()
         return _Row.of(row)
 
@@ -317,7 +409,7 @@ def _acknowledge(ctx: ServiceContext, actor: Actor, client: MeshClient, row: _Ro
     acknowledged at the next poll: the row says it is already accepted."""
     try:
         client.acknowledge_message(row.message_id)
-    except (requests.RequestException, OSError):
+    except TRANSPORT_ERRORS:
         return False
     with unit_of_work(
         ctx, actor, "mesh.acknowledge", target=f"mesh-message:{row.message_id[:64]}"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from mesh_client import MeshClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
@@ -29,13 +28,16 @@ from app.mesh.client import MeshNotConfigured, open_mailbox
 from app.mesh.mapping import MappingError, load_mapping
 from app.services.context import ServiceContext
 from app.synth import write_extracts
+from tests.cutting_proxy import CuttingProxy, run_cutting_proxy
 from tests.mesh_sandbox import (
     MAILBOX_PASSWORD,
     RECEIVER_MAILBOX,
     SENDER_MAILBOX,
     MeshSandbox,
     run_mesh_sandbox,
+    write_mesh_config,
 )
+from tests.sealed import record_count
 
 WORKFLOW = "HSCLINK_NHS_EPISODES"
 MAPPING = f"""
@@ -57,51 +59,32 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshSandbox]:
 @pytest.fixture
 def mailboxes(sandbox: MeshSandbox) -> MeshSandbox:
     """Empty inboxes for each test (the sandbox's testing-only reset)."""
-    requests.delete(f"{sandbox.url}/messageexchange/admin/reset", timeout=10).raise_for_status()
+    sandbox.reset()
     return sandbox
-
-
-def _client(box: MeshSandbox, mailbox: str, **options: Any) -> MeshClient:
-    return MeshClient(
-        box.url,
-        mailbox,
-        MAILBOX_PASSWORD,
-        shared_key=box.shared_key.encode(),
-        max_retries=0,
-        **options,
-    )
 
 
 @pytest.fixture
 def trust(mailboxes: MeshSandbox) -> Iterator[MeshClient]:
     """The trust's sending mailbox; small chunks, so an extract arrives in several."""
-    with _client(mailboxes, SENDER_MAILBOX, max_chunk_size=4 * 1024) as client:
+    with mailboxes.client(SENDER_MAILBOX, max_chunk_size=4 * 1024) as client:
         yield client
 
 
 def _inbox(box: MeshSandbox) -> list[str]:
-    with _client(box, RECEIVER_MAILBOX) as client:
-        return list(client.iterate_message_ids())
+    return box.inbox(RECEIVER_MAILBOX)
 
 
 @pytest.fixture
 def mesh_config(tmp_path: Path, mailboxes: MeshSandbox) -> Path:
-    config = tmp_path / "mesh-config"
-    config.mkdir(mode=0o700)
-    (config / "password").write_text(MAILBOX_PASSWORD)
-    (config / "shared-key").write_text(mailboxes.shared_key)
-    (config / "mapping.toml").write_text(MAPPING)
-    for name in ("password", "shared-key"):
-        (config / name).chmod(0o600)
-    return config
+    return write_mesh_config(tmp_path / "mesh-config", mailboxes, MAPPING)
 
 
 @pytest.fixture
-def mesh_cli(
+def mesh_env(
     settings: Settings, people: dict[str, Any], mesh_config: Path, mailboxes: MeshSandbox
-) -> Callable[..., Result]:
-    """``hsclink mesh ...``, in-process, with the test's store and the sandbox mailbox."""
-    env = {
+) -> dict[str, str]:
+    """The environment of ``hsclink mesh ...`` with the test's store and the sandbox."""
+    return {
         "HSCLINK_DATA_DIR": str(settings.data_dir),
         "HSCLINK_DATABASE_URL": settings.database_url,
         "HSCLINK_POLICY_DIR": str(settings.policy_dir),
@@ -113,8 +96,15 @@ def mesh_cli(
         "HSCLINK_MESH_MAPPING_FILE": str(mesh_config / "mapping.toml"),
     }
 
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(app, ["mesh", *args], env=env, catch_exceptions=False)
+
+@pytest.fixture
+def mesh_cli(mesh_env: dict[str, str]) -> Callable[..., Result]:
+    """``hsclink mesh ...``, in-process; ``env`` overrides settings for one call."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(
+            app, ["mesh", *args], env={**mesh_env, **(env or {})}, catch_exceptions=False
+        )
 
     return invoke
 
@@ -132,8 +122,11 @@ def _canary() -> str:
 def extract(tmp_path: Path) -> tuple[bytes, str]:
     """A synthetic episodes extract held in memory only (its files deleted), with a
     canary family name in its first row: the test looks for it on disk afterwards."""
-    outdir = tmp_path / "synth"
-    write_extracts(outdir, persons=300, seed=7)
+    return _synthetic_extract(tmp_path / "synth", persons=300)
+
+
+def _synthetic_extract(outdir: Path, *, persons: int) -> tuple[bytes, str]:
+    write_extracts(outdir, persons=persons, seed=7)
     lines = (outdir / "nhs_episodes.csv").read_bytes().decode("utf-8").splitlines(keepends=True)
     shutil.rmtree(outdir)
     canary = _canary()
@@ -285,6 +278,101 @@ def test_an_unreachable_mailbox_is_a_clear_error_and_receives_nothing(
     assert "the MESH mailbox did not answer (ConnectionError)" in result.stderr
     with ctx.sessions() as session:
         assert session.scalar(select(func.count()).select_from(MeshMessage)) == 0
+        failed = session.scalars(select(AuditEvent).where(AuditEvent.action == "mesh.poll")).one()
+    assert (failed.target, failed.outcome) == (f"mesh-mailbox:{RECEIVER_MAILBOX}", "failed")
+    assert failed.details == {
+        "problem": "the MESH mailbox did not answer (ConnectionError)",
+        "error": "MeshUnreachable",
+    }
+
+
+# ----------------------------------------------------------------- transport failures
+
+
+@pytest.fixture
+def cutting_proxy(mailboxes: MeshSandbox) -> Iterator[CuttingProxy]:
+    """A proxy in front of the sandbox that can drop a connection mid-response."""
+    with run_cutting_proxy(mailboxes.url) as proxy:
+        yield proxy
+
+
+def _mesh_state(ctx: ServiceContext, message_id: str) -> tuple[str, bool]:
+    with ctx.sessions() as session:
+        row = session.scalar(select(MeshMessage).where(MeshMessage.message_id == message_id))
+        assert row is not None
+        return row.state, row.acknowledged_at is not None
+
+
+@pytest.mark.parametrize(
+    ("chunk", "persons", "chunk_kib"),
+    [
+        # In the first MESH chunk (13 KiB in 4 KiB chunks): before any row is read.
+        ("", 300, 4),
+        # In the sixth of 64 KiB chunks (360 KiB): after the first 256 KiB read have
+        # been committed in 20-row batches.
+        ("/6", 8000, 64),
+    ],
+    ids=["first-chunk", "later-chunk"],
+)
+def test_a_connection_dropped_mid_message_is_a_failure_retried_whole_at_the_next_poll(
+    chunk, persons, chunk_kib, mesh_cli, poll, ctx, mailboxes, cutting_proxy, tmp_path
+):
+    body, canary = _synthetic_extract(tmp_path / "synth", persons=persons)
+    with mailboxes.client(SENDER_MAILBOX, max_chunk_size=chunk_kib * 1024) as trust:
+        message_id = trust.send_message(RECEIVER_MAILBOX, body, workflow_id=WORKFLOW)
+    assert len(body) > (int(chunk[1:] or 1) - 1) * chunk_kib * 1024 + 1024
+    # The connection drops 200 bytes into that chunk's (gzip) body.
+    cutting_proxy.cut_once(rf"/inbox/{message_id}{chunk}$", after=200)
+
+    dropped = mesh_cli(
+        "poll",
+        "--json",
+        env={"HSCLINK_MESH_URL": cutting_proxy.url, "HSCLINK_INGEST_BATCH_ROWS": "20"},
+    )
+
+    assert cutting_proxy.cut.is_set()
+    assert dropped.exit_code == 7, dropped.output
+    (failed,) = _outcomes(dropped)
+    assert (failed["state"], failed["acknowledged"]) == ("failed", False)
+    assert failed["problem"] == (
+        "the message could not be read from MESH to its end (ProtocolError); retried next poll"
+    )
+    assert _inbox(mailboxes) == [message_id]  # not acknowledged: MESH still holds it
+    assert _mesh_state(ctx, message_id) == ("failed", False)
+    with ctx.sessions() as session:
+        sub = session.get(Submission, failed["submission_id"])
+        assert sub is not None and sub.status == "failed"
+        assert sub.problem == "the message could not be read from MESH"
+        assert (sub.rows_seen > 0) == (chunk != "")  # rows committed before it dropped...
+    assert record_count(ctx, failed["submission_id"]) == 0  # ...and their batches deleted
+    assert _audited(ctx, message_id) == ["mesh.receive", "mesh.fail"]
+    with ctx.sessions() as session:
+        entries = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        logged = json.dumps([(e.action, e.target, e.details) for e in entries])
+    assert failed["problem"] in logged and canary not in logged and canary not in dropped.output
+
+    again = poll()  # straight to the sandbox: a healthy connection
+
+    assert again.exit_code == 0, again.output
+    (received,) = _outcomes(again)
+    assert (received["message_id"], received["state"], received["acknowledged"]) == (
+        message_id,
+        "accepted",
+        True,
+    )
+    assert _inbox(mailboxes) == []
+    with ctx.sessions() as session:
+        statuses = session.scalars(select(Submission.status).order_by(Submission.id)).all()
+        sub = session.get(Submission, received["submission_id"])
+        assert sub is not None and sub.sha256 == hashlib.sha256(body).hexdigest()
+    assert statuses == ["failed", "accepted"]  # ingested once
+    assert _audited(ctx, message_id) == [
+        "mesh.receive",
+        "mesh.fail",
+        "mesh.receive",
+        "mesh.accept",
+        "mesh.acknowledge",
+    ]
 
 
 def test_the_same_file_in_a_new_message_is_refused_as_a_duplicate_and_acknowledged(
@@ -381,7 +469,7 @@ def test_an_unmapped_workflow_is_refused_unread_and_received_once_it_is_mapped(
 
 
 def test_a_sender_not_mapped_to_an_organisation_is_refused(poll, mailboxes, extract):
-    with _client(mailboxes, "X26ABC3") as stranger:
+    with mailboxes.client("X26ABC3") as stranger:
         stranger.send_message(RECEIVER_MAILBOX, extract[0], workflow_id=WORKFLOW)
 
     (outcome,) = _outcomes(poll())
