@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
+from app.db.base import UTCDateTime
 from app.db.migrate import upgrade
 
 LEAKED = (
@@ -13,6 +14,9 @@ LEAKED = (
     " 1950-03-01, F, NW1 2AB"
 )
 WITHHELD = "the header did not fit the schema (details withheld: the stored text could hold values)"
+
+#: A typed parameter: Python 3.12 deprecates sqlite3's default datetime adapter.
+_NOW = bindparam("now", type_=UTCDateTime())
 
 
 def _submission(conn, *, status: str, problem: str | None) -> int:
@@ -24,7 +28,7 @@ def _submission(conn, *, status: str, problem: str | None) -> int:
             " rows_accepted, rows_rejected, sha256_verified, quality, problem, created_at)"
             " VALUES (1, 1, 'asc_clients', 'asc_clients', :status, 10, 0, 2, 0, 0, 0,"
             " :false, '{}', :problem, :now) RETURNING id"
-        ),
+        ).bindparams(_NOW),
         {"status": status, "problem": problem, "now": now, "false": False},
     )
     return int(row.scalar_one())
@@ -37,14 +41,14 @@ def test_header_refusals_stored_with_cell_text_are_blanked(empty_engine: Engine)
             text(
                 "INSERT INTO iam_organisations (id, code, name, kind, created_at)"
                 " VALUES (1, 'E09000007', 'Camden', 'council', :now)"
-            ),
+            ).bindparams(_NOW),
             {"now": datetime(2026, 11, 1, tzinfo=UTC)},
         )
         conn.execute(
             text(
                 "INSERT INTO iam_users (id, username, role, organisation_id, created_at)"
                 " VALUES (1, 'sub', 'submitter', 1, :now)"
-            ),
+            ).bindparams(_NOW),
             {"now": datetime(2026, 11, 1, tzinfo=UTC)},
         )
         leaked = _submission(conn, status="rejected", problem=LEAKED)

@@ -7,14 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, bindparam, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from app.db.base import UTCDateTime
 from app.db.migrate import alembic_config, upgrade
 
 BEFORE, REVISION = "0013_drop_per_record_tables", "0014_global_privacy_budget"
 TABLES = {"release_global_budgets", "release_global_charges"}
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+#: A typed parameter: Python 3.12 deprecates sqlite3's default datetime adapter.
+_NOW = bindparam("now", type_=UTCDateTime())
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -35,14 +39,14 @@ def test_0014_adds_the_guarded_global_budget_and_its_downgrade_removes_it(empty_
                 "INSERT INTO linkage_snapshots (id, previous_id, created_at, code_version,"
                 " settings, records, persons, next_person_id, summary, report)"
                 " VALUES (1, NULL, :now, 'test', '{}', 0, 0, 1, '{}', '{}')"
-            ),
+            ).bindparams(_NOW),
             {"now": NOW},
         )
         conn.execute(
             text(
                 "INSERT INTO release_global_budgets (lineage_id, generation, total, spent,"
                 " set_by, created_at, updated_at) VALUES (1, 1, 10, 5, 'ig', :now, :now)"
-            ),
+            ).bindparams(_NOW),
             {"now": NOW},
         )
     for statement, message in (
