@@ -2,8 +2,10 @@
 
 Authlib supplies the protocol pieces (PKCE S256 challenge, random state/nonce/verifier)
 and its JOSE library, joserfc, verifies the ID token's signature against the issuer's
-JWKS and its registered claims. What is trusted from a provider, and why, is in
-SECURITY.md ("Single sign-on").
+JWKS and its registered claims. Discovery documents and JWKS are cached per issuer
+(``app.auth.oidc_cache``). Signing out at the provider is RP-Initiated Logout 1.0, with
+the ID token, kept sealed (``app.auth.oidc_seal``), as ``id_token_hint``. What is trusted
+from a provider, and why, is in SECURITY.md ("Single sign-on").
 
 Every refusal raises :class:`SsoRefused` with a short ``reason`` code for the audit
 log; no token, code, secret or claim value is ever put in an error.
@@ -19,7 +21,7 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from base64 import b64encode
+from base64 import b64encode, urlsafe_b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +33,19 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet
 
+from app.auth.oidc_cache import Fetched, ProviderCache
 from app.auth.roles import ROLES
 from app.errors import NotAuthenticated
 
 __all__ = [
     "AuthorisationRequest",
     "IssuerConfig",
+    "ProviderCache",
     "SsoRefused",
     "VerifiedIdentity",
     "authorisation_request",
+    "discover",
+    "end_session_url",
     "exchange_code",
     "load_issuers",
     "map_claims",
@@ -171,6 +177,8 @@ class VerifiedIdentity:
     subject: str
     expires_at: int
     claims: Mapping[str, Any] = field(repr=False)
+    #: The token itself, for RP-initiated logout's ``id_token_hint`` (``app.auth.oidc_seal``).
+    id_token: str = field(default="", repr=False)
 
 
 def _checked(url: str) -> str:
@@ -180,36 +188,66 @@ def _checked(url: str) -> str:
     return url
 
 
-def _get_json(url: str) -> dict[str, Any]:
+def _get_json(url: str) -> Fetched:
     request = urllib.request.Request(_checked(url), headers={"Accept": "application/json"})  # noqa: S310 - scheme checked
     return _read_json(request)
 
 
-def _read_json(request: urllib.request.Request) -> dict[str, Any]:
+def _read_json(request: urllib.request.Request) -> Fetched:
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310 - https or loopback only (load_issuers)
             body = json.loads(response.read(1024 * 1024))
+            cache_control = response.headers.get("Cache-Control")
     except (urllib.error.URLError, OSError, ValueError):
         raise SsoRefused("provider_unreachable") from None
     if not isinstance(body, dict):
         raise SsoRefused("provider_answer_malformed")
-    return body
+    return Fetched(body, cache_control)
 
 
-def discover(issuer: IssuerConfig) -> dict[str, Any]:
+def discover(issuer: IssuerConfig, cache: ProviderCache) -> dict[str, Any]:
     """The provider's metadata; its ``issuer`` must be exactly the configured URL."""
-    metadata = _get_json(f"{issuer.url}/.well-known/openid-configuration")
-    if str(metadata.get("issuer", "")).rstrip("/") != issuer.url:
-        raise SsoRefused("discovery_issuer_mismatch")
-    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not isinstance(metadata.get(key), str):
-            raise SsoRefused("discovery_incomplete")
-    return metadata
+
+    def fetch() -> Fetched:
+        fetched = _get_json(f"{issuer.url}/.well-known/openid-configuration")
+        metadata = fetched.body
+        if str(metadata.get("issuer", "")).rstrip("/") != issuer.url:
+            raise SsoRefused("discovery_issuer_mismatch")
+        for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(metadata.get(key), str):
+                raise SsoRefused("discovery_incomplete")
+        return fetched
+
+    return cache.metadata(issuer.url, fetch)
 
 
-def authorisation_request(issuer: IssuerConfig, redirect_uri: str) -> AuthorisationRequest:
+def _key_set(issuer: IssuerConfig, cache: ProviderCache, jwks_uri: str, kid: str | None) -> KeySet:
+    def fetch() -> tuple[KeySet, str | None]:
+        fetched = _get_json(jwks_uri)
+        try:
+            return KeySet.import_key_set(fetched.body), fetched.cache_control  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError, KeyError):
+            raise SsoRefused("provider_answer_malformed") from None
+
+    return cache.key_set(issuer.url, jwks_uri, fetch, kid=kid)
+
+
+def _kid(id_token: str) -> str | None:
+    """The ``kid`` of a compact JWS's protected header (not trusted: it only picks a key)."""
+    header = id_token.split(".", 1)[0]
+    try:
+        decoded = json.loads(urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, TypeError):
+        return None
+    kid = decoded.get("kid") if isinstance(decoded, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def authorisation_request(
+    issuer: IssuerConfig, redirect_uri: str, *, cache: ProviderCache
+) -> AuthorisationRequest:
     """An authorisation code request with PKCE (S256), a fresh state and a fresh nonce."""
-    metadata = discover(issuer)
+    metadata = discover(issuer, cache)
     state, nonce, verifier = generate_token(43), generate_token(43), generate_token(64)
     query = urllib.parse.urlencode(
         {
@@ -229,10 +267,16 @@ def authorisation_request(issuer: IssuerConfig, redirect_uri: str) -> Authorisat
 
 
 def exchange_code(
-    issuer: IssuerConfig, *, code: str, redirect_uri: str, code_verifier: str, nonce: str
+    issuer: IssuerConfig,
+    *,
+    cache: ProviderCache,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    nonce: str,
 ) -> VerifiedIdentity:
     """Swap the code for tokens at the token endpoint and verify the ID token."""
-    metadata = discover(issuer)
+    metadata = discover(issuer, cache)
     basic = b64encode(
         f"{urllib.parse.quote(issuer.client_id, safe='')}:"
         f"{urllib.parse.quote(issuer.client_secret, safe='')}".encode()
@@ -256,13 +300,16 @@ def exchange_code(
         method="POST",
     )
     try:
-        tokens = _read_json(request)
+        tokens = _read_json(request).body
     except SsoRefused as refused:
         raise SsoRefused("token_exchange_failed") from refused
     id_token = tokens.get("id_token")
     if not isinstance(id_token, str):
         raise SsoRefused("no_id_token")
-    keys = KeySet.import_key_set(_get_json(str(metadata["jwks_uri"])))  # type: ignore[arg-type]
+    kid = _kid(id_token)
+    keys = _key_set(issuer, cache, str(metadata["jwks_uri"]), kid)
+    if kid is not None and kid not in {k.kid for k in keys.keys}:
+        raise SsoRefused("unknown_signing_key")  # not even after a refetch (or too soon for one)
     return verify_id_token(issuer, id_token, keys, nonce=nonce)
 
 
@@ -296,7 +343,33 @@ def verify_id_token(
         raise SsoRefused("wrong_audience")
     if claims.get("nonce") != nonce:
         raise SsoRefused("nonce_mismatch")
-    return VerifiedIdentity(issuer.url, str(claims["sub"]), int(claims["exp"]), claims)
+    return VerifiedIdentity(issuer.url, str(claims["sub"]), int(claims["exp"]), claims, id_token)
+
+
+def end_session_url(
+    issuer: IssuerConfig,
+    *,
+    cache: ProviderCache,
+    id_token_hint: str | None,
+    post_logout_redirect_uri: str,
+    state: str,
+) -> str | None:
+    """Where to send the browser to sign out at the provider too (RP-Initiated Logout 1.0),
+    or None if its metadata names no ``end_session_endpoint``.
+
+    ``client_id`` is always sent (so a provider can check the redirect without a hint);
+    ``id_token_hint`` when the token was kept: CIS2 (ForgeRock AM) needs it to end the
+    session, and with it a provider knows whose session to end.
+    """
+    endpoint = discover(issuer, cache).get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        return None
+    params = {"client_id": issuer.client_id}
+    if id_token_hint:
+        params["id_token_hint"] = id_token_hint
+    params |= {"post_logout_redirect_uri": post_logout_redirect_uri, "state": state}
+    separator = "&" if "?" in endpoint else "?"
+    return f"{_checked(endpoint)}{separator}{urllib.parse.urlencode(params)}"
 
 
 def _values(claim: object) -> list[str]:

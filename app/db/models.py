@@ -122,6 +122,9 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Single sign-on: the ID token for signing out at the provider, sealed under a key
+    #: only the session cookie gives (``app.auth.oidc_seal``); dropped at sign-out.
+    id_token_sealed: Mapped[bytes | None] = mapped_column(LargeBinary())
 
     user: Mapped[User] = relationship(lazy="joined")
 

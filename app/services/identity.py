@@ -54,6 +54,10 @@ class UserView:
     created_at: datetime
     #: A single sign-on account an operator has not approved yet.
     pending: bool = False
+    #: ``active``, ``pending`` (approval) or ``disabled`` (which wins over pending).
+    status: str = "active"
+    #: The identity file's name of a single sign-on account's provider; None when local.
+    issuer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ def _user_view(user: User) -> UserView:
         user.is_active,
         user.created_at,
         pending=user.status == "pending",
+        status="disabled" if user.disabled_at is not None else user.status,
+        issuer=user.issuer,
     )
 
 

@@ -1,4 +1,5 @@
-"""Single sign-on use cases: start a sign-in at a provider, finish it, open a session.
+"""Single sign-on use cases: start a sign-in at a provider, finish it, open a session,
+sign out (at the provider too), and the provider's way back from signing out.
 
 An SSO account is found by (issuer name, subject), never by user name, so a provider
 cannot take over a local account by asserting its name. The first sign-in creates the
@@ -7,30 +8,35 @@ account *pending*: it cannot act until an operator approves it
 organisation, the account goes back to pending with the new mapping.
 
 Each finished sign-in, and each refusal (with a fixed reason code), is one audit entry
-(``auth.sso``); tokens, codes, state and claim values never reach the log.
+(``auth.sso``); so is each sign-out (``auth.logout``) and each return from the provider's
+sign-out (``auth.sso.logout``). Tokens, codes, state and claim values never reach the log.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from authlib.common.security import generate_token
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
 from app.auth.oidc import (
     IssuerConfig,
+    ProviderCache,
     SsoRefused,
     authorisation_request,
+    end_session_url,
     exchange_code,
     load_issuers,
     map_claims,
 )
-from app.auth.secrets import hash_secret, new_csrf_token, new_session_secret
+from app.auth.oidc_seal import open_id_token, seal_id_token
+from app.auth.secrets import hash_secret, new_csrf_token, new_session_secret, same_secret
 from app.db.base import utcnow
 from app.db.models import Organisation, SsoRequest, User, WebSession
 from app.services.context import ServiceContext
@@ -38,9 +44,19 @@ from app.services.identity import actor_for
 from app.services.unit import UnitOfWork, unit_of_work
 from app.services.web_auth import SignedIn
 
-__all__ = ["ApprovalPending", "Started", "configured_issuers", "finish", "start"]
+__all__ = [
+    "ApprovalPending",
+    "SignedOut",
+    "Started",
+    "configured_issuers",
+    "finish",
+    "provider_cache",
+    "returned_from_sign_out",
+    "sign_out",
+    "start",
+]
 
-#: A started sign-in must come back within this time.
+#: A started sign-in (or sign-out at the provider) must come back within this time.
 REQUEST_LIFETIME = timedelta(minutes=10)
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -64,8 +80,28 @@ class Started:
         return "Started(url=[secure], binding=[secure])"
 
 
+@dataclass(frozen=True)
+class SignedOut:
+    """The hsclink session has ended. ``url``: the provider's end-session page, where the
+    browser goes next, carrying ``state`` (kept in a cookie, checked when it comes back);
+    None for a local session or a provider that offers no RP-initiated logout."""
+
+    url: str | None = None
+    state: str | None = None
+    issuer_label: str = ""
+
+    def __repr__(self) -> str:
+        return f"SignedOut(url=[secure], state=[secure], issuer_label={self.issuer_label!r})"
+
+
 def configured_issuers(ctx: ServiceContext) -> dict[str, IssuerConfig]:
     return load_issuers(ctx.settings.identity_file)
+
+
+def provider_cache(ctx: ServiceContext) -> ProviderCache:
+    """The providers' discovery documents and JWKS, shared by every request."""
+    cache: ProviderCache = ctx.caches.setdefault("oidc_providers", ProviderCache())
+    return cache
 
 
 def _anonymous(request_id: str) -> Actor:
@@ -80,7 +116,7 @@ def start(ctx: ServiceContext, *, issuer_name: str, redirect_uri: str, request_i
             uow.details = {"reason": "unknown_issuer"}
             raise SsoRefused("unknown_issuer", "no such sign-in provider")
         try:
-            request = authorisation_request(issuer, redirect_uri)
+            request = authorisation_request(issuer, redirect_uri, cache=provider_cache(ctx))
         except SsoRefused as refused:
             uow.details = {"reason": refused.reason}
             raise
@@ -155,6 +191,7 @@ def _finish(
         raise SsoRefused("wrong_issuer")  # RFC 9207: the answer came from another provider
     identity = exchange_code(
         issuer,
+        cache=provider_cache(ctx),
         code=code,
         redirect_uri=redirect_uri,
         code_verifier=row.code_verifier,
@@ -201,6 +238,7 @@ def _finish(
     token_expiry = datetime.fromtimestamp(identity.expires_at, UTC)
     expires = min(now + timedelta(hours=ctx.settings.session_hours), token_expiry)
     cookie, csrf = new_session_secret(), new_csrf_token()
+    _drop_finished_id_tokens(session)
     session.add(
         WebSession(
             user_id=user.id,
@@ -208,12 +246,89 @@ def _finish(
             csrf_token=csrf,
             created_at=now,
             expires_at=expires,
+            id_token_sealed=seal_id_token(identity.id_token, cookie),
         )
     )
     actor = actor_for(user, uow.actor.request_id)
     uow.actor = actor
     uow.details = {"session_expires": expires.isoformat(timespec="seconds")}
     return SignedIn(cookie, csrf, actor)
+
+
+def _drop_finished_id_tokens(session: Session) -> None:
+    """Sessions that expired or were ended without a sign-out (say, the account was
+    disabled) no longer need their sealed ID token: drop it, even though unopenable."""
+    session.execute(
+        update(WebSession)
+        .where(
+            WebSession.id_token_sealed.is_not(None),
+            or_(WebSession.ended_at.is_not(None), WebSession.expires_at <= utcnow()),
+        )
+        .values(id_token_sealed=None)
+    )
+
+
+def sign_out(
+    ctx: ServiceContext,
+    *,
+    cookie: str,
+    actor: Actor,
+    post_logout_redirect_uri: Callable[[str], str],
+) -> SignedOut:
+    """End this browser's hsclink session and drop its ID token; for a single sign-on
+    session, also say where to end the provider's session (RP-Initiated Logout 1.0).
+
+    ``post_logout_redirect_uri(issuer name)`` is where the provider sends the browser back.
+    The provider not answering does not stop the sign-out: the hsclink session is over.
+    """
+    with unit_of_work(ctx, actor, "auth.logout") as uow:
+        row = uow.session.scalar(
+            select(WebSession).where(WebSession.session_hash == hash_secret(cookie))
+        )
+        if row is None or row.ended_at is not None:
+            return SignedOut()
+        row.ended_at = utcnow()
+        sealed, row.id_token_sealed = row.id_token_sealed, None
+        issuer_name = row.user.issuer
+        if issuer_name is None:
+            return SignedOut()  # a local (break-glass) account's session
+        uow.target = f"issuer:{issuer_name}"
+        issuer = configured_issuers(ctx).get(issuer_name)
+        if issuer is None:
+            uow.details = {"provider_logout": "issuer_not_configured"}
+            return SignedOut()
+        hint, state = open_id_token(sealed, cookie), generate_token(43)
+        try:
+            url = end_session_url(
+                issuer,
+                cache=provider_cache(ctx),
+                id_token_hint=hint,
+                post_logout_redirect_uri=post_logout_redirect_uri(issuer.name),
+                state=state,
+            )
+        except SsoRefused as refused:
+            uow.details = {"provider_logout": refused.reason}
+            return SignedOut()
+        if url is None:
+            uow.details = {"provider_logout": "not_offered"}
+            return SignedOut()
+        uow.details = {"provider_logout": "id_token_hint" if hint else "client_id"}
+        return SignedOut(url, state, issuer.label)
+
+
+def returned_from_sign_out(
+    ctx: ServiceContext, *, issuer_name: str, state: str, expected_state: str, request_id: str
+) -> None:
+    """The provider sent the browser back after its sign-out: ``state`` must be the one
+    this browser left with (``expected_state``, from its cookie), or it is refused."""
+    target = f"issuer:{issuer_name[:32]}"
+    with unit_of_work(ctx, _anonymous(request_id), "auth.sso.logout", target=target) as uow:
+        if issuer_name not in configured_issuers(ctx):
+            uow.details = {"reason": "unknown_issuer"}
+            raise SsoRefused("unknown_issuer")
+        if not state or not expected_state or not same_secret(state, expected_state):
+            uow.details = {"reason": "logout_state_mismatch"}
+            raise SsoRefused("logout_state_mismatch")
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,7 @@ def logout(
 ) -> Response:
     ctx = get_ctx(request)
     _check_csrf(ctx, browser, csrf_token, "auth.logout")
-    web_auth.logout(ctx, cookie=request.cookies.get(SESSION_COOKIE, ""), actor=browser.actor)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return sso_pages.sign_out(request, browser)  # and at the provider, for a single sign-on
 
 
 @router.get("/", response_class=HTMLResponse)

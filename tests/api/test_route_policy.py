@@ -18,6 +18,8 @@ PUBLIC_PAGES = {
     # Single sign-on: off to the provider and back (there is no session yet).
     ("GET", "/login/sso/{issuer_name}"),
     ("GET", "/login/sso/{issuer_name}/callback"),
+    # ...and back from signing out there (the hsclink session has already ended).
+    ("GET", "/login/sso/{issuer_name}/signed-out"),
 }
 
 

@@ -1,17 +1,24 @@
 // A real OpenID provider for the single sign-on browser tests: the certified
 // `oidc-provider` package (package.json pins it), on 127.0.0.1 and a free port.
 //
-//   node tests/oidc/provider.mjs        (TEST_CLIENT_SECRET in the environment)
+//   node tests/oidc/provider.mjs        (TEST_CLIENT_SECRET in the environment;
+//                                        PORT to listen on a given port, else any)
 //
 // Prints one line, `READY <issuer URL>`, once it listens. One client, `hsclink`
 // (confidential, authorisation code + PKCE S256 required); its redirect URIs are on
 // loopback, where any port is allowed (RFC 8252), so the tests' live server can use
-// whatever port it gets. The development login page accepts any login; the login
-// names the account below (unknown logins get the default claims).
+// whatever port it gets. The same goes for its post-logout redirect URI (RP-Initiated
+// Logout, enabled by default with a confirmation page), which oidc-provider itself
+// matches exactly. The development login page accepts any login; the login names the
+// account below (unknown logins get the default claims).
+//
+// Each start signs with a new key under a new `kid`: a restart on the same PORT is a
+// key rotation, as a relying party sees one.
 //
 // For negative tests a few accounts get an ID token the provider re-signs, with its
 // own signing key, after changing one claim: `wrong-audience` (aud: another client),
 // `expired` (exp an hour ago), `other-issuer` (iss: another issuer).
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 
 import { CompactSign, decodeJwt, exportJWK, generateKeyPair, importJWK } from 'jose';
@@ -43,7 +50,12 @@ const TAMPER = {
 };
 
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-const signingJwk = { ...(await exportJWK(privateKey)), kid: 'test-signing-key', alg: 'RS256', use: 'sig' };
+const signingJwk = {
+  ...(await exportJWK(privateKey)),
+  kid: `test-signing-key-${randomUUID()}`,
+  alg: 'RS256',
+  use: 'sig',
+};
 const signingKey = await importJWK(signingJwk, 'RS256');
 
 // Native (loopback) clients re-consent on every sign-in by default: not here.
@@ -51,7 +63,7 @@ const policy = interactionPolicy.base();
 policy.get('consent').checks.remove('native_client_prompt');
 
 const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
@@ -61,6 +73,7 @@ const provider = new Provider(issuer, {
       client_secret: CLIENT_SECRET,
       application_type: 'native',
       redirect_uris: ['http://127.0.0.1/login/sso/test-nhs/callback'],
+      post_logout_redirect_uris: ['http://127.0.0.1/login/sso/test-nhs/signed-out'],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -100,6 +113,20 @@ const provider = new Provider(issuer, {
     return grant;
   },
 });
+
+// Post-logout redirect URIs on loopback: any port, as for the redirect URIs above.
+const LOOPBACK = '127.0.0.1';
+const exactMatch = provider.Client.prototype.postLogoutRedirectUriAllowed;
+provider.Client.prototype.postLogoutRedirectUriAllowed = function anyLoopbackPort(value) {
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'http:' && url.hostname === LOOPBACK) url.port = '';
+  return exactMatch.call(this, url.href);
+};
 
 provider.use(async (ctx, next) => {
   await next();

@@ -4,7 +4,8 @@ The provider is the certified ``oidc-provider`` package under Node.js, started o
 run (``tests/oidc/provider.mjs``); the live server is configured to trust it through an
 identity file. Its accounts: ``jane.doe`` (an analyst at Camden by its claims),
 ``wrong-audience``, ``expired`` and ``other-issuer`` (ID tokens the provider re-signs
-with one claim changed), ``no-role`` (claims that map to no role).
+with one claim changed), ``no-role`` (claims that map to no role). Restarting it (same
+port, a new signing key) is a key rotation as hsclink sees one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -52,19 +53,26 @@ def _node_or_skip() -> str:
     return node
 
 
-@pytest.fixture(scope="session")
-def oidc_issuer() -> Iterator[str]:
-    """The provider's issuer URL; the provider runs for the whole test session."""
-    node = _node_or_skip()
-    process = subprocess.Popen(
-        [node, str(PROVIDER_DIR / "provider.mjs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "TEST_CLIENT_SECRET": CLIENT_SECRET},
-        text=True,
-    )
-    assert process.stdout is not None
-    try:
+class TestProvider:
+    """``provider.mjs`` under Node; ``restart`` keeps the port (so the issuer URL) and
+    signs with a new key under a new ``kid`` from then on."""
+
+    __test__ = False  # not a test class
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.issuer = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self, port: int = 0) -> None:
+        process = self._process = subprocess.Popen(
+            [self.node, str(PROVIDER_DIR / "provider.mjs")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "TEST_CLIENT_SECRET": CLIENT_SECRET, "PORT": str(port)},
+            text=True,
+        )
+        assert process.stdout is not None
         deadline = time.monotonic() + 30
         line = ""
         while time.monotonic() < deadline and not line.startswith("READY "):
@@ -75,10 +83,36 @@ def oidc_issuer() -> Iterator[str]:
                     raise RuntimeError("the OpenID provider stopped while starting")
         if not line.startswith("READY "):
             raise RuntimeError("the OpenID provider did not start in 30 s")
-        yield line.split()[1]
+        self.issuer = line.split()[1]
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def restart(self) -> None:
+        port = int(urlsplit(self.issuer).port or 0)
+        self.stop()
+        self.start(port)
+        assert self.issuer.endswith(f":{port}")
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[TestProvider]:
+    """The provider; it runs for the whole test session."""
+    provider = TestProvider(_node_or_skip())
+    try:
+        provider.start()
+        yield provider
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        provider.stop()
+
+
+@pytest.fixture
+def oidc_issuer(oidc_provider: TestProvider) -> str:
+    """The provider's issuer URL."""
+    return oidc_provider.issuer
 
 
 @pytest.fixture
@@ -140,6 +174,13 @@ def sign_in_at_provider(page: Page, base_url: str, login: str) -> None:
     page.locator("input[name=login]").fill(login)
     page.locator("input[name=password]").fill("any password at the test provider")
     page.get_by_role("button", name="Sign-in").click()
+
+
+def sso_sign_in(page: Page, base_url: str) -> None:
+    """The SSO button of an approved account still signed in at the provider: no prompt."""
+    page.goto(f"{base_url}/login")
+    page.get_by_role("link", name=f"Sign in with {ISSUER_LABEL}").click()
+    page.wait_for_url(f"{base_url}/")
 
 
 def sso_events(ctx: ServiceContext) -> list[dict[str, object]]:
@@ -223,19 +264,102 @@ def test_the_web_session_ends_no_later_than_the_id_token(
         assert row.expires_at - row.created_at <= timedelta(hours=1)
 
 
-def test_signing_out_ends_the_single_sign_on_session(
+def test_signing_out_ends_the_session_here_and_at_the_provider(
     live_server: str, page: Page, ctx: ServiceContext
 ) -> None:
     approved(ctx, page, live_server, "jane.doe")
-    page.goto(f"{live_server}/login")
-    page.get_by_role("link", name=f"Sign in with {ISSUER_LABEL}").click()
-    page.wait_for_url(f"{live_server}/")
+    sso_sign_in(page, live_server)
+    to_provider: list[str] = []
+    page.on("request", lambda r: to_provider.append(r.url) if "/session/end?" in r.url else None)
     page.get_by_role("button", name="Sign out").click()
+
+    # The provider's own confirmation page (RP-Initiated Logout), then back to sign-in.
+    page.get_by_role("button", name="Yes, sign me out").click()
     page.wait_for_url(f"{live_server}/login")
+    [request] = to_provider
+    sent = parse_qs(urlsplit(request).query)
+    assert sent["client_id"] == ["hsclink"] and sent["id_token_hint"][0].count(".") == 2
+    assert sent["post_logout_redirect_uri"] == [f"{live_server}/login/sso/test-nhs/signed-out"]
     page.goto(f"{live_server}/")
     expect(page).to_have_url(f"{live_server}/login")
+
+    # The provider's session is over too: the SSO button now asks for credentials there.
+    page.get_by_role("link", name=f"Sign in with {ISSUER_LABEL}").click()
+    expect(page.locator("input[name=login]")).to_be_visible()
+
     [logout] = events_as_operator(ctx, action="auth.logout")
-    assert (logout["actor"], logout["outcome"]) == ("test-nhs.jane.doe", "allowed")
+    assert (logout["actor"], logout["outcome"], logout["target"]) == (
+        "test-nhs.jane.doe",
+        "allowed",
+        "issuer:test-nhs",
+    )
+    assert logout["details"] == {"provider_logout": "id_token_hint"}
+    [back] = events_as_operator(ctx, action="auth.sso.logout")
+    assert (back["outcome"], back["target"]) == ("allowed", "issuer:test-nhs")
+    logged = repr(events_as_operator(ctx))
+    assert sent["id_token_hint"][0] not in logged and sent["state"][0] not in logged
+
+
+def test_the_id_token_is_kept_only_sealed_and_dropped_at_sign_out(
+    live_server: str, page: Page, ctx: ServiceContext
+) -> None:
+    approved(ctx, page, live_server, "jane.doe")
+    sso_sign_in(page, live_server)
+    with ctx.reads() as session:
+        [sealed] = session.scalars(sql_select(WebSession.id_token_sealed)).all()
+    assert sealed is not None
+    hints: list[str] = []
+    page.on("request", lambda r: hints.append(r.url) if "/session/end?" in r.url else None)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(f"{live_server}/login")
+    [hint] = parse_qs(urlsplit(hints[0]).query)["id_token_hint"]
+    # What the database held was not the token, nor any part of it.
+    assert not [part for part in hint.split(".") if part[:16].encode() in sealed]
+    with ctx.reads() as session:
+        row = session.scalars(sql_select(WebSession)).one()
+        assert row.ended_at is not None and row.id_token_sealed is None
+
+
+@pytest.mark.parametrize("query", ["?state=not-the-state-we-sent", ""])
+def test_a_tampered_or_absent_sign_out_state_is_refused_and_changes_nothing(
+    live_server: str, page: Page, ctx: ServiceContext, query: str
+) -> None:
+    approved(ctx, page, live_server, "jane.doe")
+    sso_sign_in(page, live_server)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Yes, sign me out")).to_be_visible()
+
+    # Instead of the provider's answer, a made-up one (or one without a state).
+    answer = page.goto(f"{live_server}/login/sso/test-nhs/signed-out{query}")
+    assert answer is not None and answer.status == 200
+    expect(page).to_have_url(f"{live_server}/login")
+    [back] = events_as_operator(ctx, action="auth.sso.logout")
+    assert (back["outcome"], back["details"]["reason"]) == (  # type: ignore[index]
+        "refused",
+        "logout_state_mismatch",
+    )
+    # The hsclink session ended before the browser left; nothing else changed.
+    page.goto(f"{live_server}/")
+    expect(page).to_have_url(f"{live_server}/login")
+    assert "hsclink_sso_logout" not in {c["name"] for c in page.context.cookies()}
+    with ctx.reads() as session:
+        row = session.scalars(sql_select(WebSession)).one()
+        assert row.ended_at is not None and row.id_token_sealed is None
+
+
+def test_a_provider_that_rotates_its_signing_key_is_still_trusted(
+    live_server: str, page: Page, ctx: ServiceContext, oidc_provider: TestProvider
+) -> None:
+    """hsclink keeps the provider's JWKS for an hour; a token signed with a key it has
+    not seen makes it fetch the JWKS again at once."""
+    approved(ctx, page, live_server, "jane.doe")
+    sso_sign_in(page, live_server)  # the JWKS, with the first key, is now cached
+    oidc_provider.restart()  # the same issuer, a new signing key (and no sessions)
+
+    sign_in_at_provider(page, live_server, "jane.doe")
+    page.wait_for_url(f"{live_server}/")
+    assert [e["outcome"] for e in sso_events(ctx)[:2]] == ["allowed", "allowed"]
 
 
 # --------------------------------------------------------------------------- refusals
