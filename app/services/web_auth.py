@@ -32,7 +32,6 @@ __all__ = [
     "BrowserSession",
     "SignedIn",
     "login",
-    "logout",
     "refuse_forged_login",
     "session_actor",
 ]
@@ -154,12 +153,3 @@ def session_actor(
         if not row.user.is_active:
             return None
         return BrowserSession(actor_for(row.user, request_id), row.csrf_token)
-
-
-def logout(ctx: ServiceContext, *, cookie: str, actor: Actor) -> None:
-    with unit_of_work(ctx, actor, "auth.logout") as uow:
-        row = uow.session.scalar(
-            select(WebSession).where(WebSession.session_hash == hash_secret(cookie))
-        )
-        if row is not None and row.ended_at is None:
-            row.ended_at = utcnow()
