@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's Chromium; elsewhere (Ubuntu's snap: /snap/bin/chromium) set HSCLINK_TEST_CHROMIUM.
+CHROMIUM = Path(os.environ.get("HSCLINK_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HERE = Path(__file__).resolve().parent
 #: Playwright's default waits are 30 s; a local server answers in milliseconds.
