@@ -27,6 +27,7 @@ from app.api.routes import budgets as budget_routes
 from app.api.routes import governance, identity, optout, submissions
 from app.api.routes import linkage as linkage_routes
 from app.api.routes import queries as query_routes
+from app.api.routes import releases as release_routes
 from app.audit.witness_config import WitnessConfigError
 from app.auth.actor import Actor
 from app.auth.oidc import IdentityConfigError, load_issuers
@@ -54,6 +55,8 @@ API_ROUTERS = [
     (linkage_routes.router, "linkage"),
     (budget_routes.router, "budgets"),
     (query_routes.router, "queries"),
+    (release_routes.router, "releases"),
+    (release_routes.public_router, "public-register"),
 ]
 
 

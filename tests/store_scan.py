@@ -69,6 +69,12 @@ NON_PATIENT_TABLES = {
     # Released answers are noisy aggregates already given to an analyst; their group
     # labels (boroughs, age bands) are the query's, not any record's.
     "release_releases": "differentially private answers and their query specs",
+    # The release register: who asked which query when, what it cost, refusals' reason
+    # categories; the public register's switch and its views' addresses (staff and the
+    # public, never people in the extracts).
+    "release_register": "queries asked, by whom and when, and their charges",
+    "release_register_switches": "the public register's switch",
+    "release_register_views": "public register views per address (rate limit)",
     # A run's status, stage, counts and a safe problem text.
     "linkage_runs": "linkage runs (status and counts)",
 }

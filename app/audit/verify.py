@@ -67,6 +67,7 @@ class HeadRecord:
 @dataclass
 class VerificationReport:
     entries_checked: int = 0
+    #: Distinct signed heads (tree sizes) checked, however many copies of each were found.
     heads_checked: int = 0
     first_bad_seq: int | None = None
     problem: str | None = None
@@ -75,6 +76,10 @@ class VerificationReport:
     notes: list[str] = field(default_factory=list)
     #: One summary per configured witness (name, answered, size, cosigned_at, problem).
     witnesses: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the heads were checked: source ("database", "witness file", "cosigned by
+    #: witness W", "export") -> how many of its heads matched the entries, in the order
+    #: the sources were first met.
+    head_sources: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +94,7 @@ class VerificationReport:
             "ok": self.ok,
             "entries_checked": self.entries_checked,
             "heads_checked": self.heads_checked,
+            "head_sources": dict(self.head_sources),
             "largest_signed_size": self.largest_signed_size,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
@@ -199,8 +205,10 @@ def verify_log(
             return report.fail(seq, f"entry {seq} does not match its recorded hash")
         acc.append(entry.entry_hash)
         prev = entry.entry_hash
-        for head in by_size.get(seq, ()):
-            report.heads_checked += 1
+        copies = by_size.get(seq, ())
+        report.heads_checked += 1 if copies else 0
+        for head in copies:
+            report.head_sources[head.source] = report.head_sources.get(head.source, 0) + 1
             if head.root_hash != acc.root():
                 return report.fail(
                     seq,

@@ -339,14 +339,23 @@ def token_revoke(token_id: int) -> None:
 
 
 @policy_app.command("show")
-def policy_show(as_json: JsonFlag = False) -> None:
-    """Print the rules in force and their SHA-256."""
-    from app.services import policy
+def policy_show(
+    plain: Annotated[
+        bool, typer.Option("--plain", help="In plain words: what each role may do, the rules.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the rules in force and their SHA-256 (--json adds the role x action matrix)."""
+    from app.services import policy, policy_text
 
     with _context() as ctx:
         shown = policy.show_policy(ctx, actor=None)
+        words = policy_text.show_plain_policy(ctx, actor=None)
+    if plain:
+        _print(words.as_dict(), as_json, lambda: typer.echo(words.text()))
+        return
     _print(
-        asdict(shown),
+        {**asdict(shown), **words.matrix.as_dict()},
         as_json,
         lambda: typer.echo(f"{shown.text}\n\n# policy sha256 {shown.sha256}"),
     )
@@ -377,9 +386,11 @@ def audit_verify(
 
     def human() -> None:
         if report.ok:
+            where = ", ".join(f"{s} ({n})" for s, n in report.head_sources.items())
             typer.echo(
-                f"ok: {report.entries_checked} entries, {report.heads_checked} signed heads checked"
-                f" (largest signed size {report.largest_signed_size})"
+                f"ok: {report.entries_checked} entries, {report.heads_checked} distinct signed"
+                f" heads checked (largest signed size {report.largest_signed_size})"
+                + (f"; copies checked in: {where}" if where else "")
             )
             for note in report.notes:
                 typer.echo(f"note: {note}")

@@ -43,6 +43,9 @@ __all__ = [
     "Project",
     "ProjectMember",
     "RecordBatch",
+    "RegisterEntry",
+    "RegisterSwitch",
+    "RegisterView",
     "Release",
     "RowError",
     "Submission",
@@ -585,3 +588,67 @@ class GlobalCharge(Base):
     global_budget_id: Mapped[int] = mapped_column(ForeignKey("release_global_budgets.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegisterEntry(Base):
+    """The release register (issue 15): one row per query the release service decided,
+    written in the same transaction as its ``query.run`` audit entry.
+
+    ``status``: ``pending`` (charged, being answered), ``released`` (charged and
+    answered), ``repeat`` (the stored answer of ``release_id``, not charged), ``failed``
+    (charged, not answered) or ``refused`` (nothing charged; ``reason`` is its category,
+    never an input value). ``query`` is the canonical structured query when it parsed.
+    ``charge_id``/``global_charge_id`` are its ledger entries. Rows are never deleted
+    and, once decided, keep who, when and what (triggers, migration 0021).
+    """
+
+    __tablename__ = "release_register"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'released', 'repeat', 'failed', 'refused')", name="status"
+        ),
+        Index("ix_release_register_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    #: Who asked, as the audit log names them (a user name).
+    actor: Mapped[str] = mapped_column(String(120))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("iam_users.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("release_projects.id"))
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_snapshots.id"))
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("release_releases.id"))
+    plan_id: Mapped[str | None] = mapped_column(String(64))
+    query: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("release_charges.id"))
+    global_charge_id: Mapped[int | None] = mapped_column(ForeignKey("release_global_charges.id"))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: An IG officer's mark: the public register may show this release's answer.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class RegisterSwitch(Base):
+    """Each time an IG officer switched the public register on or off (append-only);
+    the newest row is in force, and with none it is off."""
+
+    __tablename__ = "release_register_switches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public: Mapped[bool] = mapped_column(Boolean)
+    set_by: Mapped[str] = mapped_column(String(120))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegisterView(Base):
+    """A view of the public register, counted per address for its rate limit and
+    deleted once older than the window (as ``iam_login_failures``)."""
+
+    __tablename__ = "release_register_views"
+    __table_args__ = (Index("ix_release_register_views_address_at", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

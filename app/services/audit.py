@@ -56,11 +56,21 @@ class EventFilter:
     until: datetime | None = None
     before_seq: int | None = None
     limit: int = 50
+    role: str | None = None
+    organisation: str | None = None
+    #: ``action`` names one action exactly instead of a prefix (the dashboard's choice).
+    action_exact: bool = False
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.actor:
             query = query.where(AuditEvent.actor == self.actor)
-        if self.action:
+        if self.role:
+            query = query.where(AuditEvent.role == self.role)
+        if self.organisation:
+            query = query.where(AuditEvent.organisation == self.organisation)
+        if self.action and self.action_exact:
+            query = query.where(AuditEvent.action == self.action)
+        elif self.action:
             query = query.where(AuditEvent.action.startswith(self.action, autoescape=True))
         if self.outcome:
             query = query.where(AuditEvent.outcome == self.outcome)

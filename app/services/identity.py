@@ -1,8 +1,14 @@
-"""Organisations, users and API tokens."""
+"""Organisations, users and API tokens.
+
+The CLI, the API and the web pages call these same functions, so a change is audited the
+same way whichever way it came in (the policy gate is the caller's: a route's
+``Authorized`` or ``PageActor``; the CLI is the host operator, see SECURITY.md).
+"""
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +26,7 @@ from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
 
 __all__ = [
+    "IssuedPassword",
     "IssuedToken",
     "UserView",
     "actor_for",
@@ -29,19 +36,25 @@ __all__ = [
     "create_organisation",
     "create_user",
     "disable_user",
+    "enable_user",
     "end_sessions_of",
     "issue_token",
     "list_organisations",
     "list_tokens",
     "list_users",
+    "password_roles",
+    "reset_password",
     "revoke_token",
     "set_password",
+    "set_role",
     "whoami",
 ]
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 ORG_CODE = re.compile(r"^[A-Z0-9]{3,16}$")
 MIN_PASSWORD = 12
+#: A generated password: 144 random bits, 24 URL-safe characters.
+GENERATED_PASSWORD_BYTES = 18
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,17 @@ class IssuedToken:
 
     def __repr__(self) -> str:
         return f"IssuedToken(id={self.id}, user={self.user!r}, token=[secure])"
+
+
+@dataclass(frozen=True)
+class IssuedPassword:
+    """A generated password, returned once to the operator who asked: only its hash is kept."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"IssuedPassword(username={self.username!r}, password=[secure])"
 
 
 @dataclass(frozen=True)
@@ -220,6 +244,75 @@ def disable_user(ctx: ServiceContext, *, actor: Actor, username: str) -> UserVie
             token.revoked_at = now
         end_sessions_of(uow.session, user.id, now)
         return _user_view(user)
+
+
+def enable_user(ctx: ServiceContext, *, actor: Actor, username: str) -> UserView:
+    """Let a disabled account act again. What disabling revoked stays revoked: the account
+    needs a new API token, and signs in again (a pending single sign-on account stays
+    pending until approved)."""
+    with unit_of_work(ctx, actor, "user.enable", target=f"user:{username[:64]}") as uow:
+        user = _named(uow.session, username)
+        if user.disabled_at is None:
+            raise Conflict("the account is not disabled")
+        user.disabled_at = None
+        return _user_view(user)
+
+
+def set_role(ctx: ServiceContext, *, actor: Actor, username: str, role: str) -> UserView:
+    """Give a local account another role, from its next request on (each request reads
+    the role from the database). A single sign-on account's role is its provider's claim
+    mapped by the identity file, so it is changed there; nobody changes their own role."""
+    with unit_of_work(ctx, actor, "user.set_role", target=f"user:{username[:64]}") as uow:
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be one of {', '.join(ROLES)}")
+        user = _named(uow.session, username)
+        if actor.user_id == user.id:
+            raise Conflict("you cannot change your own role")
+        if user.issuer is not None:
+            raise Conflict(
+                "a single sign-on account's role comes from its provider's claims: change"
+                " the role mapping in the identity file"
+            )
+        uow.details = {"from": user.role, "to": role}
+        user.role = role
+        return _user_view(user)
+
+
+def password_roles(ctx: ServiceContext) -> frozenset[str]:
+    """The roles that may sign in with a local password (``HSCLINK_LOCAL_LOGIN_ROLES``)."""
+    setting = ctx.settings.local_login_roles
+    return frozenset(role.strip() for role in setting.split(",") if role.strip())
+
+
+def reset_password(ctx: ServiceContext, *, actor: Actor, username: str) -> IssuedPassword:
+    """A new random password for a local account, returned once; only its argon2id hash
+    is kept. The account's browser sessions end, so whoever knew the old password is
+    signed out; its API tokens are other credentials and stay. Refused for a single
+    sign-on account, a role that may not sign in with a password, and oneself (it would
+    end the session asking)."""
+    with unit_of_work(ctx, actor, "user.password", target=f"user:{username[:64]}") as uow:
+        user = _named(uow.session, username)
+        if actor.user_id == user.id:
+            raise Conflict("you cannot reset your own password here")
+        if user.issuer is not None:
+            raise Conflict("a single sign-on account signs in at its provider, not with a password")
+        if user.role not in password_roles(ctx):
+            raise Conflict(
+                "this role signs in with single sign-on only (HSCLINK_LOCAL_LOGIN_ROLES):"
+                " a password would not let it in"
+            )
+        password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+        user.password_hash = hash_password(password)
+        end_sessions_of(uow.session, user.id, utcnow())
+        uow.details = {"generated": True, "sessions_ended": True}
+        return IssuedPassword(user.username, password)
+
+
+def _named(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("no such user")
+    return user
 
 
 def issue_token(

@@ -5,7 +5,8 @@ the new key (AES-SIV: decrypt with the old key, encrypt with the new; no raw ide
 and no linkage secret needed) and seals it again, in the same transaction, so tokens made
 before and after still compare equal. Rotating ``data-seal`` seals every batch of the
 store again under the new key version. The ``linkage`` key cannot be rotated that way (an
-HMAC cannot be re-keyed without the raw value): it is refused while records exist.
+HMAC cannot be re-keyed without the raw value): it is refused while records, or an
+opt-out list with entries, exist.
 
 The key-encryption key (KEK) that wraps them all is the custody's (``app/keys/custody.py``):
 ``init_hsm`` makes one in the token, ``rotate_kek`` makes a new one and wraps every data
@@ -15,6 +16,7 @@ key again under it, ``where`` says what is where. All audited; none shows materi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
-from app.db.models import RecordBatch
+from app.db.models import AssignmentBatch, KeyVersion, OptOutList, RecordBatch
 from app.errors import Conflict, InvalidRequest
 from app.keys.custody import CustodyReport, KeyFileCustody
 from app.keys.pinned import append_pinned_key
@@ -38,15 +40,23 @@ from app.keys.store import (
 )
 from app.services.context import ServiceContext
 from app.services.unit import unit_of_work
-from app.store.batches import reseal_assignments, reseal_optouts, reseal_record_batches
+from app.store.batches import (
+    optout_entries,
+    reseal_assignments,
+    reseal_optouts,
+    reseal_record_batches,
+)
 from app.store.seal import seal_keys
 from privacy.pseudonym import rewrap
 
 __all__ = [
     "HsmInit",
     "KekRotation",
+    "KeyStatus",
+    "KeyVersionView",
     "KeyWhere",
     "init_hsm",
+    "key_status",
     "list_keys",
     "rotate_kek",
     "rotate_key",
@@ -59,17 +69,108 @@ def list_keys(ctx: ServiceContext, *, actor: Actor) -> list[KeyInfo]:
         return uow.keys.list()
 
 
-def rotate_key(ctx: ServiceContext, *, actor: Actor, purpose: str) -> KeyInfo:
-    """A new active version; older versions stay to verify what they signed."""
+@dataclass(frozen=True)
+class KeyVersionView:
+    """One key version and where it is: wrapped under ``kek``, or held in the HSM as
+    ``hsm_label``. Never its material."""
+
+    purpose: str
+    version: int
+    status: str
+    kek: str | None
+    hsm_label: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """Every key version, the custody of the key-encryption key, and how many sealed
+    batches a rotation would seal again (what the web's confirmation step names)."""
+
+    custody: str
+    current_kek: str
+    versions: tuple[KeyVersionView, ...]
+    record_batches: int
+    assignment_batches: int
+    optout_lists: int
+    #: Why the linkage key cannot be rotated now (``rotate_key`` refuses it), or None.
+    linkage_refusal: str | None = None
+
+    @property
+    def purposes(self) -> tuple[str, ...]:
+        return tuple(sorted(PURPOSES))
+
+    def active(self, purpose: str) -> KeyVersionView | None:
+        return next(
+            (v for v in self.versions if v.purpose == purpose and v.status == "active"), None
+        )
+
+
+def key_status(ctx: ServiceContext, *, actor: Actor) -> KeyStatus:
+    """``key.list`` with where each version is held (the web's keys page)."""
+    with unit_of_work(ctx, actor, "key.list", target="keys") as uow:
+        session = uow.session
+        rows = session.execute(
+            select(
+                KeyVersion.purpose,
+                KeyVersion.version,
+                KeyVersion.status,
+                KeyVersion.kek,
+                KeyVersion.hsm_label,
+                KeyVersion.created_at,
+            ).order_by(KeyVersion.purpose, KeyVersion.version)
+        )
+        versions = tuple(KeyVersionView(*row) for row in rows)
+
+        def count(model: type[RecordBatch | AssignmentBatch | OptOutList]) -> int:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+        return KeyStatus(
+            custody=ctx.master_key.backend,
+            current_kek=ctx.master_key.current_kek(),
+            versions=versions,
+            record_batches=count(RecordBatch),
+            assignment_batches=count(AssignmentBatch),
+            optout_lists=count(OptOutList),
+            linkage_refusal=_linkage_refusal(session),
+        )
+
+
+def _linkage_refusal(session: Session) -> str | None:
+    """Every stored token, and every token of the opt-out list, is an HMAC under the
+    linkage key: one-way, so none can follow it to a new key without the raw identifier.
+    Rotating it under an opt-out list would leave the list matching no new record."""
+    if session.scalar(select(func.count()).select_from(RecordBatch)):
+        return (
+            "the linkage key keys every stored token and cannot be re-keyed without the"
+            " raw identifiers; rotate pseudonym-wrap, or resubmit every extract"
+        )
+    if optout_entries(session):
+        return (
+            "the opt-out list in force is keyed with the linkage key: load an empty list,"
+            " rotate, then load the list again"
+        )
+    return None
+
+
+def rotate_key(
+    ctx: ServiceContext, *, actor: Actor, purpose: str, confirmation: str | None = None
+) -> KeyInfo:
+    """A new active version; older versions stay to verify what they signed.
+
+    ``confirmation``: what the person typed on the web's confirmation step; when given it
+    must be the purpose itself, or nothing is rotated (and the attempt is audited).
+    """
     with unit_of_work(ctx, actor, "key.rotate", target=f"key:{purpose[:32]}") as uow:
         if purpose not in PURPOSES:
             raise InvalidRequest(f"purpose must be one of {', '.join(PURPOSES)}")
+        if confirmation is not None and confirmation.strip() != purpose:
+            uow.details = {"purpose": purpose, "reason": "unconfirmed"}
+            raise InvalidRequest(f"to rotate the key, type its name ({purpose}) to confirm")
         session = uow.session
-        if purpose == LINKAGE and session.scalar(select(func.count()).select_from(RecordBatch)):
-            raise Conflict(
-                "the linkage key keys every stored token and cannot be re-keyed without the"
-                " raw identifiers; rotate pseudonym-wrap, or resubmit every extract"
-            )
+        refusal = _linkage_refusal(session) if purpose == LINKAGE else None
+        if refusal is not None:
+            raise Conflict(refusal)
         old: tuple[int, bytes] | None = None
         if purpose == PSEUDONYM_WRAP:
             old = uow.keys.secret(PSEUDONYM_WRAP)

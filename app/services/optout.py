@@ -6,17 +6,23 @@ tokens are stored, sealed as one batch (``app/store``): the database shows how m
 entries the list has, nothing else. Invalid numbers are counted, never echoed. A load
 replaces the previous list whole, in one transaction. How many records the list
 excludes is counted in memory, against the NHS-number tokens of the sealed records.
+
+The history of loads (``optout_history``) is read from the audit log, which already holds
+who loaded each list, when, and its counts: the database keeps only the list in force.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow.compute as pc
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.actor import Actor
+from app.db.models import AuditEvent, OptOutList
 from app.services.context import ServiceContext
 from app.services.ingest import pseudonym_keys
 from app.services.unit import unit_of_work
@@ -25,7 +31,17 @@ from app.store.batches import optout_entries
 from app.store.seal import seal_keys
 from privacy.nhs_number import nhs_number
 
-__all__ = ["OptOutSummary", "load_optouts", "optout_summary"]
+__all__ = [
+    "OptOutHistory",
+    "OptOutLoad",
+    "OptOutSummary",
+    "load_optouts",
+    "optout_history",
+    "optout_summary",
+]
+
+#: Loads the history shows (newest first); older ones stay in the audit log.
+HISTORY_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,31 @@ class OptOutSummary:
     entries: int
     invalid_lines: int
     records_excluded: int
+
+
+@dataclass(frozen=True)
+class OptOutLoad:
+    """One list that was put in force: its version, who loaded it and when, its counts."""
+
+    version: int
+    loaded_at: datetime
+    actor: str
+    role: str
+    entries: int
+    invalid_lines: int
+    records_excluded: int
+
+
+@dataclass(frozen=True)
+class OptOutHistory:
+    """The list in force (version 0: none loaded yet) and the loads, newest first."""
+
+    version: int
+    loaded_at: datetime | None
+    entries: int
+    loads: tuple[OptOutLoad, ...]
+    #: How many loads there have been in all (``loads`` holds the newest ones).
+    total_loads: int
 
 
 def _excluded(session: Session, keys: SealKeys) -> int:
@@ -78,3 +119,47 @@ def optout_summary(ctx: ServiceContext, *, actor: Actor) -> OptOutSummary:
         entries = optout_entries(uow.session)
         sealing = seal_keys(uow.session, ctx.master_key)
         return OptOutSummary(entries, 0, _excluded(uow.session, sealing))
+
+
+def optout_history(
+    ctx: ServiceContext, *, actor: Actor, limit: int = HISTORY_SHOWN
+) -> OptOutHistory:
+    """The list in force and the history of loads, from the audit log (counts only).
+
+    A load numbers its list one more than the list it replaces (``replace_optouts``), in
+    the transaction that writes its ``optout.load`` entry, and a load that fails leaves
+    neither: so the n-th allowed ``optout.load`` entry is version n.
+    """
+    with unit_of_work(ctx, actor, "optout.read", target="optout-list") as uow:
+        session = uow.session
+        current = session.execute(
+            select(OptOutList.id, OptOutList.loaded_at, OptOutList.entries)
+            .order_by(OptOutList.id.desc())
+            .limit(1)
+        ).first()
+        loaded = (AuditEvent.action == "optout.load", AuditEvent.outcome == "allowed")
+        total = int(
+            session.scalar(select(func.count()).select_from(AuditEvent).where(*loaded)) or 0
+        )
+        rows = session.execute(
+            select(AuditEvent.occurred_at, AuditEvent.actor, AuditEvent.role, AuditEvent.details)
+            .where(*loaded)
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        )
+        loads = tuple(
+            OptOutLoad(
+                version=total - index,
+                loaded_at=at,
+                actor=who,
+                role=role,
+                entries=int(details.get("entries", 0)),
+                invalid_lines=int(details.get("invalid", 0)),
+                records_excluded=int(details.get("records_excluded", 0)),
+            )
+            for index, (at, who, role, details) in enumerate(rows)
+        )
+        uow.details = {"loads_shown": len(loads)}
+        if current is None:
+            return OptOutHistory(0, None, 0, loads, total)
+        return OptOutHistory(int(current[0]), current[1], int(current[2]), loads, total)

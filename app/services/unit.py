@@ -5,6 +5,9 @@ the work, so if the audit write fails the work is rolled back too. On a domain
 error the work is rolled back and a ``refused`` or ``failed`` entry is committed on
 its own, then the error propagates. Objects passed to :meth:`keep_on_failure`
 are written with that entry (for example the failed-login counter).
+
+Inside a page view (``app.services.page_view``), a unit of the admitted actor that
+changed nothing is folded into the view's one entry instead of being written itself.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.errors import (
 )
 from app.keys.store import DatabaseKeyStore
 from app.policy.engine import Resource
+from app.services import page_view
 from app.services.context import ServiceContext
 
 __all__ = ["UnitOfWork", "unit_of_work"]
@@ -68,9 +72,11 @@ def unit_of_work(
     session = ctx.sessions()
     uow = UnitOfWork(ctx, session, actor, action)
     uow.target = target
+    fold = page_view.fold_for(actor, session)
     try:
         yield uow
-        uow.audit.record(uow.actor, action, target=uow.target, details=uow.details)
+        if fold is None or not fold.take(uow.actor, action, uow.target, uow.details):
+            uow.audit.record(uow.actor, action, target=uow.target, details=uow.details)
         session.commit()
     except HsclinkError as error:
         session.rollback()
@@ -80,10 +86,14 @@ def unit_of_work(
         details = {**uow.details, "error": type(error).__name__}
         uow.audit.record(uow.actor, action, target=uow.target, outcome=outcome, details=details)
         session.commit()
+        if fold is not None:
+            fold.recorded_elsewhere()
         raise
     except Exception:
         session.rollback()
         _record_internal_failure(uow)
+        if fold is not None:
+            fold.recorded_elsewhere()
         raise
     finally:
         session.close()

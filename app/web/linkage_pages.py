@@ -8,7 +8,9 @@
 ``add_routes`` puts them on the pages' router. The report is the service's
 ``SnapshotReport`` as it stands: counts already under disclosure control (``*`` for a
 suppressed count), shown as given and never as 0. Everything here only arranges and
-formats; the match-weight chart is inline SVG drawn by ``charts.histogram_svg``.
+formats; the match-weight chart is inline SVG drawn by ``charts.histogram_svg``. The
+report opens with :func:`plain_summary`, sentences an IG officer can use, computed only
+from the controlled counts and the model's estimates the report already shows.
 No script: while a run is queued or running, the runs page asks the browser to reload
 itself (``<meta http-equiv="refresh">``).
 """
@@ -27,8 +29,11 @@ from app.api.deps import RowId, get_ctx
 from app.jobs import run_in_background
 from app.services import linkage, web_auth
 from app.web.charts import histogram_svg
+from app.web.display import borough_label
 from app.web.pages import PageActor, allowed, check_csrf, render
+from privacy.disclosure import SUPPRESSED
 from privacy.geography import LONDON_BOROUGHS
+from privacy.release.catalogue import ASC, NHS
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -36,6 +41,7 @@ __all__ = [
     "disclosure_rule",
     "latest_report_page",
     "linkage_page",
+    "plain_summary",
     "report_page",
     "start_run",
 ]
@@ -137,6 +143,7 @@ class Grouping:
 class ReportView:
     """The report's parts that need arranging or formatting before a template shows them."""
 
+    summary: str
     threshold: str
     threshold_weight: str
     threshold_probability: str
@@ -159,6 +166,7 @@ class ReportView:
         rule = str(model.get("threshold_rule", ""))
         iterations = model.get("em_iterations", [])
         return cls(
+            summary=plain_summary(report),
             threshold=(
                 "fixed in the linkage policy"
                 if fixed
@@ -218,6 +226,59 @@ class ReportView:
         )
 
 
+def plain_summary(report: linkage.SnapshotReport) -> str:
+    """The report in a few sentences: how many records became how many people, the share
+    of social-care clients found in hospital data, and the model's own error estimates.
+
+    Only what the report shows is used: counts under disclosure control (a share of two
+    rounded counts is about right, and none is given where a count is suppressed) and
+    the model's estimates of precision and recall (pairwise, not from a gold standard).
+    """
+    linked = f"{_count(report.records)} records were linked into {_count(report.persons)} people."
+    sentences = [linked[0].upper() + linked[1:]]
+    by_name = {str(d["dataset"]): d for d in report.datasets}
+    several = report.persons_in_several_datasets
+    if set(by_name) == {ASC, NHS}:
+        clients = by_name[ASC]["persons"]
+        share = _share(several, clients)
+        if share is None:
+            sentences.append(
+                "Too few social-care clients were linked to say what share were found in"
+                " hospital data."
+            )
+        else:
+            sentences.append(
+                f"About {share} of social-care clients were found in hospital data"
+                f" ({_count(several)} of {_count(clients)} people)."
+            )
+    elif report.datasets:
+        sentences.append(f"{_count(several)} people have records in more than one dataset.")
+    precision, recall = report.estimates.get("precision"), report.estimates.get("recall")
+    if precision is not None:
+        false = max(0.0, 1.0 - float(precision))
+        rate = "below 0.1%" if false < 0.001 else f"about {100 * false:.1f}%"
+        sentence = f"The model estimates its false-match rate at {rate}"
+        if recall is not None:
+            sentence += f" and that it found about {100 * float(recall):.0f}% of true matches"
+        sentences.append(sentence + ".")
+    return " ".join(sentences)
+
+
+def _count(value: object) -> str:
+    """A controlled count in a sentence: ``*`` reads as a small number, never as 0."""
+    if value == SUPPRESSED:
+        return "a few (suppressed)"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _share(part: object, whole: object) -> str | None:
+    """``part`` of ``whole`` as a whole percentage (at most 100%), or None if either
+    count is suppressed or the whole is 0."""
+    if not isinstance(part, int) or not isinstance(whole, int) or whole <= 0:
+        return None
+    return f"{min(100, round(100 * part / whole))}%"
+
+
 def disclosure_rule(suppress_below: int, round_to: int) -> str:
     """The disclosure-control rule in words, as the report applies it to every count."""
     if suppress_below <= 1:
@@ -264,7 +325,7 @@ def _grouping_rows(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     for row in sorted(rows, key=order):
         value = str(row["value"])
         if key == "borough" and value in LONDON_BOROUGHS:
-            label = f"{LONDON_BOROUGHS[value]} ({value})"
+            label = borough_label(value)
         elif key == "sex" and value in _SEX:
             label = f"{value} · {_SEX[value]}"
         else:

@@ -18,11 +18,11 @@ from app.auth.actor import Actor
 from app.auth.secrets import same_secret
 from app.errors import CsrfFailed
 from app.policy.engine import Resource
-from app.services import web_auth
+from app.services import page_view, web_auth
 from app.services.context import ServiceContext
 from app.services.identity import check_allowed
 from app.services.unit import unit_of_work
-from app.web import WEB_DIR
+from app.web import WEB_DIR, display, navigation
 from privacy.disclosure import SUPPRESSED
 
 __all__ = [
@@ -88,6 +88,8 @@ templates.env.filters["shown"] = shown
 templates.env.filters["percent"] = percent
 templates.env.filters["utc"] = utc
 templates.env.filters["size"] = size
+display.register(templates.env)  # epsilon, whole, borough, organisation, noise_in_words
+templates.env.globals["navigation"] = navigation.navigation  # base.html's bar
 
 
 class LoginRequired(Exception):
@@ -95,7 +97,11 @@ class LoginRequired(Exception):
 
 
 class PageActor:
-    """The page's policy gate: a signed-in session, then the policy decision point."""
+    """The page's policy gate: a signed-in session, then the policy decision point.
+
+    On a page (``app.web.page_route``) it admits the actor to the page view, whose one
+    audit entry then stands for the page's reads.
+    """
 
     def __init__(self, action: str, resource: str) -> None:
         self.action = action
@@ -109,6 +115,7 @@ class PageActor:
         if browser is None:
             raise LoginRequired()
         check_allowed(ctx, browser.actor, self.action, self.resource)
+        page_view.admit(browser.actor, self.action)
         return browser
 
 

@@ -12,19 +12,19 @@ refusal is shown on the page in the service's own words (its ``safe_detail``, wh
 names a field, never a submitted value).
 
 Only differentially private answers are shown: every declared cell, its noisy value and
-its 95% interval, as the service returned them. The chart (``charts.interval_bars_svg``)
-draws the first :data:`CHART_ROWS` cells; the table has them all.
+its 95% interval, as the service returned them (``answer_view.AnswerView``). The chart
+draws every cell (``answer_chart``: bars, a heat map, or small multiples) and the table
+has them all; a warning says when most cells are smaller than their own noise. The
+preview states the noise in plain words, with the mechanism and plan in a disclosure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 from pydantic import BaseModel, Field
 
 from app.api.deps import get_ctx
@@ -34,9 +34,9 @@ from app.services import web_auth
 from app.services.context import ServiceContext
 from app.services.release import budgets, queries
 from app.services.release.ledger import BudgetView
-from app.web.charts import interval_bars_svg
+from app.web.answer_view import AnswerRow, AnswerView
+from app.web.display import dimension_value
 from app.web.pages import PageActor, allowed, check_csrf, render
-from privacy.geography import LONDON_BOROUGHS
 from privacy.release.catalogue import (
     ADMISSION_TYPES,
     ASC,
@@ -47,8 +47,9 @@ from privacy.release.catalogue import (
 )
 
 __all__ = [
-    "CHART_ROWS",
     "MEASURES",
+    "AnswerRow",
+    "AnswerView",
     "QueryFields",
     "add_routes",
     "ask",
@@ -56,9 +57,6 @@ __all__ = [
     "preview",
     "query_page",
 ]
-
-#: The most cells the chart draws (the first ones, in the table's order).
-CHART_ROWS = 40
 
 #: The measures the form offers: (value, label). ``sum:x``/``mean:x`` read attribute x.
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -75,8 +73,6 @@ _COMBINES = (
     ("mean", "the mean of their records"),
     ("max", "the largest of their records"),
 )
-_SEX = {"0": "not known", "1": "male", "2": "female", "9": "indeterminate"}
-_DATASET_NAMES = {NHS: "hospital episodes", ASC: "social care"}
 
 QueryAsker = Annotated[web_auth.BrowserSession, Depends(PageActor("query.preview", "queries"))]
 QueryRunner = Annotated[web_auth.BrowserSession, Depends(PageActor("query.run", "queries"))]
@@ -226,7 +222,9 @@ def ask(request: Request, browser: QueryRunner, fields: Annotated[QueryFields, F
         )
     except HsclinkError as error:
         return _render(request, browser, fields, error=error)
-    return _render(request, browser, fields, answer=AnswerView.of(released))
+    max_epsilon = ctx.policy.rules.release.max_epsilon_per_query
+    answer = AnswerView.of(released, max_epsilon=max_epsilon)
+    return _render(request, browser, fields, answer=answer)
 
 
 def _render(
@@ -286,101 +284,3 @@ def _dimension_label(datasets: tuple[str, ...]) -> str:
     if datasets == (ASC,):
         return " (social care)"
     return ""
-
-
-def dimension_value(dimension: str, value: str, *, short: bool = False) -> str:
-    """A cell's value as the table shows it: a borough's name and code, sex in words.
-
-    ``short`` is for the chart's row labels: the borough's name or the sex's word alone.
-    """
-    if dimension == "borough" and value in LONDON_BOROUGHS:
-        return LONDON_BOROUGHS[value] if short else f"{LONDON_BOROUGHS[value]} ({value})"
-    if dimension == "sex" and value in _SEX:
-        return _SEX[value] if short else f"{value} · {_SEX[value]}"
-    if dimension == "dataset":
-        return _DATASET_NAMES.get(value, value)
-    if dimension == "support_term":
-        return value.replace("_", " ")
-    return value
-
-
-# --------------------------------------------------------------------------- the answer
-
-
-@dataclass(frozen=True)
-class AnswerRow:
-    labels: list[str]
-    value: str
-    low: str
-    high: str
-
-
-@dataclass(frozen=True)
-class AnswerView:
-    """A release arranged for the page: rows in the service's cell order, and the chart."""
-
-    release: queries.ReleaseView
-    headings: list[str]
-    rows: list[AnswerRow]
-    chart: Markup
-    charted: int
-
-    @classmethod
-    def of(cls, release: queries.ReleaseView) -> AnswerView:
-        decimals = _decimals(release.query)
-        dims = release.dimensions
-        quantile = any(cell["statistic"].startswith("q") for cell in release.cells)
-        labels = [
-            [dimension_value(d, str(v)) for d, v in zip(dims, cell["key"], strict=True)]
-            + ([str(cell["statistic"])] if quantile else [])
-            for cell in release.cells
-        ]
-        rows = [
-            AnswerRow(
-                label,
-                _format(cell["value"], decimals),
-                _format(cell["low"], decimals),
-                _format(cell["high"], decimals),
-            )
-            for label, cell in zip(labels, release.cells, strict=True)
-        ]
-        charted = release.cells[:CHART_ROWS]
-        unit = str(release.accuracy.get("unit", "value"))
-        chart_labels = [
-            " · ".join(
-                [
-                    dimension_value(d, str(v), short=True)
-                    for d, v in zip(dims, c["key"], strict=True)
-                ]
-                + ([str(c["statistic"])] if quantile else [])
-            )
-            or "everyone"
-            for c in charted
-        ]
-        chart = interval_bars_svg(
-            chart_labels,
-            [float(c["value"]) for c in charted],
-            [None if c["low"] is None else float(c["low"]) for c in charted],
-            [None if c["high"] is None else float(c["high"]) for c in charted],
-            title=f"Released values ({unit}) with their 95% intervals",
-            x_label=f"{unit.capitalize()} (noisy)",
-            chart_id="answer-chart",
-        )
-        headings = [d.replace("_", " ").capitalize() for d in dims]
-        if quantile:
-            headings.append("Statistic")
-        return cls(release, headings, rows, chart, len(charted))
-
-
-def _decimals(query: dict[str, Any]) -> int:
-    """Counts and day totals are whole numbers; means and pounds have two decimals."""
-    measure = query.get("measure", {})
-    if measure.get("kind") in ("persons", "records"):
-        return 0
-    if measure.get("kind") == "sum" and measure.get("attribute") == "length_of_stay":
-        return 0
-    return 2
-
-
-def _format(value: float | None, decimals: int) -> str:
-    return "—" if value is None else f"{float(value):,.{decimals}f}"

@@ -10,30 +10,41 @@ out, the session instead of a bearer token, the CSRF token in an ``X-CSRF-Token`
 header); they call the same ingest services and stream the body the same way.
 
 The linkage pages (``linkage_pages``), the analyst's query page (``query_pages``), the
-IG officer's budget page (``budget_pages``) and the submissions' pages
-(``submission_pages``) are added to this router, so every page route is listed (and
-checked for its policy gate) in one place.
+IG officer's budget page (``budget_pages``), the submissions' pages
+(``submission_pages``), the audit dashboard (``audit_pages``), the rules in force
+(``policy_pages``) and the operator's administration (``admin_pages``) are added to this
+router, so every page route is listed (and checked for its policy gate) in one place. Its
+route class (``page_route.PageRoute``) makes each GET page one audited page view.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app.api.deps import MAX_ROW_ID, RowId, get_ctx, request_id_of
+from app.api.deps import RowId, get_ctx, request_id_of
 from app.api.problems import PROBLEMS, problem_response
 from app.api.routes.submissions import OFFSET_MEDIA_TYPE, SubmissionIn, SubmissionOut
 from app.api.streaming import blocking_chunks, run_upload_stream
-from app.audit.verify import VerificationReport
 from app.auth.secrets import new_csrf_token, same_secret
 from app.errors import HsclinkError, InvalidRequest, NotAuthenticated, RateLimited
-from app.services import audit, identity, ingest, policy, sso, web_auth
-from app.services.audit import EventFilter
+from app.services import identity, ingest, sso, web_auth
 from app.services.context import ServiceContext
-from app.web import budget_pages, linkage_pages, query_pages, sso_pages, submission_pages
+from app.web import (
+    admin_pages,
+    audit_pages,
+    budget_pages,
+    linkage_pages,
+    policy_pages,
+    query_pages,
+    release_pages,
+    sso_pages,
+    submission_pages,
+)
+from app.web.page_route import PageRoute
 from app.web.pages import SESSION_COOKIE, LoginRequired, PageActor, allowed, render, templates
 from app.web.pages import check_csrf as _check_csrf
 
@@ -47,14 +58,17 @@ __all__ = [
     "templates",
 ]
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
+audit_pages.add_routes(router)
+policy_pages.add_routes(router)
 linkage_pages.add_routes(router)
 query_pages.add_routes(router)
 budget_pages.add_routes(router)
 submission_pages.add_routes(router)
 sso_pages.add_routes(router)
+release_pages.add_routes(router)
+admin_pages.add_routes(router)
 LOGIN_CSRF_COOKIE = "hsclink_login_csrf"
-PAGE_SIZE = 50
 CSRF_HEADER = "X-CSRF-Token"
 #: How much of a file the upload page sends per PATCH (it cuts each part at a line end).
 UPLOAD_SLICE_BYTES = 4 * 1024 * 1024
@@ -157,74 +171,6 @@ def home(
         can_budgets=allowed(ctx, actor, "budget.list", "budgets"),
         can_approve=allowed(ctx, actor, "user.approve", "users"),
         policy_sha256=ctx.policy.sha256 if allowed(ctx, actor, "policy.read", "policy") else None,
-    )
-
-
-@router.get("/audit", response_class=HTMLResponse)
-def audit_page(
-    request: Request,
-    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("audit.read", "audit-log"))],
-    actor_name: Annotated[str, Query(alias="actor", max_length=100)] = "",
-    action: Annotated[str, Query(max_length=64)] = "",
-    outcome: Literal["", "allowed", "refused", "failed"] = "",
-    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-) -> Response:
-    shown = {"actor": actor_name, "action": action, "outcome": outcome}
-    return _render_audit(request, browser, shown, before_seq=before_seq)
-
-
-@router.post("/audit/verify", response_class=HTMLResponse)
-def audit_verify(
-    request: Request,
-    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("audit.verify", "audit-log"))],
-    csrf_token: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    ctx = get_ctx(request)
-    _check_csrf(ctx, browser, csrf_token, "audit.verify")
-    report = audit.verify(ctx, actor=browser.actor)
-    shown = {"actor": "", "action": "", "outcome": ""}
-    return _render_audit(request, browser, shown, verification=report)
-
-
-def _render_audit(
-    request: Request,
-    browser: web_auth.BrowserSession,
-    shown: dict[str, str],
-    *,
-    before_seq: int | None = None,
-    verification: VerificationReport | None = None,
-) -> Response:
-    """The audit page: PAGE_SIZE entries, a link to older ones only if one more exists."""
-    filters = EventFilter(
-        actor=shown["actor"] or None,
-        action=shown["action"] or None,
-        outcome=shown["outcome"] or None,
-        before_seq=before_seq,
-        limit=PAGE_SIZE + 1,
-    )
-    events = audit.list_events(get_ctx(request), actor=browser.actor, filters=filters)
-    next_before = events[PAGE_SIZE - 1]["seq"] if len(events) > PAGE_SIZE else None
-    return render(
-        request,
-        "audit.html",
-        actor=browser.actor,
-        csrf_token=browser.csrf_token,
-        events=events[:PAGE_SIZE],
-        filters=shown,
-        next_before=next_before,
-        verification=verification,
-    )
-
-
-@router.get("/policy", response_class=HTMLResponse)
-def policy_page(
-    request: Request,
-    browser: Annotated[web_auth.BrowserSession, Depends(PageActor("policy.read", "policy"))],
-) -> Response:
-    ctx = get_ctx(request)
-    shown = policy.show_policy(ctx, actor=browser.actor)
-    return render(
-        request, "policy.html", actor=browser.actor, csrf_token=browser.csrf_token, policy=shown
     )
 
 

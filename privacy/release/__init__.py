@@ -7,6 +7,8 @@ called from :mod:`privacy.release.dp` only.
 
     spec.py       the query's JSON form, validated for its form alone
     catalogue.py  declared dimensions and domains, numeric attributes, the ReleasePolicy
+    labels.py     the catalogue's words: what each dimension, value and attribute is called
+    describe.py   a query in plain English, from those labels (the release register)
     plan.py       cells, sensitivity, noise scale, epsilon, accuracy, plan_id
     accuracy.py   noise tails (95% half-widths) and their inverses
     data.py       the persons and records frames the service provides

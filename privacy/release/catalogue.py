@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +24,7 @@ from privacy.ages import AGE_BANDS
 from privacy.geography import LONDON_BOROUGHS
 from privacy.release.errors import InvalidQuery
 from privacy.release.icd10 import ICD10_CHAPTERS
+from privacy.release.labels import ATTRIBUTE_LABELS, DIMENSION_LABELS, value_labels
 from privacy.sex import SEX_CODES
 
 __all__ = [
@@ -274,12 +275,19 @@ class Dimension:
     level: str
     values: tuple[str, ...]
     datasets: tuple[str, ...] = ()
+    #: What it is called, and each value's words (``privacy.release.labels``).
+    label: str = ""
+    value_labels: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.level not in (PERSON, RECORD):
             raise ValueError("dimension level is person or record")
         if not self.values or len(set(self.values)) != len(self.values):
             raise ValueError("a dimension has distinct values")
+
+    def value_label(self, value: str) -> str:
+        """A value's words, or the value itself when it has none."""
+        return self.value_labels.get(value, value)
 
 
 @dataclass(frozen=True)
@@ -289,6 +297,9 @@ class NumericAttribute:
     name: str
     dataset: str
     policy: AttributePolicy
+    #: What it is called and its unit (``privacy.release.labels``).
+    label: str = ""
+    unit: str = ""
 
     @property
     def candidates(self) -> tuple[float, ...]:
@@ -331,12 +342,16 @@ def build_catalogue(policy: ReleasePolicy) -> Catalogue:
         Dimension("support_term", RECORD, SUPPORT_TERMS, (ASC,)),
         Dimension("support_reason", RECORD, SUPPORT_REASONS, (ASC,)),
     )
+    labelled = (
+        replace(d, label=DIMENSION_LABELS[d.name], value_labels=value_labels(d.name, d.values))
+        for d in dims
+    )
     numeric = {
-        name: NumericAttribute(name, dataset, policy.attribute(name))
+        name: NumericAttribute(name, dataset, policy.attribute(name), *ATTRIBUTE_LABELS[name])
         for name, dataset in NUMERIC_DATASET.items()
     }
     return Catalogue(
         policy,
-        MappingProxyType({d.name: d for d in dims}),
+        MappingProxyType({d.name: d for d in labelled}),
         MappingProxyType(numeric),
     )

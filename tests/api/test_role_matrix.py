@@ -103,6 +103,32 @@ def _project_member(ctx: ServiceContext) -> dict[str, Any]:
     return {"path": {"code": code}, "json": {"username": "test.analyst"}}
 
 
+def _release(ctx: ServiceContext) -> dict[str, Any]:
+    """A release by the test analyst: its register entry's id (as ``path``)."""
+    from app.db.models import RegisterEntry, User
+    from app.services.release import queries
+
+    request = _query(ctx)
+    with ctx.sessions() as session:
+        user = session.scalars(select(User).where(User.username == "test.analyst")).one()
+        analyst = identity.actor_for(user)
+    query = {**request["json"]["query"], "epsilon": 0.001 * (1 + next(_counter) % 500)}
+    queries.run_query(ctx, actor=analyst, query=query, today=date.today())
+    with ctx.sessions() as session:
+        entry_id = session.scalars(
+            select(RegisterEntry.id).order_by(RegisterEntry.id.desc()).limit(1)
+        ).one()
+    return {"path": {"entry_id": entry_id}}
+
+
+def _public_register(ctx: ServiceContext) -> dict[str, Any]:
+    """The public register, switched on by the service (as an IG officer would)."""
+    from app.services.release import public_register
+
+    public_register.configure(ctx, actor=Actor.service(), public=True)
+    return {}
+
+
 def _no_active_run(ctx: ServiceContext) -> None:
     from app.db.models import LinkageRun
 
@@ -231,6 +257,21 @@ ROUTES: dict[tuple[str, str], Call] = {
     ),
     ("POST", "/api/v1/queries/preview"): Call(frozenset({"analyst"}), 200, _query),
     ("POST", "/api/v1/queries"): Call(frozenset({"analyst"}), 200, _query),
+    # The release register: analysts their own entries, IG officers everyone's.
+    ("GET", "/api/v1/releases"): Call(frozenset({"analyst", "ig_officer"})),
+    ("GET", "/api/v1/releases/export"): Call(
+        frozenset({"analyst", "ig_officer"}), 200, lambda ctx: {"params": {"format": "csv"}}
+    ),
+    ("GET", "/api/v1/releases/{entry_id}"): Call(
+        frozenset({"analyst", "ig_officer"}), 200, _release
+    ),
+    ("POST", "/api/v1/releases/{entry_id}/publish"): Call(
+        frozenset({"ig_officer"}), 200, lambda ctx: {**_release(ctx), "json": {"published": True}}
+    ),
+    ("PUT", "/api/v1/register"): Call(
+        frozenset({"ig_officer"}), 200, lambda ctx: {"json": {"public": True}}
+    ),
+    ("GET", "/api/v1/public/releases"): Call(PUBLIC, 200, _public_register),
     ("PATCH", "/api/v1/submissions/{submission_id}"): Call(
         frozenset({"submitter"}),
         200,
@@ -347,3 +388,161 @@ def test_bad_credentials_are_refused_and_audited_on_every_route(client, people, 
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         if token:
             assert token not in str(entry.details) and token not in entry.target
+
+
+# --------------------------------------------------------------------------- admin pages
+#
+# The operator's administration pages (app/web/admin_pages.py) are not in the OpenAPI
+# schema: ADMIN_PAGES lists each of them, and every role signs in with a browser session
+# (a form's CSRF token included, so a 403 is the policy's and not the token's).
+
+OPERATOR_ONLY = frozenset({"operator"})
+READERS = frozenset({"ig_officer", "operator"})
+
+
+def _pending_victim(ctx: ServiceContext) -> dict[str, Any]:
+    """A single sign-on account awaiting approval."""
+    from app.db.models import Organisation, User
+
+    name = f"test-nhs.pending{next(_counter)}"
+    with ctx.sessions() as session, session.begin():
+        org = session.scalars(select(Organisation).where(Organisation.code == "RAL")).one()
+        session.add(
+            User(
+                username=name,
+                role="analyst",
+                organisation=org,
+                issuer="test-nhs",
+                subject=name,
+                status="pending",
+            )
+        )
+    return {"path": {"username": name}}
+
+
+def _disabled_victim(ctx: ServiceContext) -> dict[str, Any]:
+    name = _victim(ctx)
+    identity.disable_user(ctx, actor=Actor.cli(), username=name)
+    return {"path": {"username": name}}
+
+
+def _counted(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}"
+
+
+ADMIN_PAGES: dict[tuple[str, str], Call] = {
+    ("GET", "/admin/organisations"): Call(READERS),
+    ("POST", "/admin/organisations"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {"data": {"code": _counted("ORG"), "name": "A council", "kind": "council"}},
+    ),
+    ("GET", "/admin/users"): Call(READERS),
+    ("POST", "/admin/users"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {
+            "data": {"username": _counted("new"), "role": "analyst", "organisation": "RAL"}
+        },
+    ),
+    ("POST", "/admin/users/{username}/approve"): Call(OPERATOR_ONLY, 200, _pending_victim),
+    ("POST", "/admin/users/{username}/disable"): Call(
+        OPERATOR_ONLY, 200, lambda ctx: {"path": {"username": _victim(ctx)}}
+    ),
+    ("POST", "/admin/users/{username}/enable"): Call(OPERATOR_ONLY, 200, _disabled_victim),
+    ("POST", "/admin/users/{username}/role"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {"path": {"username": _victim(ctx)}, "data": {"role": "submitter"}},
+    ),
+    ("POST", "/admin/users/{username}/password"): Call(
+        OPERATOR_ONLY, 200, lambda ctx: {"path": {"username": _victim(ctx)}}
+    ),
+    ("GET", "/admin/tokens"): Call(READERS),
+    ("POST", "/admin/tokens"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {"data": {"username": _victim(ctx), "label": "ci", "days": "7"}},
+    ),
+    ("POST", "/admin/tokens/{token_id}/revoke"): Call(
+        OPERATOR_ONLY, 200, lambda ctx: {"path": {"token_id": _victim_token(ctx)}}
+    ),
+    ("GET", "/admin/keys"): Call(READERS),
+    ("GET", "/admin/keys/{purpose}/rotate"): Call(
+        OPERATOR_ONLY, 200, lambda ctx: {"path": {"purpose": "data-seal"}}
+    ),
+    ("POST", "/admin/keys/{purpose}/rotate"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {"path": {"purpose": "data-seal"}, "data": {"confirm": "data-seal"}},
+    ),
+    ("GET", "/admin/opt-out"): Call(READERS),
+    ("PUT", "/admin/opt-out"): Call(
+        OPERATOR_ONLY,
+        200,
+        lambda ctx: {
+            "content": b"nhs_number\n9434765919\n",
+            "headers": {"Content-Type": "text/plain"},
+        },
+    ),
+}
+
+
+def _browser_sign_in(client, person) -> str:
+    """Sign ``client`` in as ``person`` with the sign-in form; the session's CSRF token."""
+    import re
+
+    field = re.compile(r'name="csrf_token" value="([^"]+)"')
+    client.cookies.clear()
+    form = client.get("/login")
+    login = {
+        "username": person.username,
+        "password": person.password,
+        "csrf_token": field.search(form.text).group(1),
+    }
+    assert client.post("/login", data=login, follow_redirects=False).status_code == 303
+    return field.search(client.get("/").text).group(1)  # the sign-out form's token
+
+
+def test_every_admin_page_is_in_the_table():
+    from app.web import routes as web_routes
+
+    served = {
+        (method, route.path)
+        for route in web_routes.router.routes
+        if route.path.startswith("/admin/")
+        for method in route.methods
+    }
+    assert served == set(ADMIN_PAGES)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ADMIN_PAGES))
+def test_each_role_gets_exactly_the_documented_access_to_the_admin_pages(
+    client, people, ctx, method, path
+):
+    call = ADMIN_PAGES[(method, path)]
+    for role in ROLES:
+        csrf = _browser_sign_in(client, people[role])
+        request = call.make(ctx)
+        url = path.format(**request.get("path", {}))
+        response = client.request(
+            method,
+            url,
+            data={**request.get("data", {}), "csrf_token": csrf} if method == "POST" else None,
+            content=request.get("content"),
+            headers={**request.get("headers", {}), "X-CSRF-Token": csrf},
+            follow_redirects=False,
+        )
+        entry = last_entry(ctx)
+        if role in call.allowed:
+            assert response.status_code == call.ok_status, (role, response.text)
+            assert "admin-error" not in response.text, (role, response.text)
+            assert (entry.actor, entry.outcome) == (people[role].username, "allowed")
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert "Not permitted" in response.text
+            assert (entry.actor, entry.role, entry.outcome) == (
+                people[role].username,
+                role,
+                "refused",
+            )

@@ -97,7 +97,8 @@ def test_heads_signed_before_checkpoints_still_verify_beside_new_checkpoints(emp
         assert audit.sign_head_if_grown(ctx) == 7
         report = audit.verify_database(ctx)
         assert report.ok, report.problem
-        assert report.heads_checked == 4  # two heads, each in the database and the file
+        assert report.heads_checked == 2  # two heads, each found in the database and the file
+        assert report.head_sources == {"database": 2, "witness file": 2}
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT format FROM audit_tree_heads ORDER BY tree_size")

@@ -19,6 +19,9 @@ GRANTS = {
     "user.create": {"operator"},
     "user.disable": {"operator"},
     "user.approve": {"operator"},
+    "user.enable": {"operator"},
+    "user.set_role": {"operator"},
+    "user.password": {"operator"},
     "token.list": {"ig_officer", "operator"},
     "token.issue": {"operator"},
     "token.revoke": {"operator"},
@@ -29,6 +32,7 @@ GRANTS = {
     "audit.sign": {"ig_officer", "operator"},
     "policy.read": {"ig_officer", "operator"},
     "key.list": {"ig_officer", "operator"},
+    "key.rotate": {"operator"},
     "dataset.list": {"submitter", "ig_officer", "operator"},
     "submission.create": {"submitter"},
     "submission.list": {"submitter", "ig_officer", "operator"},
@@ -45,6 +49,11 @@ GRANTS = {
     "budget.list": {"ig_officer"},
     "budget.set": {"ig_officer"},
     "project.manage": {"ig_officer"},
+    "release.list": {"analyst", "ig_officer"},
+    "release.read": {"analyst", "ig_officer"},
+    "release.export": {"analyst", "ig_officer"},
+    "release.publish": {"ig_officer"},
+    "register.configure": {"ig_officer"},
 }
 ROLES = ("analyst", "ig_officer", "submitter", "operator")
 

@@ -65,6 +65,11 @@ def table_rows(page: Page, test_id: str = "events") -> list[dict[str, str]]:
     return rows
 
 
+def action_of(row: dict[str, str]) -> str:
+    """The action's name in an audit table row (its plain-words label comes first)."""
+    return row["Action"].split()[-1]
+
+
 def session_cookie(context: BrowserContext) -> dict[str, object] | None:
     for cookie in context.cookies():
         if cookie["name"] == SESSION_COOKIE:
@@ -73,6 +78,14 @@ def session_cookie(context: BrowserContext) -> dict[str, object] | None:
 
 
 # --------------------------------------------------------------------------- signing in
+
+
+#: The people's organisations as ``tests.conftest.create_people`` and ``setup`` store them.
+ORG_NAMES = {
+    "E09000007": "London Borough of Camden",
+    "RAL": "Royal Free London NHS Foundation Trust",
+    "HSCOPS": "hsclink operations",
+}
 
 
 def test_each_role_signs_in_with_their_password_and_sees_their_role_and_name(
@@ -85,8 +98,10 @@ def test_each_role_signs_in_with_their_password_and_sees_their_role_and_name(
         shown_role = role.replace("_", " ")
         expect(page).to_have_title("Home · hsclink")
         expect(page.get_by_test_id("role")).to_have_text(shown_role)
+        # The organisation by its stored name, beside its code.
         expect(page.get_by_test_id("who")).to_have_text(
-            f"{person.username} · {shown_role} · {person.organisation}"
+            f"{person.username} · {shown_role} · {ORG_NAMES[person.organisation]}"
+            f" ({person.organisation})"
         )
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Welcome, {person.username}")
         assert person.password not in page.content()
@@ -199,11 +214,13 @@ def test_an_ig_officer_pages_through_and_filters_the_audit_log_from_their_home_p
     assert len(first_page) == 50
     seqs = [int(r["#"]) for r in first_page]
     assert seqs == sorted(seqs, reverse=True), "newest first"
+    # The action in plain words, with its name beneath.
     own_sign_in = [
         r
         for r in first_page
-        if r["Action"] == "auth.login" and r["Actor"] == ig.username and r["Outcome"] == "allowed"
+        if action_of(r) == "auth.login" and r["Actor"] == ig.username and r["Outcome"] == "allowed"
     ]
+    assert own_sign_in[0]["Action"].startswith("Password sign-in")
     assert len(own_sign_in) == 1
     assert own_sign_in[0]["Role"] == "ig_officer"
     assert own_sign_in[0]["Target"] == f"user:{ig.username}"
@@ -229,7 +246,7 @@ def test_an_ig_officer_pages_through_and_filters_the_audit_log_from_their_home_p
     refused = table_rows(page)
     assert refused
     assert {r["Outcome"] for r in refused} == {"refused"}
-    failed_logins = [(r["Actor"], r["Role"]) for r in refused if r["Action"] == "auth.login"]
+    failed_logins = [(r["Actor"], r["Role"]) for r in refused if action_of(r) == "auth.login"]
     assert failed_logins == [(HOSTILE_NAME.lower(), "none"), (analyst.username, "none")]
     expect(page.get_by_test_id("older")).to_have_count(0)
     # The hostile name is shown as text (checked above): its markup was escaped, so the
@@ -251,7 +268,7 @@ def test_an_ig_officer_verifies_the_whole_log_from_the_audit_page_and_sees_it_ve
     verification = page.get_by_test_id("verification")
     expect(verification).to_have_text(re.compile(r"^Verified: \d+ entries chain correctly"))
     expect(verification).to_have_attribute("role", "status")
-    expect(page.get_by_test_id("events")).to_be_visible()
+    expect(page.get_by_test_id("back")).to_be_visible()
     # The stylesheet loaded under the CSP ('self'): the masthead is NHS blue, not unstyled.
     expect(page.locator("header.masthead")).to_have_css("background-color", "rgb(0, 94, 184)")
     # For a person to look at (not committed): the audit page as the officer sees it.

@@ -154,7 +154,12 @@ def test_an_officer_sets_a_budget_and_an_analyst_previews_asks_repeats_and_is_re
     expect(page.get_by_test_id("query-error")).to_have_count(0)
     expect(page.get_by_test_id("preview-cost")).to_have_text("1 epsilon")
     expect(page.get_by_test_id("preview-cells")).to_have_text("33 (borough)")
-    expect(page.get_by_test_id("preview-noise")).to_contain_text("discrete Laplace, scale 1")
+    expect(page.get_by_test_id("preview-noise")).to_contain_text(
+        re.compile(r"^Each count may be off by up to about \d+ people, 19 times out of 20\.")
+    )
+    expect(page.get_by_test_id("preview-mechanism")).to_be_hidden()
+    page.get_by_test_id("preview-technical").locator("summary").click()
+    expect(page.get_by_test_id("preview-mechanism")).to_contain_text("discrete Laplace, scale 1")
     expect(page.get_by_test_id("preview-half-width")).to_have_text(re.compile(r"^± \d+ persons$"))
     expect(remaining).to_have_text("1.5")
     assert analyst_budget(ctx) == (1_500_000, 0)

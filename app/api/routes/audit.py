@@ -38,6 +38,17 @@ def list_events(
         Literal["allowed", "refused", "failed"] | None,
         Query(description="Only entries with this outcome"),
     ] = None,
+    role: Annotated[
+        Literal["analyst", "ig_officer", "submitter", "operator", "none", "system"] | None,
+        Query(
+            description="Only entries of actors with this role ('none': not signed in, "
+            "'system': the service itself; the host operator's commands are 'operator')"
+        ),
+    ] = None,
+    organisation: Annotated[
+        str | None,
+        Query(max_length=32, description="Only entries of actors of this organisation (code)"),
+    ] = None,
     # Aware times only: one without an offset names no instant (and the store refuses to
     # compare one), so it is refused as malformed (422).
     since: Annotated[
@@ -61,7 +72,9 @@ def list_events(
     ] = 50,
 ) -> list[AuditEventOut]:
     """Audit entries, newest first, optionally filtered; each with its hash chain links."""
-    filters = EventFilter(actor_name, action, outcome, since, until, before_seq, limit)
+    filters = EventFilter(
+        actor_name, action, outcome, since, until, before_seq, limit, role, organisation
+    )
     return [AuditEventOut(**e) for e in audit.list_events(ctx, actor=actor, filters=filters)]
 
 
