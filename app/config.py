@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, gt=0)
     login_max_failures_per_account: int = Field(default=5, gt=0)
     login_max_failures_per_address: int = Field(default=20, gt=0)
+    #: Views of the public release register per client address in the window above.
+    public_register_max_views: int = Field(default=300, gt=0)
 
     audit_sign_interval_seconds: float = Field(default=300.0, ge=0)
     #: The audit log's name in its checkpoints (the C2SP origin line and the key name of

@@ -1,7 +1,10 @@
 """``hsclink query``: ask a differentially private question through the API (analysts).
 
 The question comes from a JSON file (the API's query form) or from flags for the
-common shapes; ``--preview`` shows its cost and accuracy without spending anything.
+common shapes; ``--preview`` shows its cost and accuracy without spending anything. An
+answer prints as the pages show it (``app.cli.answers``: names beside codes, counts as
+whole numbers); ``--json`` prints it exactly as released. A name the service does not
+know (a dimension, measure or attribute) is refused by the service with the valid names.
 """
 
 from __future__ import annotations
@@ -91,20 +94,9 @@ def query(
     result = call(api, "POST", "/api/v1/queries", body)
 
     def human() -> None:
-        dims = result["dimensions"]
-        typer.echo(
-            (
-                "repeat of an earlier answer, not charged"
-                if result["repeat"]
-                else f"charged {result['charged']:g} {result['unit']}"
-            )
-            + f" (release {result['release_id']}, snapshot {result['snapshot_id']})"
-        )
-        for cell in result["cells"]:
-            key = " ".join(f"{d}={v}" for d, v in zip(dims, cell["key"], strict=True))
-            interval = (
-                f"  [{cell['low']:.1f}, {cell['high']:.1f}]" if cell["low"] is not None else ""
-            )
-            typer.echo(f"  {key or 'total'} {cell['statistic']}: {cell['value']:.1f}{interval}")
+        from app.cli.answers import answer_lines
+
+        for line in answer_lines(result):
+            typer.echo(line)
 
     _print(result, as_json, human)

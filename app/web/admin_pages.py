@@ -38,9 +38,11 @@ from app.auth.roles import ROLES
 from app.db.base import utcnow
 from app.db.models import ORG_KINDS
 from app.errors import HsclinkError, InvalidRequest
+from app.formatting import organisation_label
 from app.services import identity
 from app.web import admin_key_pages
 from app.web.admin_common import Browser, FormToken, Shown, act, gate, page
+from app.web.display import organisation_names
 from app.web.pages import allowed
 
 __all__ = ["add_routes"]
@@ -100,7 +102,7 @@ def create_organisation(
         made = identity.create_organisation(
             ctx, actor=actor, code=code.strip(), name=name, kind=kind
         )
-        return {"done": f"Organisation {made} ({name.strip()}) registered as a {kind}."}
+        return {"done": f"Organisation {name.strip()} ({made}) registered as a {kind}."}
 
     return act(request, browser, csrf_token, "organisation.create", work, _organisations)
 
@@ -142,7 +144,8 @@ def create_user(
         user = identity.create_user(
             ctx, actor=actor, username=username.strip(), role=role, organisation=organisation
         )
-        shown: Shown = {"done": f"{user.username} created: {_role(role)} of {user.organisation}."}
+        of = organisation_label(user.organisation, organisation_names(request))
+        shown: Shown = {"done": f"{user.username} created: {_role(role)} of {of}."}
         if with_password:
             try:
                 shown["password"] = identity.reset_password(
@@ -162,7 +165,8 @@ def approve_user(
 
     def work() -> Shown:
         user = identity.approve_user(ctx, actor=actor, username=username)
-        return {"done": f"{user.username} approved: {_role(user.role)} of {user.organisation}."}
+        of = organisation_label(user.organisation, organisation_names(request))
+        return {"done": f"{user.username} approved: {_role(user.role)} of {of}."}
 
     return act(request, browser, csrf_token, "user.approve", work, _users)
 

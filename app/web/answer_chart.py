@@ -23,8 +23,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from app.formatting import count_text, dimension_label, dimension_value, significant
 from app.web.charts import _ID, MAX_INTERVAL_ROWS, _tag, interval_bars_svg
-from app.web.display import count_text, dimension_value, significant
 
 __all__ = [
     "MAX_CHART_CELLS",
@@ -323,12 +323,8 @@ def _heat_map(
         title=title,
         chart_id=chart_id,
         whole=whole,
-        described=f"rows: {_words(dims[down])}; columns: {_words(dims[across])}",
+        described=f"rows: {dimension_label(dims[down])}; columns: {dimension_label(dims[across])}",
     )
-
-
-def _words(dimension: str) -> str:
-    return dimension.replace("_", " ")
 
 
 def answer_chart(
@@ -370,7 +366,8 @@ def answer_chart(
         keys = [(key[0], unit) for key in keys]
         dims = [dims[0], "unit"]
     if len(dims) == 2:
-        title = f"Released values ({unit}) by {_words(dims[0])} and {_words(dims[1])}"
+        by = f"{dimension_label(dims[0])} and {dimension_label(dims[1])}"
+        title = f"Released values ({unit}) by {by}"
         markup = _heat_map(keys, cells, dims, title=title, chart_id=chart_id, whole=whole)
         return AnswerChart(markup, "heat map", len(cells))
     lead = len(dims) - 2
@@ -380,12 +377,12 @@ def answer_chart(
     charts = []
     for number, (group, members) in enumerate(panels.items(), start=1):
         named = ", ".join(
-            f"{_words(d)} {dimension_value(d, v, short=True)}"
+            f"{dimension_label(d)} {dimension_value(d, v, short=True)}"
             for d, v in zip(dims[:lead], group, strict=True)
         )
         title = (
-            f"Released values ({unit}) by {_words(dims[lead])} and {_words(dims[lead + 1])}"
-            f", for {named}"
+            f"Released values ({unit}) by {dimension_label(dims[lead])} and "
+            f"{dimension_label(dims[lead + 1])}, for {named}"
         )
         charts.append(
             _tag(

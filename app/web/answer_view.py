@@ -22,9 +22,17 @@ from typing import Any
 
 from markupsafe import Markup
 
+from app.formatting import (
+    answer_decimals,
+    answer_number,
+    count_text,
+    dimension_label,
+    dimension_value,
+    epsilon_text,
+    is_count,
+)
 from app.services.release import queries
 from app.web.answer_chart import MAX_CHART_CELLS, answer_chart, within_noise
-from app.web.display import count_text, dimension_value, epsilon_text
 
 __all__ = [
     "COARSER",
@@ -68,14 +76,16 @@ def noise_warning(
     suggestions: list[str] = []
     if len(dimensions) > 1:
         suggestions.append(
-            f"fewer groups: group by {_words(dimensions[0])} alone gives far fewer, larger cells"
+            f"fewer groups: group by {dimension_label(dimensions[0])} alone gives far fewer, "
+            "larger cells"
         )
     elif len(cells) > 1:
         suggestions.append("fewer groups: a dimension with fewer values, or no grouping at all")
     for dimension in dimensions:
         if dimension in COARSER:
             suggestions.append(
-                f"a coarser dimension: {_words(COARSER[dimension])} instead of {_words(dimension)}"
+                f"a coarser dimension: {dimension_label(COARSER[dimension])} instead of "
+                f"{dimension_label(dimension)}"
             )
     more = "more epsilon: the intervals narrow in proportion (twice the epsilon, half the width)"
     if epsilon is None or max_epsilon is None:
@@ -83,10 +93,6 @@ def noise_warning(
     elif epsilon < max_epsilon:
         suggestions.append(f"{more}, up to {epsilon_text(max_epsilon)} for one question")
     return NoiseWarning(noisy, len(judged), tuple(suggestions))
-
-
-def _words(dimension: str) -> str:
-    return dimension.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,8 @@ class AnswerView:
 
     @classmethod
     def of(cls, release: queries.ReleaseView, *, max_epsilon: float | None = None) -> AnswerView:
-        decimals = _decimals(release.query)
-        counts = _is_count(release.query)
+        decimals = answer_decimals(release.query)
+        counts = is_count(release.query)
         dims = release.dimensions
         quantile = any(str(cell["statistic"]).startswith("q") for cell in release.cells)
         rows = []
@@ -130,16 +136,16 @@ class AnswerView:
             rows.append(
                 AnswerRow(
                     labels,
-                    _format(cell["value"], decimals),
-                    _format(cell["low"], decimals),
-                    _format(cell["high"], decimals),
+                    answer_number(cell["value"], decimals),
+                    answer_number(cell["low"], decimals),
+                    answer_number(cell["high"], decimals),
                     negative=negative,
                     note=_negative_note(cell["high"]) if negative else "",
                 )
             )
         unit = str(release.accuracy.get("unit", "value"))
         chart = answer_chart(release.cells, dims, unit=unit, whole=decimals == 0)
-        headings = [d.replace("_", " ").capitalize() for d in dims]
+        headings = [dimension_label(d).capitalize() for d in dims]
         if quantile:
             headings.append("Statistic")
         return cls(
@@ -166,23 +172,3 @@ def _negative_note(high: float | None) -> str:
     if high is not None and float(high) >= 1:
         return f"{text}, and this one is most likely between 0 and {count_text(high)}."
     return f"{text}, and this one is most likely 0 or close to it."
-
-
-def _is_count(query: Mapping[str, Any]) -> bool:
-    return query.get("measure", {}).get("kind") in ("persons", "records")
-
-
-def _decimals(query: Mapping[str, Any]) -> int:
-    """Counts and day totals are whole numbers; means and pounds have two decimals."""
-    measure = query.get("measure", {})
-    if measure.get("kind") in ("persons", "records"):
-        return 0
-    if measure.get("kind") == "sum" and measure.get("attribute") == "length_of_stay":
-        return 0
-    return 2
-
-
-def _format(value: float | None, decimals: int) -> str:
-    if value is None:
-        return "—"
-    return count_text(float(value)) if decimals == 0 else f"{float(value):,.{decimals}f}"

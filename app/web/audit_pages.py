@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -34,12 +34,14 @@ from app.api.deps import MAX_ROW_ID, get_ctx
 from app.audit.verify import VerificationReport
 from app.auth.roles import ROLES
 from app.errors import InvalidRequest
+from app.formatting import organisation_label
 from app.policy.labels import Labels
 from app.services import audit, audit_dashboard, web_auth
 from app.services.audit import EventFilter
 from app.services.page_view import PAGE_VIEW
 from app.services.policy_text import labels_of
 from app.web.audit_chart import MAX_DAYS, activity_svg
+from app.web.display import organisation_names
 from app.web.pages import PageActor, check_csrf, render
 
 __all__ = [
@@ -97,13 +99,18 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-def describe_details(details: dict[str, Any], labels: Labels) -> list[tuple[str, str]]:
+def describe_details(
+    details: dict[str, Any], labels: Labels, names: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """An entry's details as (name, value) pairs a person reads: the reads a page view
-    made by their labels, privacy amounts in ε, everything else as plain text."""
+    made by their labels, privacy amounts in ε, an organisation by its name beside its
+    code (``names``: the register), everything else as plain text."""
     shown: list[tuple[str, str]] = []
     for key, value in details.items():
         name = key.replace("_", " ")
-        if key == "reads" and isinstance(value, list):
+        if key == "organisation" and isinstance(value, str):
+            text = organisation_label(value, names or {})
+        elif key == "reads" and isinstance(value, list):
             reads = [
                 f"{labels.audit_label(str(r.get('action')))} ({r.get('target', '-')})"
                 for r in value
@@ -129,13 +136,15 @@ def _action_label(event: dict[str, Any], labels: Labels) -> str:
     return label
 
 
-def _rows(events: list[dict[str, Any]], labels: Labels) -> list[dict[str, Any]]:
+def _rows(
+    events: list[dict[str, Any]], labels: Labels, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
     return [
         {
             **event,
             "label": _action_label(event, labels),
             "when": str(event["occurred_at"])[:19].replace("T", " "),
-            "shown_details": describe_details(event["details"] or {}, labels),
+            "shown_details": describe_details(event["details"] or {}, labels, names),
         }
         for event in events
     ]
@@ -178,6 +187,17 @@ def _action_options(labels: Labels) -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
+def _organisation_options(names: Mapping[str, str], chosen: str) -> list[tuple[str, str]]:
+    """Every registered organisation by name beside its code, in name order. A code in the
+    address that is not registered stays an option, so the filter shown is the one applied."""
+    options = sorted(
+        ((code, organisation_label(code, names)) for code in names), key=lambda o: o[1].lower()
+    )
+    if chosen and chosen not in names:
+        options.append((chosen, chosen))
+    return options
+
+
 # --------------------------------------------------------------------------- routes
 
 
@@ -213,6 +233,7 @@ def audit_page(
     )
     actor = browser.actor
     events = audit.list_events(ctx, actor=actor, filters=filters)
+    names = organisation_names(request)
     days = audit_dashboard.daily_activity(
         ctx, actor=actor, filters=filters, first=chart_first, last=chart_last
     )
@@ -234,7 +255,7 @@ def audit_page(
         "audit.html",
         actor=actor,
         csrf_token=browser.csrf_token,
-        events=_rows(events[:PAGE_SIZE], labels),
+        events=_rows(events[:PAGE_SIZE], labels, names),
         filters=shown,
         older=older,
         chart=activity_svg(days),
@@ -245,6 +266,7 @@ def audit_page(
             (r, labels.role_title(r) if r in labels.roles else _ROLE_WORDS[r]) for r in ENTRY_ROLES
         ],
         action_options=options,
+        organisations=_organisation_options(names, organisation),
         custom_action=action if action not in known else "",
         verification=None,
     )

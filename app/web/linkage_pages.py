@@ -26,13 +26,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from app.api.deps import RowId, get_ctx
+from app.formatting import dimension_value
 from app.jobs import run_in_background
 from app.services import linkage, web_auth
 from app.web.charts import histogram_svg
-from app.web.display import borough_label
 from app.web.pages import PageActor, allowed, check_csrf, render
 from privacy.disclosure import SUPPRESSED
-from privacy.geography import LONDON_BOROUGHS
 from privacy.release.catalogue import ASC, NHS
 
 __all__ = [
@@ -298,7 +297,6 @@ _GROUPINGS = (
     ("age_band", "By age band", "Age band"),
     ("sex", "By sex", "Sex"),
 )
-_SEX = {"0": "not known", "1": "male", "2": "female", "9": "indeterminate"}
 _STAGES = {
     "prepare": "Preparing records",
     "blocking": "Blocking",
@@ -324,13 +322,7 @@ def _grouping_rows(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     labelled = []
     for row in sorted(rows, key=order):
         value = str(row["value"])
-        if key == "borough" and value in LONDON_BOROUGHS:
-            label = borough_label(value)
-        elif key == "sex" and value in _SEX:
-            label = f"{value} · {_SEX[value]}"
-        else:
-            label = value
-        labelled.append({**row, "label": label})
+        labelled.append({**row, "label": dimension_value(key, value)})
     return labelled
 
 

@@ -88,7 +88,7 @@ templates.env.filters["shown"] = shown
 templates.env.filters["percent"] = percent
 templates.env.filters["utc"] = utc
 templates.env.filters["size"] = size
-display.register(templates.env)  # epsilon, whole, borough, organisation, noise_in_words
+display.register(templates.env)  # epsilon, whole, borough, organisation, dimension, noise…
 templates.env.globals["navigation"] = navigation.navigation  # base.html's bar
 
 

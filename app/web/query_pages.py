@@ -30,16 +30,17 @@ from pydantic import BaseModel, Field
 from app.api.deps import get_ctx
 from app.api.problems import PROBLEMS
 from app.errors import HsclinkError, InvalidRequest
+from app.formatting import dimension_label, dimension_value
 from app.services import web_auth
 from app.services.context import ServiceContext
 from app.services.release import budgets, queries
 from app.services.release.ledger import BudgetView
 from app.web.answer_view import AnswerRow, AnswerView
-from app.web.display import dimension_value
 from app.web.pages import PageActor, allowed, check_csrf, render
 from privacy.release.catalogue import (
     ADMISSION_TYPES,
     ASC,
+    DATASETS,
     NHS,
     NUMERIC_DATASET,
     SUPPORT_TERMS,
@@ -67,7 +68,8 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("mean:weekly_cost", "Mean weekly cost (pounds, social care)"),
     ("sum:weekly_cost", "Total weekly cost (pounds, social care)"),
 )
-_DATASETS = (("", "any dataset"), (NHS, "hospital episodes"), (ASC, "social care"))
+#: The datasets a count can read, in the catalogue's words (``privacy.release.labels``).
+_DATASETS = (("", "any dataset"), *((d, dimension_value("dataset", d)) for d in DATASETS))
 _COMBINES = (
     ("sum", "the total of their records"),
     ("mean", "the mean of their records"),
@@ -253,9 +255,10 @@ def _render(
         datasets=_DATASETS,
         combines=_COMBINES,
         admission_types=ADMISSION_TYPES,
-        support_terms=SUPPORT_TERMS,
+        support_terms=[(term, dimension_value("support_term", term)) for term in SUPPORT_TERMS],
         dimensions=[
-            (name, _dimension_label(dim.datasets)) for name, dim in catalogue.dimensions.items()
+            (name, dimension_label(name), _dimension_label(dim.datasets))
+            for name, dim in catalogue.dimensions.items()
         ],
         max_epsilon=ctx.policy.rules.release.max_epsilon_per_query,
         reference_cell_persons=catalogue.policy.reference_cell_persons,

@@ -9,9 +9,10 @@
     GET  /register                the public register: no sign-in; 404 while switched off
 
 ``add_routes`` puts them on the pages' router. Analysts see their own entries and IG
-officers everyone's (the services decide). The answer is drawn as the query page draws
-it (``query_pages.AnswerView``). The public page shows each release's question, date,
-project and epsilon, and only published answers.
+officers everyone's (the services decide). An answer is drawn as the query page draws
+it (``answer_view.AnswerView``, through the same template macros, ``_answer.html``). The
+public page shows each release's question, date, project and epsilon, and only published
+answers.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from app.services import web_auth
 from app.services.release import public_register, queries, register, spend
 from app.services.release.records import STATUSES, EntryView
 from app.services.release.register import Answer, RegisterFilter
+from app.web.answer_view import AnswerView
 from app.web.pages import PageActor, allowed, check_csrf, render
-from app.web.query_pages import AnswerView
 from app.web.spend_chart import spend_svg
 
 __all__ = [
@@ -253,8 +254,11 @@ def configure_register(
 # --------------------------------------------------------------------------- one entry
 
 
-def answer_view(answer: Answer, *, epsilon: float, repeat: bool = False) -> AnswerView:
-    """A stored answer, drawn as the query page draws a fresh one."""
+def answer_view(
+    answer: Answer, *, epsilon: float, max_epsilon: float | None, repeat: bool = False
+) -> AnswerView:
+    """A stored answer, drawn as the query page draws a fresh one: every cell charted (or
+    said to be too many), negative counts marked, a warning when it is mostly noise."""
     release = queries.ReleaseView(
         release_id=answer.release_id,
         snapshot_id=answer.snapshot_id,
@@ -269,7 +273,7 @@ def answer_view(answer: Answer, *, epsilon: float, repeat: bool = False) -> Answ
         query=answer.query,
         released_at=answer.released_at,
     )
-    return AnswerView.of(release)
+    return AnswerView.of(release, max_epsilon=max_epsilon)
 
 
 def entry_page(request: Request, entry_id: RowId, browser: EntryReader) -> Response:
@@ -284,8 +288,12 @@ def entry_page(request: Request, entry_id: RowId, browser: EntryReader) -> Respo
         entry=entry,
         answer=None
         if detail.answer is None
-        else answer_view(detail.answer, epsilon=entry.epsilon, repeat=entry.status == "repeat"),
-        accuracy=None if detail.answer is None else detail.answer.accuracy,
+        else answer_view(
+            detail.answer,
+            epsilon=entry.epsilon,
+            max_epsilon=ctx.policy.rules.release.max_epsilon_per_query,
+            repeat=entry.status == "repeat",
+        ),
         query_json=None if entry.query is None else json.dumps(entry.query, indent=2),
         can_publish=allowed(ctx, browser.actor, "release.publish", "releases"),
         epsilon=epsilon,
@@ -316,15 +324,20 @@ def public_register_page(
 ) -> Response:
     """No sign-in. The service audits the view (anonymous), limits it per address, and
     says NotFound (404) while the register is switched off."""
+    ctx = get_ctx(request)
     page = public_register.public_releases(
-        get_ctx(request),
+        ctx,
         address=request.client.host if request.client else "unknown",
         request_id=request_id_of(request),
         before_id=before,
         limit=PAGE_SIZE,
     )
     answers = {
-        item.id: answer_view(item.answer, epsilon=item.epsilon)
+        item.id: answer_view(
+            item.answer,
+            epsilon=item.epsilon,
+            max_epsilon=ctx.policy.rules.release.max_epsilon_per_query,
+        )
         for item in page.entries
         if item.answer is not None
     }

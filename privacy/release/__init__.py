@@ -18,20 +18,26 @@ called from :mod:`privacy.release.dp` only.
     errors.py     InvalidQuery, InvalidReleaseData
 """
 
-from privacy.release.catalogue import (
-    DATASETS,
-    AttributePolicy,
-    Catalogue,
-    Dimension,
-    ReleasePolicy,
-    build_catalogue,
-)
-from privacy.release.data import PERSON_COLUMNS, RECORD_COLUMNS, ReleaseData
-from privacy.release.errors import InvalidQuery, InvalidReleaseData, ReleaseError
-from privacy.release.icd10 import ICD10_CHAPTERS, icd10_chapter, icd10_chapters
-from privacy.release.mechanism import Release, ReleasedCell, run
-from privacy.release.plan import Accuracy, Plan, Preview, compile_plan, preview
-from privacy.release.spec import QuerySpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privacy.release.catalogue import (
+        DATASETS,
+        AttributePolicy,
+        Catalogue,
+        Dimension,
+        ReleasePolicy,
+        build_catalogue,
+    )
+    from privacy.release.data import PERSON_COLUMNS, RECORD_COLUMNS, ReleaseData
+    from privacy.release.errors import InvalidQuery, InvalidReleaseData, ReleaseError
+    from privacy.release.icd10 import ICD10_CHAPTERS, icd10_chapter, icd10_chapters
+    from privacy.release.mechanism import Release, ReleasedCell, run
+    from privacy.release.plan import Accuracy, Plan, Preview, compile_plan, preview
+    from privacy.release.spec import QuerySpec
 
 __all__ = [
     "DATASETS",
@@ -59,3 +65,27 @@ __all__ = [
     "preview",
     "run",
 ]
+
+#: Each export -> the module defining it. Imported on first use, so that a module needing
+#: only the words (``labels``, for the CLI's answers) loads no OpenDP, NumPy or Polars.
+_HOME = {
+    **dict.fromkeys(
+        ("DATASETS", "AttributePolicy", "Catalogue", "Dimension", "ReleasePolicy"), "catalogue"
+    ),
+    "build_catalogue": "catalogue",
+    **dict.fromkeys(("PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"), "data"),
+    **dict.fromkeys(("InvalidQuery", "InvalidReleaseData", "ReleaseError"), "errors"),
+    **dict.fromkeys(("ICD10_CHAPTERS", "icd10_chapter", "icd10_chapters"), "icd10"),
+    **dict.fromkeys(("Release", "ReleasedCell", "run"), "mechanism"),
+    **dict.fromkeys(("Accuracy", "Plan", "Preview", "compile_plan", "preview"), "plan"),
+    "QuerySpec": "spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:  # not an export: perhaps a submodule, which the import system finds
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -22,7 +22,7 @@ from typing import Any
 
 from privacy.ages import AGE_BANDS
 from privacy.geography import LONDON_BOROUGHS
-from privacy.release.errors import InvalidQuery
+from privacy.release.errors import InvalidQuery, one_of
 from privacy.release.icd10 import ICD10_CHAPTERS
 from privacy.release.labels import ATTRIBUTE_LABELS, DIMENSION_LABELS, value_labels
 from privacy.sex import SEX_CODES
@@ -319,7 +319,9 @@ class Catalogue:
     def dimension(self, name: str, where: str) -> Dimension:
         found = self.dimensions.get(name) if isinstance(name, str) else None
         if found is None:
-            raise InvalidQuery(f"{where}: not a declared dimension")
+            raise InvalidQuery(
+                f"{where}: not a declared dimension (one of {one_of(self.dimensions)})"
+            )
         return found
 
 

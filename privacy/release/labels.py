@@ -29,6 +29,7 @@ __all__ = [
     "day_label",
     "financial_year_label",
     "month_label",
+    "value_label",
     "value_labels",
 ]
 
@@ -187,10 +188,10 @@ def day_label(day: date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
-def value_labels(name: str, values: tuple[str, ...]) -> Mapping[str, str]:
-    """Each declared value of dimension ``name`` -> its words (codes without words are
-    left out, and show as themselves)."""
-    fixed: Mapping[str, str] = {
+#: The fixed words of each dimension whose values do not follow from the policy (month and
+#: financial year do: see :func:`value_label`). Built once: pages label every cell.
+_FIXED: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
         "borough": LONDON_BOROUGHS,
         "sex": _SEX,
         "dataset": _DATASETS,
@@ -200,9 +201,24 @@ def value_labels(name: str, values: tuple[str, ...]) -> Mapping[str, str]:
         "support_term": _SUPPORT_TERMS,
         "support_reason": _SUPPORT_REASONS,
         "age_band": {band: age_band_label(band) for band in AGE_BANDS},
-    }.get(name, {})
+    }
+)
+
+
+def value_label(name: str, value: str) -> str | None:
+    """The words for one value of dimension ``name`` (None: it has none, and shows as
+    itself). Month keys and financial years are read from the value's form, so this does
+    not check that the policy declares them: :func:`value_labels` does."""
     if name == "month":
-        fixed = {v: month_label(v) for v in values}
-    elif name == "financial_year":
-        fixed = {v: financial_year_label(v) for v in values}
-    return MappingProxyType({v: fixed[v] for v in values if v in fixed})
+        words = month_label(value)
+        return None if words == value else words
+    if name == "financial_year":
+        return financial_year_label(value)
+    return _FIXED.get(name, {}).get(value)
+
+
+def value_labels(name: str, values: tuple[str, ...]) -> Mapping[str, str]:
+    """Each declared value of dimension ``name`` -> its words (codes without words are
+    left out, and show as themselves)."""
+    found = {v: value_label(name, v) for v in values}
+    return MappingProxyType({v: words for v, words in found.items() if words is not None})

@@ -26,7 +26,7 @@ A condition is ``{"attribute": <record dimension>, "in": [<declared values>]}`` 
 "between": [low, high]}`` (dates as ``YYYY-MM-DD``, both ends included).
 
 Every refusal is an :class:`InvalidQuery` whose message names the field by its path and
-never repeats the submitted value.
+never repeats the submitted value; an unknown name is answered with the valid ones.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from privacy.release.catalogue import (
     ReleasePolicy,
     build_catalogue,
 )
-from privacy.release.errors import InvalidQuery
+from privacy.release.errors import InvalidQuery, one_of
 
 __all__ = [
     "COMBINES",
@@ -293,7 +293,10 @@ def validate(spec: QuerySpec, catalogue: Catalogue) -> None:
         where = f"filters.persons[{i}]"
         dim = catalogue.dimension(cond.attribute, f"{where}.attribute")
         if dim.level != PERSON:
-            raise InvalidQuery(f"{where}.attribute: not a person-level dimension")
+            persons = (d.name for d in catalogue.dimensions.values() if d.level == PERSON)
+            raise InvalidQuery(
+                f"{where}.attribute: not a person-level dimension (one of {one_of(persons)})"
+            )
         _check_values(cond, dim.values, where)
     _check_selection(spec.records, catalogue, "filters.records")
     for i, person in enumerate(spec.exists):
@@ -302,7 +305,10 @@ def validate(spec: QuerySpec, catalogue: Catalogue) -> None:
     if measure.attribute is not None:
         numeric = catalogue.numeric.get(measure.attribute)
         if numeric is None:
-            raise InvalidQuery("measure.attribute: not a declared numeric attribute")
+            raise InvalidQuery(
+                "measure.attribute: not a declared numeric attribute "
+                f"(one of {one_of(catalogue.numeric)})"
+            )
         if measure.dataset != numeric.dataset:
             raise InvalidQuery("measure.dataset: the attribute belongs to another dataset")
         if len(measure.quantiles) > catalogue.policy.max_quantiles:
@@ -326,7 +332,10 @@ def _check_selection(selection: RecordSelection, catalogue: Catalogue, where: st
         if isinstance(cond, InCondition):
             dim = catalogue.dimension(cond.attribute, f"{at}.attribute")
             if dim.level != RECORD:
-                raise InvalidQuery(f"{at}.attribute: not a record-level attribute")
+                records = (d.name for d in catalogue.dimensions.values() if d.level == RECORD)
+                raise InvalidQuery(
+                    f"{at}.attribute: not a record-level attribute (one of {one_of(records)})"
+                )
             if not scope <= set(dim.datasets):
                 raise InvalidQuery(f"{at}.attribute: not carried by the dataset")
             _check_values(cond, dim.values, at)
@@ -336,7 +345,8 @@ def _check_selection(selection: RecordSelection, catalogue: Catalogue, where: st
         else:
             numeric = catalogue.numeric.get(cond.attribute)
             if numeric is None:
-                raise InvalidQuery(f"{at}.attribute: not a declared attribute")
+                names = one_of((*DATE_ATTRIBUTES, *catalogue.numeric))
+                raise InvalidQuery(f"{at}.attribute: not a declared attribute (one of {names})")
             if scope != {numeric.dataset}:
                 raise InvalidQuery(f"{at}.attribute: not carried by the dataset")
             if isinstance(cond.low, date):
@@ -365,8 +375,9 @@ def _list(obj: object, where: str, limit: int) -> list[Any]:
 
 
 def _name(obj: object, where: str, choices: tuple[str, ...]) -> str:
+    """``obj`` if it is one of ``choices``; the refusal lists them (never ``obj``)."""
     if not isinstance(obj, str) or obj not in choices:
-        raise InvalidQuery(f"{where}: not one of the declared names")
+        raise InvalidQuery(f"{where}: not a declared name (one of {one_of(choices)})")
     return obj
 
 
@@ -466,7 +477,11 @@ def _parse_in(obj: object, where: str, catalogue: Catalogue, *, person_level: bo
         raise InvalidQuery(f"{where}: needs attribute and in")
     dim = catalogue.dimension(c["attribute"], f"{where}.attribute")
     if (dim.level == PERSON) != person_level:
-        raise InvalidQuery(f"{where}.attribute: not allowed here")
+        level = PERSON if person_level else RECORD
+        here = (d.name for d in catalogue.dimensions.values() if d.level == level)
+        raise InvalidQuery(
+            f"{where}.attribute: not a {level}-level dimension (one of {one_of(here)})"
+        )
     values = _list(c["in"], f"{where}.in", len(dim.values))
     if not values:
         raise InvalidQuery(f"{where}.in: at least one value")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.api.routes.releases import Status
 from app.auth.actor import Actor
+from app.config import Settings
 from app.db.models import AuditEvent, RegisterEntry, User
 from app.services import identity
 from app.services.release import budgets, public_register
@@ -357,7 +358,10 @@ def test_the_public_register_is_hidden_until_switched_on_and_shows_answers_once_
 def test_the_public_register_is_limited_per_address_like_failed_sign_ins(
     client, ctx, asked, monkeypatch
 ):
-    monkeypatch.setattr(public_register, "VIEWS_PER_WINDOW", 2)
+    """At most HSCLINK_PUBLIC_REGISTER_MAX_VIEWS views per address in the window."""
+    monkeypatch.setenv("HSCLINK_PUBLIC_REGISTER_MAX_VIEWS", "2")
+    assert Settings().public_register_max_views == 2  # the variable the README documents
+    ctx.settings = ctx.settings.model_copy(update={"public_register_max_views": 2})
     public_register.configure(ctx, actor=officer(ctx), public=True)
     client.headers.pop("Authorization", None)
     assert [client.get("/api/v1/public/releases").status_code for _ in range(2)] == [200, 200]

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.release import InvalidQuery, QuerySpec, ReleasePolicy
+from privacy.release import InvalidQuery, QuerySpec, ReleasePolicy, build_catalogue
+from privacy.release.errors import MAX_NAMES_CHARS, one_of
 from privacy.release.spec import InCondition, RangeCondition
 
 CROSS_DATASET: dict[str, Any] = {
@@ -209,3 +210,16 @@ def test_a_valid_query_with_one_part_replaced_is_refused_safely_or_accepted(base
         holder = holder[step]
     holder[path[-1]] = data.draw(_json)
     _assert_safe(query)
+
+
+def test_an_unknown_name_is_answered_with_the_declared_names_cut_to_a_bounded_length():
+    query = copy.deepcopy(CROSS_DATASET)
+    query["group_by"] = ["borough", MARK + "postcode"]
+    with pytest.raises(InvalidQuery) as refused:
+        QuerySpec.from_json(query)
+    names = ", ".join(build_catalogue(ReleasePolicy()).dimensions)
+    assert refused.value.safe_detail == f"group_by[1]: not a declared name (one of {names})"
+    many = [f"name_{i:03d}" for i in range(200)]
+    cut = one_of(many)
+    assert len(cut) <= MAX_NAMES_CHARS and cut.endswith(", …")
+    assert cut.removesuffix(", …").split(", ") == many[: cut.count(", ")]

@@ -15,6 +15,7 @@ from jinja2 import Environment
 from app.web.display import (
     borough_label,
     count_text,
+    dimension_label,
     dimension_value,
     epsilon_full,
     epsilon_markup,
@@ -24,6 +25,7 @@ from app.web.display import (
     register,
     significant,
 )
+from privacy.release import ReleasePolicy, build_catalogue
 
 #: Every epsilon a page shows: a per-query charge down to 1e-6, budgets up to a few.
 EPSILONS = st.floats(min_value=1e-6, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -148,7 +150,27 @@ def test_organisations_and_boroughs_are_named_beside_their_code():
     assert dimension_value("borough", "E09000001") == "City of London (E09000001)"
     assert dimension_value("borough", "E09000001", short=True) == "City of London"
     assert dimension_value("sex", "2") == "2 · female"
-    assert dimension_value("dataset", "asc_clients") == "social care"
+    assert dimension_value("dataset", "asc_clients") == "social care records"
+    assert dimension_value("admission_method", "21") == "21 · emergency via A&E"
+    assert dimension_value("month", "2025-04") == "April 2025"
+    assert dimension_value("age_band", "65-69") == "65-69"  # under "Age band": words already
+    assert dimension_value("month", "m7") == "m7"  # a value without words shows as itself
+
+
+#: Values shown as they are, not in their label's words (see ``app.formatting._AS_IS``).
+AS_IS = {"age_band", "financial_year"}
+
+
+def test_every_declared_value_reads_in_the_catalogues_own_words():
+    """One definition: a page's or the CLI's words for a value are the catalogue's labels
+    (``privacy.release.labels``), which the plain-English questions read too."""
+    catalogue = build_catalogue(ReleasePolicy())
+    for name, dim in catalogue.dimensions.items():
+        assert dimension_label(name) == dim.label
+        for value in dim.values:
+            expected = value if name in AS_IS else dim.value_label(value)
+            assert dimension_value(name, value, short=True) == expected, (name, value)
+            assert expected in dimension_value(name, value), (name, value)
 
 
 # --------------------------------------------------------------------------- noise

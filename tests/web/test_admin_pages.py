@@ -186,7 +186,7 @@ def test_an_operator_registers_an_organisation_and_creates_a_user_whose_password
     form.get_by_label("Kind").select_option("council")
     form.get_by_role("button", name="Register").click()
     expect(done(page)).to_have_text(
-        "Organisation E09000012 (London Borough of Hackney) registered as a council."
+        "Organisation London Borough of Hackney (E09000012) registered as a council."
     )
     expect(row(page, "organisations", code="E09000012")).to_contain_text(
         "London Borough of Hackney"
@@ -199,7 +199,9 @@ def test_an_operator_registers_an_organisation_and_creates_a_user_whose_password
     form.get_by_label("Organisation").select_option("E09000012")
     form.get_by_label("Give a local password (shown once)").check()
     form.get_by_role("button", name="Create user").click()
-    expect(done(page)).to_have_text("hackney.analyst created: analyst of E09000012.")
+    expect(done(page)).to_have_text(
+        "hackney.analyst created: analyst of London Borough of Hackney (E09000012)."
+    )
     password = page.get_by_test_id("password-value").inner_text()
     assert len(password) >= 24
     new_row = row(page, "users", user="hackney.analyst")
@@ -288,7 +290,9 @@ def test_an_operator_approves_a_pending_single_sign_on_account(
     assert SUBJECT not in page.content()
 
     pending.get_by_role("button", name=f"Approve {account}").click()
-    expect(done(page)).to_have_text(f"{account} approved: analyst of E09000007.")
+    expect(done(page)).to_have_text(
+        f"{account} approved: analyst of London Borough of Camden (E09000007)."
+    )
     expect(row(page, "users", user=account, status="active")).to_have_count(1)
     assert ("user.approve", "allowed") in entries(ctx, actor=people["operator"].username)
 

@@ -102,16 +102,17 @@ def test_filters_by_date_range_role_organisation_and_outcome(
     expect(page.get_by_label("Role")).to_have_value("none")
 
     page.get_by_label("Role").select_option("")
-    page.get_by_label("Organisation").fill(ig.organisation)
+    page.get_by_label("Organisation").select_option(ig.organisation)
     page.get_by_label("Outcome").select_option("allowed")
     page.get_by_role("button", name="Filter").click()
     rows = table_rows(page)
     assert rows and {(r["Organisation"], r["Outcome"]) for r in rows} == {
-        (ig.organisation, "allowed")
+        ("London Borough of Camden (E09000007)", "allowed")
     }
+    expect(page.get_by_label("Organisation")).to_have_value(ig.organisation)
 
     today = datetime.now(UTC).date()
-    page.get_by_label("Organisation").fill("")
+    page.get_by_label("Organisation").select_option("")
     page.get_by_label("Outcome").select_option("")
     page.get_by_label("From", exact=True).fill(today.isoformat())
     page.get_by_label("To", exact=True).fill(today.isoformat())

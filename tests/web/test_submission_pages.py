@@ -94,7 +94,7 @@ def test_a_submitter_reviews_their_organisations_submissions_and_a_quality_repor
     assert list(rows) == [with_error.id, clean.id]  # newest first
     assert rows[with_error.id]["Status"] == "accepted"
     assert (rows[with_error.id]["Accepted"], rows[with_error.id]["Refused"]) == ("60", "1")
-    assert rows[clean.id]["Organisation"] == "RAL"
+    assert rows[clean.id]["Organisation"] == "Royal Free London NHS Foundation Trust (RAL)"
 
     page.locator(f'tr[data-submission="{with_error.id}"]').get_by_test_id("submission-link").click()
     expect(page).to_have_url(f"{live_server}/submissions/{with_error.id}")
@@ -140,9 +140,9 @@ def test_an_ig_officer_sees_every_organisations_submissions_and_opens_one(
     rows = listed(page)
     assert sorted(rows) == sorted(view.id for view in submitted.values())
     other = submitted["other"]
-    assert (rows[other.id]["Organisation"], rows[other.id]["Accepted"]) == ("RRV", "5")
+    assert (rows[other.id]["Organisation"], rows[other.id]["Accepted"]) == ("UCLH (RRV)", "5")
     page.goto(f"{live_server}/submissions/{other.id}")
-    expect(page.get_by_test_id("organisation")).to_have_text("RRV")
+    expect(page.get_by_test_id("organisation")).to_have_text("UCLH (RRV)")
     expect(page.get_by_test_id("no-row-errors")).to_be_visible()
 
 

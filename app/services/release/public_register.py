@@ -8,8 +8,9 @@ only where an IG officer has marked that release published. Nothing else: no ana
 no structured query, no plan, no snapshot.
 
 Each view is audited as ``anonymous`` (``register.view``) and limited per address like
-failed sign-ins: at most :data:`VIEWS_PER_WINDOW` views in ``HSCLINK_LOGIN_WINDOW_SECONDS``
-(views are counted in ``release_register_views`` and forgotten after the window).
+failed sign-ins: at most ``HSCLINK_PUBLIC_REGISTER_MAX_VIEWS`` (300) views in
+``HSCLINK_LOGIN_WINDOW_SECONDS`` (views are counted in ``release_register_views`` and
+forgotten after the window).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from app.services.unit import unit_of_work
 from privacy.release import build_catalogue
 
 __all__ = [
-    "VIEWS_PER_WINDOW",
     "PublicEntry",
     "PublicPage",
     "RegisterState",
@@ -39,9 +39,6 @@ __all__ = [
     "public_releases",
     "register_state",
 ]
-
-VIEWS_PER_WINDOW = 300
-"""Public register views per address per window (``HSCLINK_LOGIN_WINDOW_SECONDS``)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def public_releases(
     limit: int = 50,
 ) -> PublicPage:
     """Released questions, newest first; NotFound while the register is off; RateLimited
-    past :data:`VIEWS_PER_WINDOW` views from one address in the window."""
+    past ``public_register_max_views`` views from one address in the window."""
     anonymous = Actor.anonymous(request_id)
     address = address[:64]
     since = utcnow() - timedelta(seconds=ctx.settings.login_window_seconds)
@@ -118,7 +115,7 @@ def public_releases(
             .select_from(RegisterView)
             .where(RegisterView.address == address, RegisterView.at > since)
         )
-        if (seen or 0) >= VIEWS_PER_WINDOW:
+        if (seen or 0) >= ctx.settings.public_register_max_views:
             uow.details = {"reason": "address_rate_limited"}
             raise RateLimited(
                 "too many views of the register; try again later",
