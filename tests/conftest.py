@@ -6,32 +6,38 @@ is parametrised over the available backends. PostgreSQL is used when
 ``test``); under ``CI=true`` it is required. Each test gets a fresh database cloned
 from a template that the real Alembic migrations built once per run.
 
-Tests whose fixtures need the synthetic population (``population_store``) or its linked
-snapshot (``linked_store``) start from a clone of a prebuilt store instead: database and
-key directories built once per backend (``tests/stores.py``). PostgreSQL databases are
+Tests start from a clone of a prebuilt store instead when their fixtures ask for one:
+``ctx`` an initialised store, ``people`` one with the four users, ``population_store``
+the synthetic population, ``linked_store`` its linked snapshot (database and key
+directories built once per backend: ``tests/stores.py``). PostgreSQL databases are
 dropped in the background (``tests/dropper.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import REPO_ROOT
 from app.auth.actor import Actor
@@ -42,7 +48,8 @@ from app.db.migrate import upgrade
 from app.services import identity, setup
 from app.services.context import ServiceContext
 from tests.dropper import BackgroundDrops
-from tests.stores import StoreTemplate, StoreTemplates
+from tests.lifespan import Lifespan
+from tests.stores import PEOPLE, StoreTemplate, StoreTemplates
 
 DEFAULT_PG_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 ROLES = ("analyst", "ig_officer", "submitter", "operator")
@@ -266,6 +273,7 @@ def store_templates(
         databases=databases,
         make_settings=store_settings,
         initialise=initialise_store,
+        make_people=create_people,
     )
     yield templates
     templates.drop_all()
@@ -277,15 +285,37 @@ def prebuilt(
 ) -> StoreTemplate | None:
     """The prebuilt store this test starts from, if its fixtures ask for one.
 
-    A fixture asks by depending on ``linked_store`` or ``population_store`` (richest
-    first). The choice is made from the test's fixture closure before its database
-    exists; a store asked for later (``request.getfixturevalue``) is built in place.
+    A fixture asks by depending on ``linked_store``, ``population_store``, ``people`` or
+    ``ctx`` (richest first). The choice is made from the test's fixture closure before
+    its database exists; a store asked for later (``request.getfixturevalue``) is built
+    in place. A test driving ``hsclink`` against its store (``cli_env``) gets a fresh
+    one under ``ctx`` and ``people``: its fixtures may run ``hsclink init`` first.
     """
     names = request.fixturenames
-    for kind in ("linked", "population"):
-        if f"{kind}_store" in names:
+    for fixture, kind in PREBUILT_KINDS:
+        if fixture in names:
+            if kind in (PEOPLE, "initialised") and "cli_env" in names:
+                return None
             return store_templates.get(backend, kind)
     return None
+
+
+#: (fixture, the prebuilt store a test depending on it starts from), richest first.
+PREBUILT_KINDS = (
+    ("linked_store", "linked"),
+    ("population_store", "population"),
+    ("people", PEOPLE),
+    ("ctx", "initialised"),
+)
+#: What makes a store: a prebuilt one fits a test whose settings agree on these.
+STORE_LAYOUT = (
+    "database_role",
+    "data_dir",
+    "key_custody",
+    "master_key_path",
+    "audit_public_key_path",
+    "audit_witness_path",
+)
 
 
 @pytest.fixture
@@ -331,12 +361,17 @@ def admin_engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def ctx(settings: Settings, prebuilt: StoreTemplate | None) -> Iterator[ServiceContext]:
+def ctx(
+    settings: Settings, prebuilt: StoreTemplate | None, tmp_path: Path
+) -> Iterator[ServiceContext]:
     """An initialised store: master key, audit signing key, operator organisation."""
+    if prebuilt is not None:  # initialised when it was built: for these settings?
+        made = store_settings(settings.database_url, tmp_path)
+        differ = [f for f in STORE_LAYOUT if getattr(settings, f) != getattr(made, f)]
+        assert not differ, f"this test's settings change {differ}: the prebuilt store won't do"
     context = ServiceContext.build(settings)
-    if prebuilt is None:  # a prebuilt store was initialised when it was built
-        setup.initialise(context, actor=Actor.cli())
-        setup.ensure_operator_organisation(context, actor=Actor.cli(), code="HSCOPS")
+    if prebuilt is None:
+        initialise_store(context)
     yield context
     context.close()
 
@@ -356,16 +391,15 @@ class Person:
 @pytest.fixture
 def people(ctx: ServiceContext, prebuilt: StoreTemplate | None) -> dict[str, Person]:
     """One user per role, each with a password and an API token."""
-    if prebuilt is not None:
+    if prebuilt is not None and PEOPLE in prebuilt.includes:
         return dict(prebuilt.people)
     return create_people(ctx)
 
 
-def initialise_store(ctx: ServiceContext) -> dict[str, Person]:
-    """What ``ctx`` and ``people`` do to a fresh store, for the prebuilt stores."""
+def initialise_store(ctx: ServiceContext) -> None:
+    """What ``ctx`` does to a fresh store (and the prebuilt stores' first step)."""
     setup.initialise(ctx, actor=Actor.cli())
     setup.ensure_operator_organisation(ctx, actor=Actor.cli(), code="HSCOPS")
-    return create_people(ctx)
 
 
 def create_people(ctx: ServiceContext) -> dict[str, Person]:
@@ -425,13 +459,23 @@ def _free_socket() -> socket.socket:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _wait_for_health(base_url: str, thread: threading.Thread, deadline_s: float = 15.0) -> None:
+def _wait_for_health(
+    base_url: str,
+    thread: threading.Thread,
+    deadline_s: float = 15.0,
+    context: ssl.SSLContext | None = None,
+) -> None:
+    opener = _NO_PROXY
+    if context is not None:
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if not thread.is_alive():
             raise RuntimeError("the live server stopped while starting; see the captured log")
         try:
-            with _NO_PROXY.open(f"{base_url}/health", timeout=1.0) as response:
+            with opener.open(f"{base_url}/health", timeout=1.0) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -440,15 +484,11 @@ def _wait_for_health(base_url: str, thread: threading.Thread, deadline_s: float 
     raise RuntimeError(f"the live server did not answer {base_url}/health in {deadline_s} s")
 
 
-@pytest.fixture
-def live_server(
-    settings: Settings, ctx: ServiceContext, people: dict[str, Person]
-) -> Iterator[str]:
-    """The real app (create_app) under uvicorn in a background thread; yields its base URL.
-
-    Depends on ``people`` so the four users exist before the first page loads.
-    """
-    app = create_app(settings, ctx=ctx)
+@contextmanager
+def serve_live(app: ASGIApp, *, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """``app`` under uvicorn in a background thread, on a free loopback port; yields its
+    base URL (``https://localhost:<port>`` with ``tls``, a certificate and key for
+    localhost, else ``http://127.0.0.1:<port>``)."""
     sock = _free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -460,18 +500,90 @@ def live_server(
         log_config=None,  # leave the test run's logging alone
         access_log=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="hsclink-live-server", daemon=True
     )
     thread.start()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
     try:
-        _wait_for_health(base_url, thread)
+        _wait_for_health(base_url, thread, context=context)
         yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
     assert not thread.is_alive(), "the live server did not shut down"
+
+
+class SharedLiveServer:
+    """One uvicorn server for the run, serving the app of the test that is running.
+
+    Starting and stopping uvicorn for each browser test cost a quarter of a second (its
+    shut-down alone waits 0.1-0.2 s), more than many of those tests take. Each test still
+    gets its own app over its own store: the test's app and its lifespan (start-up and
+    shut-down, as uvicorn would run them) are swapped in and out on the server's loop.
+    Between tests no app is served: a request then is answered 503 (``/health``: 200).
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self._app: ASGIApp | None = None
+        self._state: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # the server's own: note its loop
+            self._loop = asyncio.get_running_loop()
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        app = self._app
+        if app is None:
+            idle = scope["path"] == "/health"
+            await send({"type": "http.response.start", "status": 200 if idle else 503})
+            await send({"type": "http.response.body", "body": b"no test app" * (not idle)})
+            return
+        await app({**scope, "state": dict(self._state)}, receive, send)
+
+    @contextmanager
+    def serving(self, app: ASGIApp) -> Iterator[str]:
+        """Serve ``app`` (its lifespan run on the server's loop) until the block ends."""
+        assert self._loop is not None and self._app is None, "the server is not free"
+        lifespan = Lifespan(app)
+        asyncio.run_coroutine_threadsafe(lifespan.startup(), self._loop).result(timeout=30)
+        self._app, self._state = app, lifespan.state
+        try:
+            yield self.url
+        finally:
+            self._app, self._state = None, {}
+            asyncio.run_coroutine_threadsafe(lifespan.shutdown(), self._loop).result(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def shared_live_server() -> Iterator[SharedLiveServer]:
+    shared = SharedLiveServer()
+    with serve_live(shared) as base_url:
+        shared.url = base_url
+        yield shared
+
+
+@pytest.fixture
+def live_server(
+    shared_live_server: SharedLiveServer,
+    settings: Settings,
+    ctx: ServiceContext,
+    people: dict[str, Person],
+) -> Iterator[str]:
+    """The real app (create_app) over this test's store, served by uvicorn on loopback
+    (a server shared by the run: ``SharedLiveServer``); yields its base URL.
+
+    Depends on ``people`` so the four users exist before the first page loads.
+    """
+    with shared_live_server.serving(create_app(settings, ctx=ctx)) as base_url:
+        yield base_url

@@ -1,8 +1,12 @@
-"""Prebuilt stores: a populated (and a linked) store built once per run and backend, then
-cloned for each test that asks for one.
+"""Prebuilt stores: an initialised store (the ``ctx`` fixture's), one with the ``people``,
+with the synthetic population uploaded and with it linked, each built once per run and
+backend, then cloned for each test that asks for one.
 
 Uploading 1,500 synthetic people through the API and linking them took 4-9 s of set-up
-per test and backend; copying the result takes milliseconds. A template is a whole store:
+per test and backend; initialising a store (four keys, each audited) and adding one user
+per role, 0.1-0.3 s in nearly every database test. Copying the result takes milliseconds
+(a SQLite file) or as long as a fresh database does (PostgreSQL). A template is a whole
+store:
 
 * the database (SQLite: a file, copied; PostgreSQL: a database, cloned with
   ``CREATE DATABASE ... TEMPLATE``), and
@@ -12,9 +16,10 @@ per test and backend; copying the result takes milliseconds. A template is a who
   without it would refuse to open (``check_ready``), like a restore without its HSM.
 
 Each test gets its own clone (database and directories), so tests stay independent. A
-template's kinds form a chain (``linked`` is built on a clone of ``population``), and the
-builders are the same functions the in-place fixtures use when a test asks for the store
-too late to clone it (``request.getfixturevalue``).
+template's kinds form a chain (``initialised``, then ``people``, ``population`` and
+``linked``, each built on a clone of the one before), and the builders are the same
+functions the in-place fixtures use when a test asks for the store too late to clone it
+(``request.getfixturevalue``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tests.api.uploads import add_council_submitter, upload
 
 __all__ = [
     "BUILDERS",
+    "PEOPLE",
     "Databases",
     "StoreTemplate",
     "StoreTemplates",
@@ -83,6 +89,11 @@ def clone_directories(template: StoreTemplate, target: Path, *, files_to: Path) 
 Builder = Callable[[ServiceContext, dict[str, Any], Path], dict[str, Any]]
 
 
+def build_nothing(ctx: ServiceContext, people: dict[str, Any], files: Path) -> dict[str, Any]:
+    """The kinds whose store is made by ``StoreTemplates``' hooks alone."""
+    return {}
+
+
 def build_population(
     ctx: ServiceContext, people: dict[str, Any], files: Path, client: Any = None
 ) -> dict[str, Any]:
@@ -107,9 +118,15 @@ def build_linked(ctx: ServiceContext, people: dict[str, Any], files: Path) -> di
     return {"snapshot_id": run.snapshot_id}
 
 
-#: kind -> (the kind it is built on, or None for a fresh store; its builder)
+#: The kind whose builder is ``StoreTemplates.make_people`` (one user per role).
+PEOPLE = "people"
+
+#: kind -> (the kind it is built on, or None for a fresh store; its builder). A fresh
+#: store is initialised first (``StoreTemplates.initialise``).
 BUILDERS: dict[str, tuple[str | None, Builder]] = {
-    "population": (None, build_population),
+    "initialised": (None, build_nothing),
+    PEOPLE: ("initialised", build_nothing),
+    "population": (PEOPLE, build_population),
     "linked": ("population", build_linked),
 }
 
@@ -129,14 +146,16 @@ class Databases(Protocol):
 class StoreTemplates:
     """Builds each (backend, kind) template on first use and keeps it for the run.
 
-    ``make_settings`` and ``initialise`` come from ``tests/conftest.py`` so a template
-    store is made exactly as a test's own store is (same settings, keys and people).
+    ``make_settings``, ``initialise`` and ``make_people`` come from ``tests/conftest.py``
+    so a template store is made exactly as a test's own store is (same settings, keys and
+    people).
     """
 
     workdir: Path
     databases: Databases
     make_settings: Callable[[str, Path], Settings]
-    initialise: Callable[[ServiceContext], dict[str, Any]]
+    initialise: Callable[[ServiceContext], None]
+    make_people: Callable[[ServiceContext], dict[str, Any]]
     built: dict[tuple[str, str], StoreTemplate] = field(default_factory=dict)
 
     def get(self, backend: str, kind: str) -> StoreTemplate:
@@ -163,7 +182,9 @@ class StoreTemplates:
             url = self.databases.clone(base.database_url, root)
             clone_directories(base, root, files_to=root / FILES)
         with _context(self.make_settings(url, root)) as ctx:
-            people = self.initialise(ctx) if base is None else base.people
+            if base is None:
+                self.initialise(ctx)
+            people = self.make_people(ctx) if kind == PEOPLE else base.people if base else {}
             facts = {**(base.facts if base else {}), **builder(ctx, people, root / FILES)}
         # SQLite: closing the last connection checkpointed the WAL into the file.
         assert not (root / "hsclink.db-wal").exists()

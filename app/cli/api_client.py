@@ -1,6 +1,7 @@
 """A small JSON client for the hsclink API, for commands run by users off the host
-(analysts' queries, IG officers' budgets): standard library HTTP, bearer token, and the
-same rule as uploads: plain HTTP only to a loopback address."""
+(analysts' queries, IG officers' budgets): standard library HTTP (through the seam of
+``app.cli.transport``), bearer token, and the same rule as uploads: plain HTTP only to a
+loopback address."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from app.cli import transport as transports
 from app.cli.upload import _is_loopback
 
 __all__ = ["ApiClient", "ApiError", "quote"]
@@ -28,6 +30,8 @@ class ApiClient:
     server: str
     token: str
     timeout: float = 120.0
+    #: How requests reach the server; ``None``: ``transport.default_transport()``.
+    transport: transports.Transport | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server)
@@ -37,16 +41,17 @@ class ApiClient:
             raise ApiError(0, "refusing to send a token over plain HTTP to a non-loopback host")
         self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._base = parts.path.rstrip("/")
+        if self.transport is None:
+            self.transport = transports.default_transport()
 
     def __repr__(self) -> str:
         return f"ApiClient(server={self.server!r}, token=[secure])"
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        connection: http.client.HTTPConnection
-        if self._scheme == "https":
-            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout)
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        assert self.transport is not None  # set in __post_init__
+        connection = self.transport.connect(
+            self._scheme, self._host, self._port, timeout=self.timeout
+        )
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         payload = None
         if body is not None:

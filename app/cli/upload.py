@@ -1,6 +1,7 @@
 """The client side of ``hsclink upload``: stream a file to the submission API, resumably.
 
-Standard library HTTP (no extra dependency). Refuses plain HTTP except to a loopback
+Standard library HTTP (no extra dependency), through the seam of ``app.cli.transport``.
+Refuses plain HTTP except to a loopback
 address. The submission id of an unfinished upload is remembered per (server, file
 digest) in ``~/.cache/hsclink/uploads.json``, so re-running the same command after an
 interruption continues from the server's committed offset.
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
+
+from app.cli import transport as transports
 
 __all__ = ["UploadError", "Uploader", "file_sha256"]
 
@@ -64,6 +67,10 @@ class Uploader:
     token: str
     state_file: Path = Path(os.path.expanduser("~/.cache/hsclink/uploads.json"))
     timeout: float = 600.0
+    #: How requests reach the server; ``None``: ``transport.default_transport()``.
+    transport: transports.Transport | None = None
+    #: Waits between attempts after a failed request (tests pass a recorder).
+    pause: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server)
@@ -73,21 +80,19 @@ class Uploader:
             raise UploadError("refusing to send an extract over plain HTTP to a non-loopback host")
         self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._base = parts.path.rstrip("/")
+        if self.transport is None:
+            self.transport = transports.default_transport()
 
     def __repr__(self) -> str:
         return f"Uploader(server={self.server!r}, token=[secure])"
 
     # -- HTTP ---------------------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._scheme == "https":
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
-
     def _request(
         self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], Any]:
-        conn = self._connection()
+        assert self.transport is not None  # set in __post_init__
+        conn = self.transport.connect(self._scheme, self._host, self._port, timeout=self.timeout)
         try:
             conn.request(
                 method,
@@ -237,7 +242,7 @@ class Uploader:
                         else "the connection kept failing"
                     )
                     raise UploadError(f"{reason}; run the same command again to resume") from None
-                time.sleep(min(2**attempt, 30) if attempt > 1 else 1)
+                self.pause(min(2**attempt, 30) if attempt > 1 else 1)
 
 
 def _problem(status: int, data: Any) -> str:

@@ -1,5 +1,5 @@
-"""``hsclink budget`` and ``hsclink project`` speak to a live server with the user's own
-token: IG officers set budgets, analysts see their own, nobody else does either."""
+"""``hsclink budget`` and ``hsclink project`` speak to the app (served in process) with the
+user's own token: IG officers set budgets, analysts see their own, nobody else does either."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from app.cli.main import app
 
 
 @pytest.fixture
-def hsclink(live_server, people):
+def hsclink(api_server, people):
     runner = CliRunner()
 
     def invoke(role: str, *args: str):
-        env = {"HSCLINK_SERVER": live_server, "HSCLINK_TOKEN": people[role].token}
+        env = {"HSCLINK_SERVER": api_server, "HSCLINK_TOKEN": people[role].token}
         return runner.invoke(app, list(args), env=env, catch_exceptions=False)
 
     return invoke

@@ -1,4 +1,5 @@
-"""``hsclink upload``'s client against the real app served by uvicorn on loopback."""
+"""``hsclink upload``'s client against the real app, served in process
+(``tests/asgi_transport.py``: bodies streamed with back-pressure, as over a socket)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.cli.upload import CHUNK, Uploader
 from app.db.models import AuditEvent, Submission
 from app.store import FACTS
 from tests.api.test_submissions import extract
+from tests.asgi_transport import AsgiTransport
 from tests.sealed import record_count, stored_records
 
 
@@ -23,7 +25,7 @@ def _offset(uploader: Uploader, submission_id: int) -> int:
 
 
 def test_the_client_outlasts_another_request_streaming_its_submission(
-    live_server, ctx, settings, people, tmp_path
+    api_server, ctx, settings, people, tmp_path
 ):
     """The client's request stalls mid-file while another request carries the same
     submission on; when the client's bytes flow again the service stops its request
@@ -36,8 +38,11 @@ def test_the_client_outlasts_another_request_streaming_its_submission(
     row_ends = [i + 1 for i, byte in enumerate(body) if byte == ord("\n")]
     assert row_ends[-1] > 4 * CHUNK
     token = people["submitter"].token
-    client = Uploader(server=live_server, token=token, state_file=tmp_path / "state.json")
-    other = Uploader(server=live_server, token=token, state_file=tmp_path / "other.json")
+    pauses: list[float] = []
+    client = Uploader(
+        server=api_server, token=token, state_file=tmp_path / "state.json", pause=pauses.append
+    )
+    other = Uploader(server=api_server, token=token, state_file=tmp_path / "other.json")
 
     stalled, go_on = threading.Event(), threading.Event()
     sent = 0
@@ -89,6 +94,7 @@ def test_the_client_outlasts_another_request_streaming_its_submission(
         20_000,
     )
     assert resumed_at[0] == 0 and resumed_at[-1] >= part  # it resumed after the other's rows
+    assert pauses == [1]  # one wait, after the service stopped its request
     assert record_count(ctx, submission_id) == 20_000
     keys = stored_records(ctx, FACTS).column("record_key")
     assert pc.count_distinct(keys).as_py() == len(keys) == 20_000  # no row stored twice
@@ -102,11 +108,11 @@ def test_the_client_outlasts_another_request_streaming_its_submission(
 
 
 def test_uploads_beyond_the_limit_wait_their_turn_and_the_service_stays_responsive(
-    live_server, ctx, settings, people, tmp_path
+    api_server, in_process: AsgiTransport, ctx, settings, people, tmp_path
 ):
     """With one upload stream allowed, a second extract sent meanwhile is not read (its
-    submission stays empty) until the first stream ends; other requests are answered at
-    once; then both are accepted, every row once."""
+    submission stays empty, its bytes held back) until the first stream ends; other
+    requests are answered at once; then both are accepted, every row once."""
     ctx.settings = settings.model_copy(
         update={"ingest_batch_rows": 500, "ingest_max_concurrent_uploads": 1}
     )
@@ -131,7 +137,7 @@ def test_uploads_beyond_the_limit_wait_their_turn_and_the_service_stays_responsi
     outcomes: dict[str, object] = {}
 
     def run(name: str, path, on_bytes) -> None:
-        uploader = Uploader(server=live_server, token=token, state_file=tmp_path / f"{name}.json")
+        uploader = Uploader(server=api_server, token=token, state_file=tmp_path / f"{name}.json")
         try:
             outcomes[name] = uploader.upload(
                 path, "nhs_episodes", on_bytes=on_bytes, on_resume=lambda offset: None
@@ -147,14 +153,12 @@ def test_uploads_beyond_the_limit_wait_their_turn_and_the_service_stays_responsi
         second = threading.Thread(target=run, args=("second", paths[1], lambda chunk: None))
         second.start()
         deadline = time.monotonic() + 30
-        while True:  # the second submission exists, its bytes sent (or held back by TCP)
-            with ctx.reads() as session:
-                if session.scalar(select(func.count()).select_from(Submission)) == 2:
-                    break
+        while waiting_streams(in_process) != 1:  # the second upload's request waits its turn
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        time.sleep(1.0)
-        probe = Uploader(server=live_server, token=token, state_file=tmp_path / "probe.json")
+        with ctx.reads() as session:
+            assert session.scalar(select(func.count()).select_from(Submission)) == 2
+        probe = Uploader(server=api_server, token=token, state_file=tmp_path / "probe.json")
         started = time.monotonic()
         status, _, listed = probe._request("GET", "/api/v1/submissions")
         assert status == 200 and time.monotonic() - started < 5
@@ -170,3 +174,13 @@ def test_uploads_beyond_the_limit_wait_their_turn_and_the_service_stays_responsi
         assert isinstance(result, dict), (name, result)
         assert (result["status"], result["rows_accepted"]) == ("accepted", rows)
     assert record_count(ctx) == 23_000
+
+
+def waiting_streams(served: AsgiTransport) -> int:
+    """Upload requests waiting for a stream of their own (``app.api.streaming``)."""
+
+    async def count() -> int:
+        limiter = getattr(served.app.state, "upload_limiter", None)
+        return 0 if limiter is None else int(limiter.statistics().tasks_waiting)
+
+    return served.portal.call(count)
