@@ -7,7 +7,8 @@
     ├── NotFound                no such user, token, entry or head
     ├── Conflict                the request clashes with existing state
     │   ├── BudgetExhausted     a query would spend more privacy budget than is left
-    │   └── UploadInProgress    another request is streaming the same submission
+    │   ├── UploadInProgress    another request is streaming the same submission
+    │   └── AlreadySubmitted    this file was already accepted for the organisation
     ├── InvalidRequest          the request is malformed (names the field, never its value)
     │   └── UploadTooLarge      an upload's bytes run past its declared Upload-Length
     ├── CsrfFailed              a browser form arrived without its anti-forgery token
@@ -19,6 +20,7 @@ Each carries only safe text: never a submitted value, a token, or a password.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadySubmitted",
     "BudgetExhausted",
     "Conflict",
     "CsrfFailed",
@@ -68,6 +70,18 @@ class Conflict(HsclinkError):
 
 class BudgetExhausted(Conflict):
     title = "Privacy budget exhausted"
+
+
+class AlreadySubmitted(Conflict):
+    """A file already accepted for the submitting organisation (same SHA-256) was sent
+    again. Not a failure for the sender: nothing new is stored and the earlier submission
+    stands, so clients may report it and stop (``submission_id`` names it)."""
+
+    title = "Already submitted"
+
+    def __init__(self, submission_id: int) -> None:
+        super().__init__(f"this file was already accepted as submission {submission_id}")
+        self.submission_id = submission_id
 
 
 class UploadInProgress(Conflict):

@@ -82,6 +82,11 @@ class Problem(BaseModel):
     errors: list[FieldFault] | None = Field(
         default=None, description="For invalid-request problems: each malformed field"
     )
+    submission_id: int | None = Field(
+        default=None,
+        description="For already-submitted problems: the earlier submission that holds "
+        "this file (nothing new was stored)",
+    )
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import SECURITY_HEADERS
 from app.errors import (
+    AlreadySubmitted,
     BudgetExhausted,
     Conflict,
     CsrfFailed,
@@ -43,6 +44,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     BudgetExhausted: (409, "budget-exhausted"),
     UploadInProgress: (409, "upload-in-progress"),
+    AlreadySubmitted: (409, "already-submitted"),
     InvalidRequest: (422, "invalid-request"),
     UploadTooLarge: (413, "upload-too-large"),
     RateLimited: (429, "rate-limited"),
@@ -108,7 +110,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if isinstance(exc, NotAuthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
-    return problem_response(request, status, slug, exc.title, exc.safe_detail, headers=headers)
+    # An extension member (RFC 9457 section 3.2) where a client acts on it: the id only.
+    extra = {"submission_id": exc.submission_id} if isinstance(exc, AlreadySubmitted) else None
+    return problem_response(
+        request, status, slug, exc.title, exc.safe_detail, extra=extra, headers=headers
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

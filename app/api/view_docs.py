@@ -34,6 +34,38 @@ _ACCURACY = (
 _COUNT = "a count rounded as the disclosure rule says, or * where suppressed"
 
 VIEW_DOCS: dict[str, ViewDoc] = {
+    "CatalogueView": ViewDoc(
+        "What can be asked under the policy in force: the query language's vocabulary.",
+        {
+            "measures": "Each measure kind and what it computes",
+            "dimensions": "The dimensions to group by or filter on, each with its values",
+            "attributes": "The numeric attributes a sum, mean or quantile may measure",
+            "min_epsilon": "The least epsilon one query may spend",
+            "max_epsilon": "The most epsilon one query may spend",
+            "max_cells": "The most cells one answer may have",
+        },
+    ),
+    "DimensionView": ViewDoc(
+        "A dimension: its name in queries, its words, and its declared values.",
+        {
+            "name": "Its name in a query's group_by and filters",
+            "label": "What it is called",
+            "level": "person (one value per person) or record (one per record)",
+            "datasets": "For a record dimension: the datasets whose records carry it",
+            "values": "Every declared value, in order: its code and its words",
+        },
+    ),
+    "AttributeView": ViewDoc(
+        "A numeric attribute and the bounds each person's value is clipped to.",
+        {
+            "name": "Its name in a query's measure",
+            "label": "What it is called",
+            "unit": "Its unit",
+            "dataset": "The dataset whose records carry it",
+            "lower": "The lower clipping bound",
+            "upper": "The upper clipping bound",
+        },
+    ),
     "QueryPreview": ViewDoc(
         "A query's plan: its cost in epsilon, its cells and expected accuracy.",
         {
@@ -43,6 +75,7 @@ VIEW_DOCS: dict[str, ViewDoc] = {
             "dimensions": _DIMENSIONS,
             "cells": "How many cells the answer has: every combination of declared values",
             "accuracy": _ACCURACY,
+            "question": "The question in plain English, as the release register words it",
         },
     ),
     "ReleaseView": ViewDoc(

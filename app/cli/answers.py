@@ -21,7 +21,7 @@ from app.formatting import (
     noise_in_words,
 )
 
-__all__ = ["answer_lines"]
+__all__ = ["answer_lines", "preview_lines"]
 
 
 def answer_lines(result: Mapping[str, Any]) -> list[str]:
@@ -37,6 +37,20 @@ def answer_lines(result: Mapping[str, Any]) -> list[str]:
         lines.append(noise_in_words(accuracy))
     lines.extend(_table(result["dimensions"], result["cells"], result.get("query") or {}))
     return lines
+
+
+def preview_lines(preview: Mapping[str, Any]) -> list[str]:
+    """A preview as the query page words it: the question, its cells, its cost, the noise."""
+    dimensions = " \N{MULTIPLICATION SIGN} ".join(dimension_label(d) for d in preview["dimensions"])
+    cells = f"{preview['cells']:,} cells ({dimensions})" if dimensions else "1 cell (the total)"
+    question = [str(preview["question"])] if preview.get("question") else []
+    return [
+        *question,
+        f"{cells}, on linkage snapshot {preview['snapshot_id']}.",
+        f"Asking it costs {epsilon_text(float(preview['epsilon']), 'up')} epsilon;"
+        " this preview read no data and spent nothing.",
+        noise_in_words(preview["accuracy"]),
+    ]
 
 
 def _table(

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +24,7 @@ from app.auth.actor import Actor
 from app.auth.roles import ROLES
 from app.cli import custody as custody_cli
 from app.cli.budget import budget_app, project_app
+from app.cli.catalogue import dimensions
 from app.cli.common import OPERATOR_ORG, JsonFlag, _context, _fail, _print
 from app.cli.link import link_app
 from app.cli.mesh import mesh_app
@@ -515,49 +515,54 @@ def upload(
     ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Stream an extract to hsclink with a progress bar; re-run to resume after an interruption."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    """Stream an extract to hsclink with a progress bar; re-run to resume after an interruption.
 
-    from app.cli.upload import Uploader, UploadError
+    A file already accepted for your organisation is not sent again: the command says
+    which submission holds it and exits 0.
+    """
+    from app.cli.upload import AlreadySubmittedError, Uploader, UploadError
+    from app.cli.upload_progress import RowCounter, upload_progress
 
     try:
         uploader = Uploader(server=server, token=token)
     except UploadError as error:
         _fail(error)
     size = file.stat().st_size
-    rows = {"n": 0, "started": time.monotonic()}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=as_json, disable=as_json) as progress:
-        task = progress.add_task(file.name, total=size, rows=0, rate=0.0)
+    counter = RowCounter()
+    with upload_progress(disable=as_json) as progress:
+        task = progress.add_task(file.name, total=size, rows=0)
 
         def on_bytes(chunk: bytes) -> None:
-            rows["n"] += chunk.count(b"\n")
-            elapsed = max(time.monotonic() - rows["started"], 1e-6)
-            progress.update(task, advance=len(chunk), rows=rows["n"], rate=rows["n"] / elapsed)
+            counter.feed(chunk)
+            progress.update(task, advance=len(chunk), rows=counter.rows)
 
         def on_resume(offset: int) -> None:
-            progress.update(task, completed=offset)
+            counter.feed_file(file, offset)
+            progress.update(task, completed=offset, rows=counter.rows)
             if offset:
                 progress.console.print(f"resuming at byte {offset:,}")
 
+        earlier: dict[str, Any] | None = None
         try:
             result = uploader.upload(file, dataset, on_bytes=on_bytes, on_resume=on_resume)
+        except AlreadySubmittedError as already:
+            try:
+                earlier = uploader.submission(already.submission_id)
+            except UploadError as error:
+                _fail(error)
         except UploadError as error:
             _fail(error)
+
+    if earlier is not None:
+        _print(
+            {**earlier, "already_submitted": True},
+            as_json,
+            lambda: typer.echo(
+                f"already submitted as submission {earlier['id']} ({earlier['status']},"
+                f" {earlier['rows_accepted']:,} rows accepted); nothing was sent again"
+            ),
+        )
+        return
 
     def human() -> None:
         typer.echo(
@@ -585,6 +590,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(witness_app, name="witness")
 app.add_typer(mesh_app, name="mesh")
 app.command("query")(query)
+app.command("dimensions")(dimensions)
 key_app.command("hsm-init")(custody_cli.hsm_init)
 key_app.command("rotate-kek")(custody_cli.rotate_kek)
 key_app.command("where")(custody_cli.where)

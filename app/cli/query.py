@@ -80,16 +80,14 @@ def query(
     api = client(server, token)
     if preview:
         result = call(api, "POST", "/api/v1/queries/preview", body)
-        acc = result["accuracy"]
-        _print(
-            result,
-            as_json,
-            lambda: typer.echo(
-                f"{result['cells']:,} cells over {', '.join(result['dimensions']) or '(total)'}:"
-                f" costs {result['epsilon']:g} epsilon; each cell ±{acc['half_width']:.4g}"
-                f" {acc['unit']} (95%, {acc['noise']} noise of scale {acc['scale']:.4g})"
-            ),
-        )
+
+        def preview_lines() -> None:
+            from app.cli.answers import preview_lines
+
+            for line in preview_lines(result):
+                typer.echo(line)
+
+        _print(result, as_json, preview_lines)
         return
     result = call(api, "POST", "/api/v1/queries", body)
 

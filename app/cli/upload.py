@@ -1,10 +1,10 @@
 """The client side of ``hsclink upload``: stream a file to the submission API, resumably.
 
 Standard library HTTP (no extra dependency), through the seam of ``app.cli.transport``.
-Refuses plain HTTP except to a loopback
-address. The submission id of an unfinished upload is remembered per (server, file
-digest) in ``~/.cache/hsclink/uploads.json``, so re-running the same command after an
-interruption continues from the server's committed offset.
+Refuses plain HTTP except to a loopback address. The submission id of an unfinished
+upload is remembered per (server, file digest) in ``$XDG_CACHE_HOME/hsclink/uploads.json``
+(``~/.cache`` by default), so re-running the same command after an interruption continues
+from the server's committed offset.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from app.cli import transport as transports
 
-__all__ = ["UploadError", "Uploader", "file_sha256"]
+__all__ = ["AlreadySubmittedError", "UploadError", "Uploader", "file_sha256"]
 
 CHUNK = 256 * 1024
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
@@ -33,6 +33,14 @@ class UploadError(RuntimeError):
     """A clear, value-free reason the upload stopped (and whether it can be resumed)."""
 
 
+class AlreadySubmittedError(UploadError):
+    """The service already accepted this file for the organisation: nothing was sent."""
+
+    def __init__(self, submission_id: int) -> None:
+        super().__init__(f"this file was already accepted as submission {submission_id}")
+        self.submission_id = submission_id
+
+
 class _UploadInProgress(UploadError):
     """The service is still reading another request for this submission (typically this
     client's own earlier connection, not yet seen to have dropped): worth a retry."""
@@ -40,6 +48,18 @@ class _UploadInProgress(UploadError):
 
 #: The problem type of a PATCH that found another request streaming its submission.
 UPLOAD_IN_PROGRESS = "/problems/upload-in-progress"
+#: The problem type of a file the organisation already submitted (``submission_id`` says where).
+ALREADY_SUBMITTED = "/problems/already-submitted"
+
+
+def _refusal(status: int, data: Any) -> UploadError:
+    """The error for a refused request: one the client can act on where there is one."""
+    if status == 409 and isinstance(data, dict):
+        if data.get("type") == ALREADY_SUBMITTED and isinstance(data.get("submission_id"), int):
+            return AlreadySubmittedError(data["submission_id"])
+        if data.get("type") == UPLOAD_IN_PROGRESS:
+            return _UploadInProgress(_problem(status, data))
+    return UploadError(_problem(status, data))
 
 
 def file_sha256(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -50,6 +70,12 @@ def file_sha256(path: Path, progress: Callable[[int], None] | None = None) -> st
             if progress:
                 progress(len(chunk))
     return digest.hexdigest()
+
+
+def default_state_file() -> Path:
+    """Where unfinished uploads are remembered: the user's cache directory (XDG)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(cache) / "hsclink" / "uploads.json"
 
 
 def _is_loopback(host: str) -> bool:
@@ -65,7 +91,7 @@ def _is_loopback(host: str) -> bool:
 class Uploader:
     server: str
     token: str
-    state_file: Path = Path(os.path.expanduser("~/.cache/hsclink/uploads.json"))
+    state_file: Path = field(default_factory=lambda: default_state_file())
     timeout: float = 600.0
     #: How requests reach the server; ``None``: ``transport.default_transport()``.
     transport: transports.Transport | None = None
@@ -145,7 +171,7 @@ class Uploader:
             headers={"Content-Type": "application/json", "Upload-Length": str(length)},
         )
         if status != 201:
-            raise UploadError(_problem(status, data))
+            raise _refusal(status, data)
         self._remember(key, int(data["id"]))
         return int(data["id"]), 0
 
@@ -176,10 +202,15 @@ class Uploader:
                 "Content-Length": str(length - offset),
             },
         )
-        if status == 409 and isinstance(data, dict) and data.get("type") == UPLOAD_IN_PROGRESS:
-            raise _UploadInProgress(_problem(status, data))
         if status != 200:
-            raise UploadError(_problem(status, data))
+            raise _refusal(status, data)
+        return dict(data)
+
+    def submission(self, submission_id: int) -> dict[str, Any]:
+        """A submission's record as the service keeps it (its status and row counts)."""
+        status, _, data = self._request("GET", f"/api/v1/submissions/{submission_id}")
+        if status != 200 or not isinstance(data, dict):
+            raise _refusal(status, data)
         return dict(data)
 
     def progress(self, submission_id: int) -> tuple[int, int] | None:

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from app.auth.actor import Actor
 from app.db.base import utcnow
 from app.db.models import Organisation, RowError, Submission
-from app.errors import Conflict, InvalidRequest, NotFound, UploadInProgress, UploadTooLarge
+from app.errors import (
+    AlreadySubmitted,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    UploadInProgress,
+    UploadTooLarge,
+)
 from app.ingest.reader import (
     EncodingError,
     ExpansionError,
@@ -173,7 +180,7 @@ def create_submission(
             )
             if earlier is not None:
                 uow.details = {"duplicate_of": earlier}
-                raise Conflict(f"this file was already accepted as submission {earlier}")
+                raise AlreadySubmitted(earlier)
         sub = Submission(
             organisation=org,
             submitted_by=actor.user_id,
@@ -668,14 +675,14 @@ def _end_open_stream(
         )
     )
     if earlier is not None:
-        problem = f"this file was already accepted as submission {earlier}"
+        duplicate = AlreadySubmitted(earlier)
         # Nothing of this transaction is kept: end it (on SQLite it holds the write
         # lock) so that the rejection commits on its own.
         submission_id = sub.id
         uow.session.rollback()
-        _fail(ctx, submission_id, problem, "rejected")
+        _fail(ctx, submission_id, duplicate.safe_detail, "rejected")
         uow.details = {"duplicate_of": earlier}
-        raise Conflict(problem)
+        raise duplicate
     sub.upload_length = hashing.count
 
 

@@ -255,6 +255,7 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/projects/{code}/members"): Call(
         frozenset({"ig_officer"}), 200, _project_member
     ),
+    ("GET", "/api/v1/queries/catalogue"): Call(frozenset({"analyst", "ig_officer"})),
     ("POST", "/api/v1/queries/preview"): Call(frozenset({"analyst"}), 200, _query),
     ("POST", "/api/v1/queries"): Call(frozenset({"analyst"}), 200, _query),
     # The release register: analysts their own entries, IG officers everyone's.

@@ -235,10 +235,13 @@ def test_too_many_bad_rows_reject_the_whole_submission_and_keep_nothing(client_a
 def test_the_same_file_twice_is_recognised(client_as):
     submitter = client_as("submitter")
     body = extract(3)
-    send(submitter, start(submitter, body).json()["id"], body)
+    first = send(submitter, start(submitter, body).json()["id"], body).json()
     again = start(submitter, body)
     assert again.status_code == 409
-    assert "already accepted" in again.json()["detail"]
+    problem = again.json()
+    assert problem["type"] == "/problems/already-submitted"
+    assert problem["submission_id"] == first["id"]
+    assert problem["detail"] == f"this file was already accepted as submission {first['id']}"
 
 
 def test_gzip_windows_1252_and_bom_uploads_are_understood(client_as, ctx):

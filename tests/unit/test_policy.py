@@ -43,6 +43,7 @@ GRANTS = {
     "linkage.run": {"operator"},
     "linkage.read": {"ig_officer", "operator"},
     "linkage.evaluate": {"operator"},
+    "query.catalogue": {"analyst", "ig_officer"},
     "query.preview": {"analyst"},
     "query.run": {"analyst"},
     "budget.read": {"analyst"},

@@ -1,5 +1,6 @@
 """Differentially private questions about linked persons.
 
+    GET  /api/v1/queries/catalogue what can be asked: measures, dimensions and their values
     POST /api/v1/queries/preview   accuracy and cost of a query: no data read, no charge
     POST /api/v1/queries           the release: charged, answered once, stored, returned
 
@@ -21,7 +22,7 @@ from app.api.deps import Authorized, Ctx
 from app.api.openapi import problems
 from app.api.query_schema import Query
 from app.auth.actor import Actor
-from app.services.release import queries
+from app.services.release import catalogue_view, queries
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -70,6 +71,15 @@ class QueryIn(BaseModel):
         max_length=40,
         description="Also charge this project's budget (you must be a member).",
     )
+
+
+@router.get("/queries/catalogue", summary="What can be asked: measures, dimensions, attributes")
+def catalogue(
+    ctx: Ctx, actor: Annotated[Actor, Depends(Authorized("query.catalogue", "catalogue"))]
+) -> catalogue_view.CatalogueView:
+    """The measures, the dimensions with every value (code and words) and the numeric
+    attributes with their bounds, as the policy in force declares them; reads no data."""
+    return catalogue_view.question_catalogue(ctx, actor=actor)
 
 
 @router.post(

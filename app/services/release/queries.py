@@ -70,6 +70,7 @@ class QueryPreview:
     dimensions: list[str]
     cells: int
     accuracy: dict[str, Any]
+    question: str
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,16 @@ def _compile_spec(
 AUDIT_QUESTION_CHARS = 500
 
 
-def _question(ctx: ServiceContext, spec: QuerySpec | None) -> str | None:
-    """The query in plain English for the audit entry (``describe_canonical`` never
-    raises)."""
+def _question(
+    ctx: ServiceContext, spec: QuerySpec | None, *, limit: int | None = AUDIT_QUESTION_CHARS
+) -> str | None:
+    """The query in plain English, cut at ``limit`` characters for the audit entry
+    (``describe_canonical`` never raises)."""
     if spec is None:
         return None
     words = describe_canonical(spec.canonical(), build_catalogue(_policy(ctx)))
-    if len(words) > AUDIT_QUESTION_CHARS:
-        words = words[: AUDIT_QUESTION_CHARS - 1] + "…"
+    if limit is not None and len(words) > limit:
+        words = words[: limit - 1] + "…"
     return words
 
 
@@ -142,7 +145,7 @@ def preview_query(
     ctx: ServiceContext, *, actor: Actor, query: object, snapshot_id: int | None = None
 ) -> QueryPreview:
     """The plan's cost and accuracy; reads no data and charges nothing (audited)."""
-    outcome = _compile(ctx, query)
+    spec, outcome = _compile_spec(ctx, query)
     with unit_of_work(ctx, actor, "query.preview", target="queries") as uow:
         snapshot = find_snapshot(uow.session, snapshot_id)
         plan = _compiled(outcome)
@@ -159,6 +162,7 @@ def preview_query(
             dimensions=list(plan.dimensions),
             cells=plan.n_cells,
             accuracy=plan.accuracy.canonical(),
+            question=_question(ctx, spec, limit=None) or "",
         )
 
 
