@@ -47,10 +47,15 @@ def call(api: ApiClient, method: str, path: str, body: Any = None) -> Any:
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
+    """Amounts as the budget page shows them: three significant figures, what is left
+    rounded down (``--json`` keeps the ledger's micro-epsilon)."""
+    from app.formatting import epsilon_text
+
     for b in rows:
         typer.echo(
-            f"{b['kind']:<8} {b['subject']:<24} {b['period']:<10} total {b['total']:g}"
-            f"  spent {b['spent']:g}  remaining {b['remaining']:g} {b['unit']}"
+            f"{b['kind']:<8} {b['subject']:<24} {b['period']:<10}"
+            f" total {epsilon_text(b['total'])}  spent {epsilon_text(b['spent'])}"
+            f"  remaining {epsilon_text(b['remaining'], 'down')} {b['unit']}"
         )
 
 

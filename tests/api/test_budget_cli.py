@@ -100,3 +100,15 @@ def test_budget_set_global_takes_a_total_and_no_subject(hsclink):
     assert result.exit_code == 2
     result = hsclink("ig_officer", "budget", "set", "global", "lots")
     assert result.exit_code == 2
+
+
+def test_amounts_are_shown_to_three_figures_and_what_is_left_rounded_down(hsclink, linked):
+    assert hsclink("ig_officer", "budget", "set", "analyst", "test.analyst", "2").exit_code == 0
+    asked = hsclink("analyst", "query", "--group-by", "sex", "--epsilon", "0.123456", "--json")
+    assert asked.exit_code == 0, asked.output
+    own = hsclink("analyst", "budget", "show")
+    assert "total 2  spent 0.123  remaining 1.87 epsilon" in own.stdout
+    exact = json.loads(hsclink("analyst", "budget", "show", "--json").stdout)
+    assert {(b["spent"], b["remaining"]) for b in exact if b["kind"] == "analyst"} == {
+        (0.123456, 1.876544)
+    }
