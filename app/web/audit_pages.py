@@ -136,6 +136,14 @@ def _action_label(event: dict[str, Any], labels: Labels) -> str:
     return label
 
 
+def _role_title(role: str, labels: Labels) -> str:
+    """``ig_officer`` -> ``IG officer``; the log's own role words for ``none``/``system``."""
+    if role in labels.roles:
+        title = labels.role_title(role)
+        return title[:1].upper() + title[1:]
+    return _ROLE_WORDS.get(role, role)
+
+
 def _rows(
     events: list[dict[str, Any]], labels: Labels, names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
@@ -144,6 +152,7 @@ def _rows(
             **event,
             "label": _action_label(event, labels),
             "when": str(event["occurred_at"])[:19].replace("T", " "),
+            "role_title": _role_title(str(event["role"]), labels),
             "shown_details": describe_details(event["details"] or {}, labels, names),
         }
         for event in events
@@ -262,9 +271,7 @@ def audit_page(
         days=days,
         chart_cut=cut,
         integrity=audit_dashboard.integrity(ctx, actor=actor),
-        roles=[
-            (r, labels.role_title(r) if r in labels.roles else _ROLE_WORDS[r]) for r in ENTRY_ROLES
-        ],
+        roles=[(r, _role_title(r, labels)) for r in ENTRY_ROLES],
         action_options=options,
         organisations=_organisation_options(names, organisation),
         custom_action=action if action not in known else "",

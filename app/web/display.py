@@ -31,6 +31,7 @@ from app.formatting import (
     significant,
 )
 from app.services import directory
+from app.services.policy_text import labels_of
 
 __all__ = [
     "EPSILON_FIGURES",
@@ -82,11 +83,27 @@ def _organisation_filter(context: Context, code: object) -> str:
     return organisation_label(str(code), names)
 
 
+@pass_context
+def _role_filter(context: Context, role: object) -> str:
+    """``{{ role | role }}``: ``ig_officer`` -> ``IG officer``, as the policy's labels
+    name it (``policies/labels/labels.toml``); an unknown role is shown as it is."""
+    request = context.get("request")
+    code = str(role)
+    if request is None:
+        return code.replace("_", " ")
+    labels = labels_of(get_ctx(request))
+    if code not in labels.roles:
+        return code.replace("_", " ")
+    title = labels.role_title(code)
+    return title[:1].upper() + title[1:]
+
+
 def register(env: Environment) -> None:
     """Add this module's filters to the pages' template environment."""
     env.filters["epsilon"] = epsilon_markup
     env.filters["whole"] = count_text  # not "count": Jinja's own alias of length
     env.filters["borough"] = borough_label
     env.filters["organisation"] = _organisation_filter
+    env.filters["role"] = _role_filter
     env.filters["dimension"] = dimension_label
     env.filters["noise_in_words"] = noise_in_words

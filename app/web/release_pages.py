@@ -34,6 +34,7 @@ from app.services.release import public_register, queries, register, spend
 from app.services.release.records import STATUSES, EntryView
 from app.services.release.register import Answer, RegisterFilter
 from app.web.answer_view import AnswerView
+from app.web.display import epsilon_markup
 from app.web.pages import PageActor, allowed, check_csrf, render
 from app.web.spend_chart import spend_svg
 
@@ -148,11 +149,10 @@ def _shown(
 Filters = Annotated[Shown, Depends(_shown)]
 
 
-def epsilon(value: float | None) -> str:
-    """An amount of epsilon for display: at most three decimals, no trailing zeros."""
-    if value is None:
-        return "—"
-    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+def epsilon(value: float | None) -> Markup:
+    """An amount of epsilon as every page shows it (``app.web.display.epsilon_markup``:
+    three significant figures, the micro-epsilon in its title; ``—`` for none)."""
+    return epsilon_markup(value)
 
 
 # --------------------------------------------------------------------------- the register

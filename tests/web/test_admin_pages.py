@@ -212,7 +212,7 @@ def test_an_operator_registers_an_organisation_and_creates_a_user_whose_password
     newcomer = new_context().new_page()
     sign_in(newcomer, live_server, Person("hackney.analyst", "analyst", "E09000012", password, ""))
     expect(newcomer.get_by_test_id("who")).to_contain_text("hackney.analyst")
-    expect(newcomer.get_by_test_id("role")).to_have_text("analyst")
+    expect(newcomer.get_by_test_id("role")).to_have_text("Council analyst")
 
     # Shown once: a reload asks for the page, not the form, and the password is gone.
     page.reload()
@@ -247,7 +247,7 @@ def test_an_operator_sets_a_role_resets_a_password_disables_and_enables_an_accou
     target.get_by_role("button", name="Set the role of camden.temp").click()
     expect(done(page)).to_have_text("camden.temp is now submitter, from their next request.")
     theirs.goto(f"{live_server}/")
-    expect(theirs.get_by_test_id("role")).to_have_text("submitter")
+    expect(theirs.get_by_test_id("role")).to_have_text("Submitter")
 
     row(page, "users", user="camden.temp").get_by_role(
         "button", name="Reset the password of camden.temp"
@@ -440,7 +440,7 @@ def test_an_opt_out_list_loaded_on_the_web_leaves_no_nhs_number_in_a_page_log_or
         expect(page.get_by_test_id("optout-version")).to_have_text("1")
         loaded = row(page, "optout-history", version="1").locator("td")
         assert loaded.all_inner_texts()[2:] == [
-            f"{people['operator'].username} (operator)",
+            f"{people['operator'].username} (Operator)",
             "22",
             "3",
             "4",

@@ -86,7 +86,7 @@ def test_a_two_way_answer_charts_all_76_cells_and_warns_that_it_is_mostly_noise(
     errors = console_errors(page)
     sign_in(page, live_server, people["analyst"])
     expect(page.get_by_test_id("who")).to_have_text(
-        "test.analyst · analyst · London Borough of Camden (E09000007)"
+        "test.analyst · Council analyst · London Borough of Camden (E09000007)"
     )
     assert nav_labels(page) == ["Home", "Ask a question", "Releases"]
     page.get_by_test_id("site-nav").get_by_role("link", name="Ask a question").click()

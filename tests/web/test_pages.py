@@ -88,6 +88,14 @@ ORG_NAMES = {
 }
 
 
+ROLE_TITLES = {
+    "analyst": "Council analyst",
+    "ig_officer": "IG officer",
+    "submitter": "Submitter",
+    "operator": "Operator",
+}
+
+
 def test_each_role_signs_in_with_their_password_and_sees_their_role_and_name(
     live_server: str, new_context: Callable[[], BrowserContext], people: dict[str, Person]
 ) -> None:
@@ -95,7 +103,8 @@ def test_each_role_signs_in_with_their_password_and_sees_their_role_and_name(
         person = people[role]
         page = new_context().new_page()  # each person in their own browser
         sign_in(page, live_server, person)
-        shown_role = role.replace("_", " ")
+        # As the policy's labels name the role (policies/labels/labels.toml).
+        shown_role = ROLE_TITLES[role]
         expect(page).to_have_title("Home · hsclink")
         expect(page.get_by_test_id("role")).to_have_text(shown_role)
         # The organisation by its stored name, beside its code.
@@ -222,7 +231,7 @@ def test_an_ig_officer_pages_through_and_filters_the_audit_log_from_their_home_p
     ]
     assert own_sign_in[0]["Action"].startswith("Password sign-in")
     assert len(own_sign_in) == 1
-    assert own_sign_in[0]["Role"] == "ig_officer"
+    assert own_sign_in[0]["Role"] == "IG officer"
     assert own_sign_in[0]["Target"] == f"user:{ig.username}"
 
     # Older entries: the next page starts below the oldest seq shown.
@@ -247,7 +256,10 @@ def test_an_ig_officer_pages_through_and_filters_the_audit_log_from_their_home_p
     assert refused
     assert {r["Outcome"] for r in refused} == {"refused"}
     failed_logins = [(r["Actor"], r["Role"]) for r in refused if action_of(r) == "auth.login"]
-    assert failed_logins == [(HOSTILE_NAME.lower(), "none"), (analyst.username, "none")]
+    assert failed_logins == [
+        (HOSTILE_NAME.lower(), "not signed in"),
+        (analyst.username, "not signed in"),
+    ]
     expect(page.get_by_test_id("older")).to_have_count(0)
     # The hostile name is shown as text (checked above): its markup was escaped, so the
     # table holds no script or img element, and nothing ran.
