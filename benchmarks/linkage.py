@@ -14,7 +14,10 @@ person), with fixed seeds:
    Per stage times come from ``LinkageResult.timings``; ``total`` is blocking +
    comparison + EM + clustering (+ the small profile step), excluding pseudonymisation
    and building the ``RecordFrame``.
-3. **Evaluation** with ``linkage.evaluation.evaluate`` against the truth.
+3. **Evaluation** with ``linkage.evaluation.evaluate`` against the truth, and
+   ``recall_by_error_kind`` on the truth's error labels: for each error kind the
+   generator applies (``app.synth.noise.ERROR_KINDS``), its records and the recall of
+   their true partners (all, and from the other dataset), with Splink's beside it.
 4. **Splink**: if ``benchmarks/splink_reference.py`` exists and ``splink`` imports, it
    runs as a subprocess on the same (persons, seed) and both are printed side by side.
 5. **recordlinkage** (``--recordlinkage``; by default only at sizes up to 20,000
@@ -140,8 +143,9 @@ def run_recordlinkage(population: Any, persons: int, seed: int) -> dict[str, Any
 def run_size(persons: int, seed: int, *, recordlinkage: bool = False) -> dict[str, Any]:
     import numpy as np
 
+    from app.synth.noise import ERROR_KINDS
     from app.synth.pseudonymised import pseudonymised_population
-    from linkage.evaluation import evaluate
+    from linkage.evaluation import evaluate, recall_by_error_kind
 
     print(f"[{persons:,}] generating and pseudonymising", file=sys.stderr)
     population = pseudonymised_population(persons, seed=seed)
@@ -162,6 +166,11 @@ def run_size(persons: int, seed: int, *, recordlinkage: bool = False) -> dict[st
         population.records["dataset"].to_numpy(),
         twin_pairs=population.twin_pairs,
     )
+    datasets = population.records["dataset"].to_numpy()
+    assert population.errors is not None  # pseudonymised_population labels every record
+    by_kind = recall_by_error_kind(
+        predicted, population.person_keys, datasets, population.errors, kinds=ERROR_KINDS
+    )
     timings = report["timings"]
     reference = run_recordlinkage(population, persons, seed) if recordlinkage else None
     return {
@@ -170,6 +179,7 @@ def run_size(persons: int, seed: int, *, recordlinkage: bool = False) -> dict[st
         "records": len(population.records),
         "data_seconds": population.seconds,
         "evaluation": evaluation.to_dict(),
+        "error_kinds": [k.to_dict() for k in by_kind],
         "timings": timings,
         "frame_seconds": report["frame_seconds"],
         "records_per_second": len(population.records) / timings["total"],
@@ -307,6 +317,27 @@ def _extrapolation_lines(x: dict[str, Any]) -> list[str]:
     return lines
 
 
+def error_kind_lines(run: dict[str, Any]) -> list[str]:
+    """Recall of each error kind's records: hsclink, and Splink's where it ran."""
+    splink = {k["kind"]: k for k in (run.get("splink") or {}).get("error_kinds", [])}
+    head = f"  {'error kind':<24}{'records':>9}{'recall':>9}{'cross':>9}{'exact':>9}"
+    lines = [
+        "  recall of each error kind's records (their true partners found; cross: from "
+        "the other dataset; exact: their persons exactly right)",
+        head + (f"{'Splink R':>10}{'cross':>9}" if splink else ""),
+    ]
+    for k in run.get("error_kinds", []):
+        line = (
+            f"  {k['kind']:<24}{k['records']:>9,}{k['recall']:>9.4f}"
+            f"{k['cross_dataset_recall']:>9.4f}{k['persons_exact']:>9.4f}"
+        )
+        other = splink.get(k["kind"])
+        if other:
+            line += f"{other['recall']:>10.4f}{other['cross_dataset_recall']:>9.4f}"
+        lines.append(line)
+    return lines
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"hsclink linkage benchmark  {time.strftime('%Y-%m-%d')}  {platform.machine()}  "
@@ -356,6 +387,7 @@ def table(result: dict[str, Any]) -> str:
                 f"peak RSS {splink['peak_rss_mib']:.0f} MiB",
                 f"  time ratio hsclink / Splink = {ratio:.3f}",
             ]
+        lines += error_kind_lines(run)
         if run.get("recordlinkage"):
             from benchmarks.recordlinkage_reference import table as recordlinkage_table
 

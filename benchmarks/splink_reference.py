@@ -27,7 +27,9 @@ sees pseudonymised, to put the linkage engine's figures in context
    year of birth; date of birth and first name), then connected components at
    ``--threshold`` (match probability, default 0.9).
 5. **Evaluation** with ``linkage.evaluation.evaluate`` against the truth, twins from
-   ``Person.twin_of``; and, as a baseline, exact NHS-number matching alone.
+   ``Person.twin_of``, and the recall of each error kind's records
+   (``recall_by_error_kind`` on the truth's ``errors``); and, as a baseline, exact
+   NHS-number matching alone.
 
 Plaintext lives only in memory: Splink runs on an in-memory DuckDB, whose spill
 directory is a temporary directory removed at the end.
@@ -68,7 +70,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from app.synth import generate  # noqa: E402
-from linkage.evaluation import Evaluation, evaluate  # noqa: E402
+from app.synth.noise import ERROR_KINDS  # noqa: E402
+from linkage.evaluation import Evaluation, evaluate, recall_by_error_kind  # noqa: E402
 from privacy import normalise  # noqa: E402
 
 #: The reference date ``hsclink synth`` and ``app.synth.pseudonymised`` use by default.
@@ -104,11 +107,13 @@ class Population:
     truth: np.ndarray  # person key per record (object array of str)
     twin_pairs: tuple[tuple[str, str], ...]
     persons: int
+    errors: np.ndarray  # error kinds per record, ";"-joined (object array of str)
 
 
 def make_population(persons: int, seed: int) -> Population:
     synth = generate(persons, np.random.default_rng(seed), reference_date=REFERENCE_DATE)
     owner = {(t["dataset"], t["record_id"]): t["person_key"] for t in synth.truth}
+    kinds = {(t["dataset"], t["record_id"]): t["errors"] for t in synth.truth}
     frames = []
     for dataset, rows in ((NHS, synth.nhs_episodes), (ASC, synth.asc_clients)):
         frame = pd.DataFrame(rows)
@@ -117,13 +122,15 @@ def make_population(persons: int, seed: int) -> Population:
         frames.append(frame)
     columns = ["dataset", "record_id", *IDENTIFIERS]
     raw = pd.concat([f[columns] for f in frames], ignore_index=True)
-    truth = np.array(
-        [owner[key] for key in zip(raw["dataset"], raw["record_id"], strict=True)], dtype=object
-    )
+    keys = list(zip(raw["dataset"], raw["record_id"], strict=True))
+    truth = np.array([owner[key] for key in keys], dtype=object)
+    errors = np.array([kinds[key] for key in keys], dtype=object)
     twins = tuple(
         (p.twin_of, p.key) for p in synth.people if p.twin_of is not None and p.twin_of < p.key
     )
-    return Population(raw=raw, truth=truth, twin_pairs=twins, persons=len(synth.people))
+    return Population(
+        raw=raw, truth=truth, twin_pairs=twins, persons=len(synth.people), errors=errors
+    )
 
 
 # ----------------------------------------------------------------------- cleaning
@@ -318,6 +325,14 @@ def score(labels: np.ndarray, population: Population, cleaned: pd.DataFrame) -> 
     return evaluate(labels, population.truth, cleaned["dataset"], twin_pairs=population.twin_pairs)
 
 
+def error_kinds(labels: np.ndarray, population: Population, cleaned: pd.DataFrame) -> Any:
+    """The recall of each error kind's records (``KindRecall.to_dict`` per kind)."""
+    found = recall_by_error_kind(
+        labels, population.truth, cleaned["dataset"], population.errors, kinds=ERROR_KINDS
+    )
+    return [k.to_dict() for k in found]
+
+
 def table(result: dict[str, Any]) -> str:
     def row(name: str, e: dict[str, Any]) -> str:
         return (
@@ -347,6 +362,13 @@ def table(result: dict[str, Any]) -> str:
         f"prediction {t['blocking_and_prediction']:.1f} s; clustering {t['clustering']:.1f} s; "
         f"total linkage {t['total_linkage']:.1f} s",
         f"peak RSS {result['peak_rss_mib']:.0f} MiB (whole process, data generation included)",
+        "",
+        f"{'error kind':<24}{'records':>9}{'recall':>9}{'cross':>9}{'exact':>9}",
+        *(
+            f"{k['kind']:<24}{k['records']:>9,}{k['recall']:>9.4f}"
+            f"{k['cross_dataset_recall']:>9.4f}{k['persons_exact']:>9.4f}"
+            for k in result["error_kinds"]
+        ),
     ]
     return "\n".join(lines)
 
@@ -394,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threshold": args.threshold,
         "em_training_rules": [" & ".join(rule) for rule in EM_RULES[args.em_rules]],
         "evaluation": score(linked.clusters, population, cleaned).to_dict(),
+        "error_kinds": error_kinds(linked.clusters, population, cleaned),
         "exact_nhs_only": score(exact_nhs_only(cleaned), population, cleaned).to_dict(),
         "timings": {
             k: round(timings[k], 3)

@@ -104,7 +104,8 @@ def link_evaluate(
             exists=True,
             dir_okay=False,
             readable=True,
-            help="Gold standard CSV: dataset,record_id,person_key (raw local record ids).",
+            help="Gold standard CSV: dataset,record_id,person_key (raw local record ids), "
+            "optionally errors (error kinds per record, as hsclink synth writes).",
         ),
     ],
     snapshot: Annotated[int | None, typer.Option(help="Snapshot id (default: latest).")] = None,
@@ -138,5 +139,12 @@ def link_evaluate(
             typer.echo(
                 f"  social-care persons exactly right: {data['person_exact_share_social_care']:.4f}"
             )
+        if "error_kinds" in data:
+            typer.echo(f"  {'error kind':<24}{'records':>9}{'recall':>9}{'cross':>9}")
+            for k in data["error_kinds"]:
+                typer.echo(
+                    f"  {k['kind']:<24}{k['records']:>9,}{k['recall']:>9.4f}"
+                    f"{k['cross_dataset_recall']:>9.4f}"
+                )
 
     _print(data, as_json, human)

@@ -107,6 +107,7 @@ class Catalogue:
     origins: tuple[Origin, ...]
     nicknames: Mapping[str, tuple[str, ...]]
     anglicised: Mapping[str, tuple[str, ...]]
+    transliterations: Mapping[str, tuple[str, ...]]
     spellings: Mapping[str, tuple[str, ...]]
     boroughs: tuple[Borough, ...]
     trusts: tuple[str, ...]
@@ -150,22 +151,24 @@ def _family() -> dict[str, NameTable]:
 
 
 def _variants() -> tuple[dict[str, tuple[str, ...]], ...]:
-    """Nicknames and anglicised forms (one way), and spellings (every way within a group)."""
+    """Nicknames and anglicised forms (one way); transliterations and spellings (every
+    way within a group: Mohammed, Muhammad and Mohamed are each other's variants)."""
     one_way: dict[str, dict[str, list[str]]] = {"nickname": {}, "anglicised": {}}
-    groups: dict[str, set[str]] = {}
+    groups: dict[str, dict[str, set[str]]] = {"transliteration": {}, "spelling": {}}
     for r in read_data("name_variants.csv"):
         name, variant, kind = r["name"], r["variant"], r["kind"]
-        if kind == "spelling":
-            merged = groups.get(name, {name}) | groups.get(variant, {variant})
+        if kind in groups:
+            members = groups[kind]
+            merged = members.get(name, {name}) | members.get(variant, {variant})
             for member in merged:
-                groups[member] = merged
+                members[member] = merged
         elif kind in one_way:
             one_way[kind].setdefault(name, []).append(variant)
         else:
             raise ValueError(f"name_variants.csv: unknown kind in row for {name!r}")
-    spellings = {n: tuple(sorted(g - {n})) for n, g in groups.items()}
+    trans, spellings = ({n: tuple(sorted(g - {n})) for n, g in groups[k].items()} for k in groups)
     nick, angl = ({n: tuple(v) for n, v in one_way[k].items()} for k in one_way)
-    return nick, angl, spellings
+    return nick, angl, trans, spellings
 
 
 def _origins() -> tuple[Origin, ...]:
@@ -216,7 +219,7 @@ def _services() -> dict[str, Service]:
 @cache
 def load_catalogue() -> Catalogue:
     """The shipped tables (read once per process)."""
-    nick, angl, spellings = _variants()
+    nick, angl, trans, spellings = _variants()
     reasons = list(read_data("support_reasons.csv"))
     return Catalogue(
         given=_given(),
@@ -224,6 +227,7 @@ def load_catalogue() -> Catalogue:
         origins=_origins(),
         nicknames=nick,
         anglicised=angl,
+        transliterations=trans,
         spellings=spellings,
         boroughs=load_boroughs(),
         trusts=tuple(r["provider_code"] for r in read_data("trusts.csv")),

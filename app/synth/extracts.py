@@ -31,7 +31,8 @@ __all__ = [
 NHS_FILE = f"{NHS_DATASET}.csv"
 ASC_FILE = f"{ASC_DATASET}.csv"
 TRUTH_FILE = "truth.csv"
-TRUTH_HEADERS = ("dataset", "record_id", "person_key")
+#: ``errors``: the record's error kinds (``noise.ERROR_KINDS``), sorted, ";"-joined.
+TRUTH_HEADERS = ("dataset", "record_id", "person_key", "errors")
 
 
 @dataclass(frozen=True)

@@ -130,27 +130,34 @@ class _Run:
         episodes = draw_episodes(
             person, self.hospital, self.episode_ids, draws, frailty_boost=boost, fixed=fixed
         )
-        nhs_rows, nhs_truth = self._hospital_rows(person, episodes, draws)
+        care_home = plan is not None and plan.placed
+        nhs_rows, nhs_truth = self._hospital_rows(person, episodes, care_home, draws)
         asc_rows, asc_truth = self._care_rows(person, plan, draws) if plan else ((), ())
         return PersonRecords(person, nhs_rows, asc_rows, nhs_truth + asc_truth)
 
     def _hospital_rows(
-        self, person: Person, episodes: list[Episode], draws: Draws
+        self, person: Person, episodes: list[Episode], care_home: bool, draws: Draws
     ) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
         """Episode rows; each trust's patient record carries its own identity errors."""
         by_provider: dict[str, SourceIdentity] = {}
         rows: list[Row] = []
+        truth: list[Row] = []
         for e in episodes:
             identity = by_provider.get(e.provider_code)
             if identity is None:
                 identity = draw_identity(
-                    person, self.nhs_noise, self.catalogue, self.reference_date, draws
+                    person,
+                    self.nhs_noise,
+                    self.catalogue,
+                    self.reference_date,
+                    draws,
+                    care_home=care_home,
                 )
                 by_provider[e.provider_code] = identity
             style = self.styles[e.provider_code]
             rows.append(episode_row(person, identity, e, style, self.nhs_noise, draws))
-        truth = tuple(_truth(NHS_DATASET, e.episode_id, person) for e in episodes)
-        return tuple(rows), truth
+            truth.append(_truth(NHS_DATASET, e.episode_id, person, identity))
+        return tuple(rows), tuple(truth)
 
     def _care_rows(
         self, person: Person, plan: CarePlan, draws: Draws
@@ -163,18 +170,30 @@ class _Run:
             identity = by_client.get(s.client_id)
             if identity is None:
                 identity = draw_identity(
-                    person, self.asc_noise, self.catalogue, self.reference_date, draws
+                    person,
+                    self.asc_noise,
+                    self.catalogue,
+                    self.reference_date,
+                    draws,
+                    care_home=plan.placed,
                 )
-                if plan.placed:  # the council arranged the move, so it knows the address
+                if plan.placed and not identity.stale_address:
+                    # the council arranged the move, so it knows the address at once
                     identity = replace(identity, address_lag_days=0)
                 by_client[s.client_id] = identity
-                truth.append(_truth(ASC_DATASET, s.client_id, person))
+                truth.append(_truth(ASC_DATASET, s.client_id, person, identity))
             rows.append(asc_row(person, identity, s, self.asc_noise, draws))
         return tuple(rows), tuple(truth)
 
 
-def _truth(dataset: str, record_id: str, person: Person) -> Row:
-    return {"dataset": dataset, "record_id": record_id, "person_key": person.key}
+def _truth(dataset: str, record_id: str, person: Person, identity: SourceIdentity) -> Row:
+    """A truth row: the record's person and the error kinds its source record carries."""
+    return {
+        "dataset": dataset,
+        "record_id": record_id,
+        "person_key": person.key,
+        "errors": ";".join(identity.errors),
+    }
 
 
 def iter_households(

@@ -8,8 +8,9 @@ kept in the result: it holds the ``ingest_records`` columns the linkage engine r
 and, per record, the synthetic person key it belongs to (the truth).
 
 Invariants: ``records.record_key`` is 0..n-1 in row order (NHS rows first, then ASC
-rows); ``person_keys[i]`` is the true person of record ``i``; ``twin_pairs`` lists each
-pair of twins once, as (key, key) in generation order.
+rows); ``person_keys[i]`` is the true person of record ``i`` and ``errors[i]`` its
+error kinds (the truth file's ``errors``, ";"-joined); ``twin_pairs`` lists each pair of
+twins once, as (key, key) in generation order.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class HandRow:
     dataset: str
     row: Row
     person_key: str
+    #: The error kinds the test gave the row, ";"-joined (as the truth file's ``errors``).
+    errors: str = ""
 
     def __repr__(self) -> str:  # the row holds extract cells: only the dataset prints
         return f"HandRow(dataset={self.dataset!r}, [redacted])"
@@ -81,6 +84,8 @@ class PseudonymisedPopulation:
     persons: int
     rejected_rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Error kinds per record (object array of str, aligned with records); None: unknown.
+    errors: np.ndarray | None = None
 
     def __repr__(self) -> str:  # tokens and the truth (person keys) never print
         return f"PseudonymisedPopulation(persons={self.persons}, records={len(self.records)})"
@@ -88,6 +93,8 @@ class PseudonymisedPopulation:
     def __post_init__(self) -> None:
         if len(self.person_keys) != len(self.records):
             raise ValueError("one person key per record")
+        if self.errors is not None and len(self.errors) != len(self.records):
+            raise ValueError("one error-kinds string per record")
 
 
 def synthetic_keys(seed: int | None = None) -> PseudonymKeys:
@@ -158,20 +165,22 @@ def pseudonymised_population(
     started = time.perf_counter()
     synth = generate(persons, np.random.default_rng(seed), reference_date=reference_date)
     generated = time.perf_counter()
-    truth = {(t["dataset"], t["record_id"]): t["person_key"] for t in synth.truth}
+    truth = {(t["dataset"], t["record_id"]): (t["person_key"], t["errors"]) for t in synth.truth}
     keys = synthetic_keys(key_seed)
     frames: list[pd.DataFrame] = []
     owners: list[str] = []
+    errors: list[str] = []
     rejected = 0
     for dataset, rows in ((NHS_DATASET, synth.nhs_episodes), (ASC_DATASET, synth.asc_clients)):
         hand = [h for h in extra if h.dataset == dataset]
         all_rows: list[Row] = [*rows, *(h.row for h in hand)]
-        row_owners = [truth[(dataset, r[_RECORD_ID[dataset]])] for r in rows]
-        row_owners += [h.person_key for h in hand]
+        row_truth = [truth[(dataset, r[_RECORD_ID[dataset]])] for r in rows]
+        row_truth += [(h.person_key, h.errors) for h in hand]
         kept, refused = pseudonymise_rows(dataset, all_rows, keys, today=reference_date)
         rejected += len(refused)
         skip = set(refused)
-        owners.extend(o for i, o in enumerate(row_owners) if i not in skip)
+        owners.extend(o for i, (o, _) in enumerate(row_truth) if i not in skip)
+        errors.extend(e for i, (_, e) in enumerate(row_truth) if i not in skip)
         frame = pd.DataFrame(kept)
         frame["dataset"] = dataset
         frames.append(frame)
@@ -189,4 +198,5 @@ def pseudonymised_population(
         persons=persons,
         rejected_rows=rejected,
         seconds={"generate": generated - started, "pseudonymise": done - generated},
+        errors=np.asarray(errors, dtype=object),
     )

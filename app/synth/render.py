@@ -12,18 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.synth import dob_errors
 from app.synth.catalogue import Catalogue
 from app.synth.draws import Draws
 from app.synth.hospital import Episode
 from app.synth.nhs_number import mistype
-from app.synth.noise import NoiseProfile, strip_diacritics, typo
+from app.synth.noise import DOB_KINDS, NoiseProfile, compound_form, strip_diacritics, typo
 from app.synth.people import Person, Surname
-from app.synth.period import add_years
 from app.synth.social_care import AscService
 
 __all__ = [
     "ASC_HEADERS",
     "NHS_HEADERS",
+    "STALE_ADDRESS_DAYS",
     "SourceIdentity",
     "asc_row",
     "draw_identity",
@@ -64,22 +65,29 @@ ASC_HEADERS = (
 #: ICD-10 styles a provider may submit in: I50.9 / I509 / R55X (HES filler for 3 characters).
 DIAGNOSIS_STYLES = ("dotted", "undotted", "filler")
 _APOSTROPHE_FORMS = ("", " ", "\u2019")
+#: An address lag this long keeps the address before a move all through the window.
+STALE_ADDRESS_DAYS = 100 * 366
 
 
 @dataclass(frozen=True)
 class SourceIdentity:
-    """A source record's copy of a person's identifiers, errors included."""
+    """A source record's copy of a person's identifiers, errors included.
+
+    ``errors`` names the error kinds applied (sorted, from ``noise.ERROR_KINDS``); a
+    date of birth of None was not recorded.
+    """
 
     nhs_number: str
     given: str
     family_now: str
     family_before: str | None
-    date_of_birth: date
+    date_of_birth: date | None
     sex: str
     title: str
     names_swapped: bool
     address_lag_days: int
     name_lag_days: int
+    errors: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # synthetic identifiers are handled as if they were real
         return "SourceIdentity([redacted])"
@@ -87,58 +95,99 @@ class SourceIdentity:
     def __post_init__(self) -> None:
         if self.sex not in ("F", "M", "U") or not self.given or not self.family_now:
             raise ValueError("a source identity has a sex code and both names")
+        if list(self.errors) != sorted(set(self.errors)):
+            raise ValueError("a source identity lists its error kinds sorted, once each")
+
+    @property
+    def stale_address(self) -> bool:
+        return self.address_lag_days >= STALE_ADDRESS_DAYS
 
 
-def _given(person: Person, noise: NoiseProfile, catalogue: Catalogue, draws: Draws) -> str:
+def _given(
+    person: Person, noise: NoiseProfile, catalogue: Catalogue, draws: Draws, errors: set[str]
+) -> str:
     first = person.given_names[0]
     nick = catalogue.nicknames.get(first)
     angl = catalogue.anglicised.get(first)
+    trans = catalogue.transliterations.get(first)
     spelt = catalogue.spellings.get(first)
     if nick and draws.chance(noise.nickname):
         first = draws.pick(nick)
+        errors.add("nickname")
     elif angl and draws.chance(noise.anglicised):
         first = draws.pick(angl)
+        errors.add("anglicised")
+    elif trans and draws.chance(noise.transliteration):
+        first = draws.pick(trans)
+        errors.add("transliteration")
     elif spelt and draws.chance(noise.spelling_variant):
         first = draws.pick(spelt)
+        errors.add("spelling_variant")
     if len(person.given_names) > 1 and draws.chance(noise.keep_second_given_name):
         return f"{first} {person.given_names[1]}"
     return first
 
 
-def _family(surname: Surname, noise: NoiseProfile, catalogue: Catalogue, draws: Draws) -> str:
+def _family(
+    surname: Surname, noise: NoiseProfile, catalogue: Catalogue, draws: Draws, errors: set[str]
+) -> str:
     parts = surname.parts
     if len(parts) == 2:
-        if draws.chance(noise.compound_one_part):
-            return parts[0] if draws.chance(0.6) else parts[1]
-        if draws.chance(noise.compound_joiner_swapped):
-            return ("-" if surname.joiner == " " else " ").join(parts)
+        if draws.chance(noise.family_compound):
+            errors.add("family_compound")
+            return compound_form((parts[0], parts[1]), surname.joiner, draws)
         return surname.text
     text = parts[0]
+    trans = catalogue.transliterations.get(text)
     spelt = catalogue.spellings.get(text)
-    if spelt and draws.chance(noise.spelling_variant):
+    if trans and draws.chance(noise.transliteration):
+        text = draws.pick(trans)
+        errors.add("transliteration")
+    elif spelt and draws.chance(noise.spelling_variant):
         text = draws.pick(spelt)
+        errors.add("spelling_variant")
     if "'" in text and draws.chance(noise.apostrophe_changed):
         text = text.replace("'", draws.pick(_APOSTROPHE_FORMS))
-    if "-" in text and draws.chance(noise.compound_joiner_swapped):
+    if "-" in text and draws.chance(noise.family_compound):
         text = text.replace("-", draws.pick(("", " ")))
+        errors.add("family_compound")
     return text
 
 
-def _birth_date(born: date, latest: date, noise: NoiseProfile, draws: Draws) -> date:
-    """Day and month swapped (when both could be a month), or a nearby wrong date."""
-    if born.day <= 12 and born.month != born.day and draws.chance(noise.dob_day_month_swapped):
-        return born.replace(month=born.day, day=born.month)
-    if not draws.chance(noise.dob_other_error):
-        return born
-    match draws.below(3):
-        case 0:
-            wrong = born + timedelta(days=draws.pick((-1, 1)))
-        case 1:
-            wrong = add_years(born, draws.pick((-1, 1)))
-        case _:  # the last two digits of the year transposed: 1948 -> 1984
-            decade, unit = divmod(born.year % 100, 10)
-            wrong = add_years(born, unit * 10 + decade - born.year % 100)
-    return wrong if wrong <= latest else born
+def _birth_date(
+    born: date, latest: date, noise: NoiseProfile, draws: Draws
+) -> tuple[date | None, str | None]:
+    """The date of birth a record holds (None: not recorded) and the error kind, if any.
+
+    One uniform picks at most one DOB kind; a kind that cannot happen to this date
+    (a swap needs a day of 12 or below) leaves it right.
+    """
+    u = draws.uniform()
+    kind = None
+    for candidate, rate in zip(DOB_KINDS, noise.dob_rates, strict=True):
+        if u < rate:
+            kind = candidate
+            break
+        u -= rate
+    wrong: date | None
+    match kind:
+        case None:
+            return born, None
+        case "dob_missing":
+            return None, kind
+        case "dob_partial":
+            wrong = dob_errors.partial_date(born, draws)
+        case "dob_day_month_swapped":
+            wrong = dob_errors.day_month_swapped(born, latest)
+        case "dob_transposed":
+            wrong = dob_errors.transposed_digits(born, latest, draws)
+        case "dob_digit":
+            wrong = dob_errors.wrong_digit(born, latest, draws)
+        case "dob_year_decade":
+            wrong = dob_errors.year_off(born, 10, latest, draws)
+        case _:
+            wrong = dob_errors.year_off(born, 100, latest, draws)
+    return (born, None) if wrong is None else (wrong, kind)
 
 
 def _title(person: Person, age: int, draws: Draws) -> str:
@@ -156,44 +205,77 @@ def _title(person: Person, age: int, draws: Draws) -> str:
 
 
 def draw_identity(
-    person: Person, noise: NoiseProfile, catalogue: Catalogue, latest: date, draws: Draws
+    person: Person,
+    noise: NoiseProfile,
+    catalogue: Catalogue,
+    latest: date,
+    draws: Draws,
+    *,
+    care_home: bool = False,
 ) -> SourceIdentity:
-    """The copy of ``person`` that one source record holds (no date after ``latest``)."""
+    """The copy of ``person`` that one source record holds (no date after ``latest``).
+
+    ``care_home``: a placement moved the person into a care home; the record may keep
+    the address from before the move all through (``noise.care_home``).
+    """
+    errors: set[str] = set()
     if draws.chance(noise.nhs_missing):
         nhs = ""
+        errors.add("nhs_missing")
     elif draws.chance(noise.nhs_mistyped):
         nhs = mistype(person.nhs_number, draws)
+        errors.add("nhs_mistyped")
     else:
         nhs = person.nhs_number
-    given = _given(person, noise, catalogue, draws)
-    family_now = _family(person.family, noise, catalogue, draws)
+    given = _given(person, noise, catalogue, draws, errors)
+    family_now = _family(person.family, noise, catalogue, draws, errors)
     before = person.previous_family
-    family_before = None if before is None else _family(before, noise, catalogue, draws)
+    family_before = None if before is None else _family(before, noise, catalogue, draws, errors)
     names = (given, family_now, family_before or "")
     if not all(n.isascii() for n in names) and draws.chance(noise.strip_diacritics):
         given, family_now = strip_diacritics(given), strip_diacritics(family_now)
         family_before = None if family_before is None else strip_diacritics(family_before)
     if draws.chance(noise.typo_given):
-        given = typo(given, draws)
+        mistyped = typo(given, draws)
+        if mistyped != given:
+            given = mistyped
+            errors.add("typo_given")
     if draws.chance(noise.typo_family):
-        family_now = typo(family_now, draws)
+        mistyped = typo(family_now, draws)
+        if mistyped != family_now:
+            family_now = mistyped
+            errors.add("typo_family")
     sex = person.sex
     if draws.chance(noise.sex_unknown):
         sex = "U"
+        errors.add("sex_unknown")
     elif draws.chance(noise.sex_wrong):
         sex = "M" if sex == "F" else "F"
-    swap_rate = noise.names_swapped * _swap_factor(person, catalogue)
+        errors.add("sex_wrong")
+    born, dob_kind = _birth_date(person.date_of_birth, latest, noise, draws)
+    if dob_kind is not None:
+        errors.add(dob_kind)
+    title = _title(person, person.age_on(latest), draws) if draws.chance(noise.title) else ""
+    swapped = draws.chance(noise.names_swapped * _swap_factor(person, catalogue))
+    if swapped:
+        errors.add("names_swapped")
+    lag = draws.below(noise.max_address_lag_days + 1)
+    if care_home:
+        errors.add("care_home")
+        if draws.chance(noise.care_home):
+            lag = STALE_ADDRESS_DAYS
     return SourceIdentity(
         nhs_number=nhs,
         given=given,
         family_now=family_now,
         family_before=family_before,
-        date_of_birth=_birth_date(person.date_of_birth, latest, noise, draws),
+        date_of_birth=born,
         sex=sex,
-        title=_title(person, person.age_on(latest), draws) if draws.chance(noise.title) else "",
-        names_swapped=draws.chance(swap_rate),
-        address_lag_days=draws.below(noise.max_address_lag_days + 1),
+        title=title,
+        names_swapped=swapped,
+        address_lag_days=lag,
         name_lag_days=draws.below(noise.max_name_lag_days + 1),
+        errors=tuple(sorted(errors)),
     )
 
 
@@ -285,11 +367,12 @@ def _demographics(
         else:
             family = _spaced(family, draws)
     postcode, _ = person.address_on(day, identity.address_lag_days)
+    born = identity.date_of_birth
     return {
         "nhs_number": _nhs(identity.nhs_number, noise, draws),
         "given_name": given,
         "family_name": family,
-        "date_of_birth": _dob(identity.date_of_birth, noise, draws),
+        "date_of_birth": "" if born is None else _dob(born, noise, draws),
         "sex": _sex(identity.sex, noise, draws),
         "postcode": _postcode(postcode, noise, draws),
     }

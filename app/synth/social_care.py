@@ -6,7 +6,8 @@ working-age clients are mostly supported for a learning disability or mental
 health. Services follow a pathway of up to three steps (reablement, then home
 care, then a care home, say). Many older clients start on discharge from a
 hospital stay, and a residential or nursing placement moves the client to a care
-home's postcode, which other residents share.
+home's postcode, which other residents share (forty homes per council, about as many
+as London councils have for older people).
 """
 
 from __future__ import annotations
@@ -277,20 +278,15 @@ def draw_care(person: Person, model: CareModel, ids: ClientIds, draws: Draws) ->
 def _placement(
     person: Person, council: str, services: list[AscService], model: CareModel, draws: Draws
 ) -> Person:
-    """A care home placement moves the client to the home's postcode (same council)."""
+    """A care home placement moves the client to the home's postcode (same council).
+
+    The address before the move is kept even when the placement began before the
+    window: a source record that never learnt of the move still shows it.
+    """
     placed = next((s for s in services if s.service_type in (RESIDENTIAL, NURSING)), None)
     if placed is None or not draws.chance(_PLACEMENT_MOVES_HOME):
         return person
     home = draws.pick(model.care_homes[council])
-    if placed.start <= max(model.window.start, person.date_of_birth):
-        return replace(
-            person,
-            postcode=home,
-            borough_code=council,
-            previous_postcode=None,
-            previous_borough_code=None,
-            moved_on=None,
-        )
     before, borough = person.address_on(placed.start)
     if before == home:
         return person

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from app.db.models import AuditEvent
 from app.services.setup import DEMO_PERSONS
-from app.synth import write_extracts
+from app.synth import ERROR_KINDS, write_extracts
+from linkage.evaluation import NO_ERRORS
 
 
 @pytest.fixture
@@ -48,6 +49,22 @@ def test_the_demo_is_linked_and_an_operator_can_run_report_and_evaluate(
     assert set(scores["pairwise"]) >= {"precision", "recall", "f1"}
     assert scores["pairwise"]["f1"] > 0.99 and scores["cross_dataset"]["f1"] > 0.98
     assert scores["truth_rows_unmatched"] == 0
+    # The synthetic truth labels error kinds: the recall of each kind's records follows.
+    kinds = {k["kind"]: k for k in scores["error_kinds"]}
+    assert set(kinds) <= {*ERROR_KINDS, NO_ERRORS} and "nhs_missing" in kinds
+    assert sum(k["records"] for k in scores["error_kinds"] if k["kind"] != NO_ERRORS) > 0
+    assert all(0 <= k["recall"] <= 1 for k in kinds.values())
+    table = demo("link", "evaluate", "--truth", str(truth))
+    assert table.exit_code == 0 and "nhs_missing" in table.stdout
+
+    # A gold standard without the errors column (a clerical-review sample) still scores.
+    plain = tmp_path / "plain.csv"
+    with truth.open(newline="") as source, plain.open("w", newline="") as target:
+        writer = csv.writer(target, lineterminator="\n")
+        for row in csv.reader(source):
+            writer.writerow(row[:3])
+    old = json.loads(demo("link", "evaluate", "--truth", str(plain), "--json").stdout)
+    assert "error_kinds" not in old and old["pairwise"] == scores["pairwise"]
 
     with truth.open(newline="") as handle:
         record_ids = {row["record_id"] for row in csv.DictReader(handle)}
@@ -68,3 +85,8 @@ def test_a_malformed_truth_file_is_refused_naming_the_line_never_the_value(demo,
     wrong_header.write_text("ds,id,person\n")
     result = demo("link", "evaluate", "--truth", str(wrong_header))
     assert result.exit_code == 2 and "header" in result.output
+    short = tmp_path / "short.csv"
+    short.write_text("dataset,record_id,person_key,errors\nnhs_episodes,RAL-EP-SECRET-2,P1\n")
+    result = demo("link", "evaluate", "--truth", str(short))
+    assert result.exit_code == 2
+    assert "line 2: expected 4 columns" in result.output and "SECRET" not in result.output

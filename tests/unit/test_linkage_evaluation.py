@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from linkage import evaluation
 from linkage.errors import LinkageError
-from linkage.evaluation import Evaluation, InvalidEvaluationInput, PairScores, evaluate
+from linkage.evaluation import (
+    NO_ERRORS,
+    Evaluation,
+    InvalidEvaluationInput,
+    KindRecall,
+    PairScores,
+    evaluate,
+    recall_by_error_kind,
+)
 
 NHS, ASC = "nhs_episodes", "asc_clients"
 
@@ -292,8 +300,11 @@ def test_the_module_declares_its_exports():
     assert sorted(evaluation.__all__) == [
         "Evaluation",
         "InvalidEvaluationInput",
+        "KindRecall",
+        "NO_ERRORS",
         "PairScores",
         "evaluate",
+        "recall_by_error_kind",
     ]
 
 
@@ -321,3 +332,145 @@ def test_counting_agrees_with_enumerating_every_pair(case):
     assert result.twin_pairs == persons["twin_pairs"]
     assert result.twin_pairs_merged == pytest.approx(persons["merged"])
     assert result.records == len(truth)
+
+
+# --- recall by error kind ------------------------------------------------------------
+
+
+def brute_force_kinds(predicted, truth, datasets, errors):
+    """Per kind: records, (found, true) partners, cross-dataset ones, persons exact."""
+    kinds_of = [set(filter(None, e.split(";"))) or {NO_ERRORS} for e in errors]
+    records_of = {t: {i for i, u in enumerate(truth) if u == t} for t in set(truth)}
+    cluster_of = {p: {i for i, q in enumerate(predicted) if q == p} for p in set(predicted)}
+    out = {}
+    for kind in set().union(*kinds_of) if kinds_of else set():
+        mine = [i for i, ks in enumerate(kinds_of) if kind in ks]
+        tally = [0, 0, 0, 0]  # found, true, cross found, cross true
+        for i in mine:
+            for j in records_of[truth[i]] - {i}:
+                cross = datasets[i] != datasets[j]
+                hit = predicted[i] == predicted[j]
+                tally[0] += hit
+                tally[1] += 1
+                tally[2] += hit and cross
+                tally[3] += cross
+        persons = {truth[i] for i in mine}
+        exact = [t for t in persons if records_of[t] in cluster_of.values()]
+        out[kind] = (len(mine), *tally, len(persons), len(exact))
+    return out
+
+
+def test_recall_by_error_kind_counts_each_records_true_partners_found():
+    # a = {0, 1, 2}, b = {3, 4}; predicted {0, 1}, {2, 3, 4}.
+    result = recall_by_error_kind(
+        ["x", "x", "y", "y", "y"],
+        ["a", "a", "a", "b", "b"],
+        [NHS, ASC, ASC, NHS, ASC],
+        ["", "dob_missing", "dob_missing;nhs_missing", "nhs_missing", ""],
+        kinds=("nhs_missing", "dob_missing"),
+    )
+    by_kind = {r.kind: r for r in result}
+    assert [r.kind for r in result] == ["nhs_missing", "dob_missing", NO_ERRORS]
+    # dob_missing: record 1 finds 1 of its 2 partners (record 0), record 2 finds 0 of 2.
+    dob = by_kind["dob_missing"]
+    assert (dob.records, dob.found_partners, dob.true_partners, dob.recall) == (2, 1, 4, 0.25)
+    # Cross-dataset: record 1 (ASC) finds its one NHS partner, record 2 (ASC) does not.
+    assert (dob.cross_found_partners, dob.cross_true_partners) == (1, 2)
+    assert dob.persons == 1 and dob.persons_exact == 0.0
+    # nhs_missing: record 2 finds 0 of 2, record 3 finds 1 of 1 (record 4).
+    nhs = by_kind["nhs_missing"]
+    assert (nhs.records, nhs.found_partners, nhs.true_partners) == (2, 1, 3)
+    assert nhs.recall == pytest.approx(1 / 3)
+    assert (nhs.persons, nhs.persons_exact) == (2, 0.0)
+    clean = by_kind[NO_ERRORS]
+    assert (clean.records, clean.found_partners, clean.true_partners) == (2, 2, 3)
+
+
+def test_recall_by_error_kind_is_one_when_records_have_no_partners():
+    (kind, clean) = recall_by_error_kind(["x", "y"], ["a", "b"], [NHS, ASC], ["care_home", ""])
+    assert (kind.kind, kind.records, kind.recall, kind.cross_dataset_recall) == (
+        "care_home",
+        1,
+        1.0,
+        1.0,
+    )
+    assert kind.persons_exact == 1.0 and clean.kind == NO_ERRORS
+
+
+def test_kinds_not_named_follow_the_named_ones_sorted():
+    result = recall_by_error_kind([1, 1, 1], ["a", "a", "a"], [NHS] * 3, ["b;z", "a", "z"])
+    assert [r.kind for r in recall_by_error_kind([1], ["a"], [NHS], [""])] == [NO_ERRORS]
+    assert [r.kind for r in result] == ["a", "b", "z", NO_ERRORS]
+    named = recall_by_error_kind([1, 1], ["a", "a"], [NHS] * 2, ["b", "z"], kinds=("z", "q"))
+    assert [r.kind for r in named] == ["z", "b", NO_ERRORS]
+    assert all(r.recall == 1.0 for r in result)
+
+
+@pytest.mark.parametrize(
+    ("errors", "message"),
+    [
+        (["a;;b", ""], "errors must be kind names"),
+        (["a", NO_ERRORS], "errors must be kind names"),
+        (["a", 3], "errors must hold one string"),
+        (["a"], "differ in length"),
+        (["a", None], "errors has missing labels"),
+    ],
+)
+def test_malformed_error_kinds_are_refused_without_echoing_them(errors, message):
+    with pytest.raises(InvalidEvaluationInput, match=message) as caught:
+        recall_by_error_kind([1, 2], ["a", "b"], [NHS, ASC], errors)
+    assert "a;;b" not in str(caught.value)
+
+
+def test_kind_recalls_check_their_fields_on_construction():
+    good = dict(
+        kind="dob_missing",
+        records=2,
+        true_partners=3,
+        found_partners=1,
+        recall=1 / 3,
+        cross_true_partners=1,
+        cross_found_partners=1,
+        cross_dataset_recall=1.0,
+        persons=1,
+        persons_exact=0.0,
+    )
+    assert KindRecall(**good).to_dict()["recall"] == pytest.approx(1 / 3)
+    for field, value in [
+        ("kind", ""),
+        ("found_partners", 4),
+        ("recall", 1.5),
+        ("persons", 3),
+        ("records", -1),
+    ]:
+        with pytest.raises(ValueError):
+            KindRecall(**{**good, field: value})
+
+
+kind_labelings = st.integers(min_value=0, max_value=20).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 4), min_size=n, max_size=n),
+        st.lists(st.sampled_from("abcdef"), min_size=n, max_size=n),
+        st.lists(st.sampled_from([NHS, ASC]), min_size=n, max_size=n),
+        st.lists(st.sampled_from(["", "p", "q", "p;q"]), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind_labelings)
+def test_kind_recall_agrees_with_enumerating_every_records_partners(case):
+    predicted, truth, datasets, errors = case
+    expected = brute_force_kinds(predicted, truth, datasets, errors)
+    result = recall_by_error_kind(predicted, truth, datasets, errors)
+    assert {r.kind for r in result} == set(expected) | {NO_ERRORS}
+    for r in result:
+        if r.kind not in expected:
+            assert r.records == 0 and r.recall == 1.0
+            continue
+        records, found, true, cross_found, cross_true, persons, exact = expected[r.kind]
+        assert (r.records, r.found_partners, r.true_partners) == (records, found, true)
+        assert (r.cross_found_partners, r.cross_true_partners) == (cross_found, cross_true)
+        assert r.recall == pytest.approx(found / true if true else 1.0)
+        assert r.persons == persons
+        assert r.persons_exact == pytest.approx(exact / persons if persons else 1.0)

@@ -4,6 +4,10 @@ The gold standard arrives as rows of (dataset, raw local record id, person key).
 ids are tokenised in memory with the current keys, exactly as ingest tokenised them,
 and matched to the snapshot's records; person keys stay in memory. Nothing raw is
 stored, logged or put in an error: problems name a line and a column.
+
+A truth file may carry a fourth column, ``errors`` (the error kinds of each record,
+";"-joined, as ``hsclink synth`` writes them); the report then adds the recall of each
+kind's records (``error_kinds``).
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ from app.services.linkage.data import find_snapshot
 from app.services.store import store_keys
 from app.services.unit import unit_of_work
 from app.store import LINKAGE_PART, accepted_record_parts, read_assignment
-from linkage.evaluation import evaluate
+from app.synth.noise import ERROR_KINDS
+from linkage.evaluation import evaluate, recall_by_error_kind
 
 __all__ = ["EvaluationReport", "evaluate_snapshot", "read_truth"]
 
 _HEADER = ("dataset", "record_id", "person_key")
+_ERRORS = "errors"
 _STREAM_ROWS = 10_000
 _MAX_FIELD = 200
+_MAX_ERRORS_FIELD = 2_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class TruthRow:
     dataset: str
     record_id: str
     person_key: str
+    #: The record's error kinds, ";"-joined; None when the file has no errors column.
+    errors: str | None = None
 
     def __repr__(self) -> str:  # raw ids and person keys never print
         return f"TruthRow(dataset={self.dataset!r}, [redacted])"
@@ -61,24 +70,32 @@ class EvaluationReport:
 
 
 def read_truth(lines: Iterable[str]) -> Iterator[TruthRow]:
-    """Rows of a truth CSV (header ``dataset,record_id,person_key``); errors name the line."""
+    """Rows of a truth CSV (header ``dataset,record_id,person_key``, optionally
+    ``,errors``); problems name the line and column."""
     reader = csv.reader(lines)
     header = next(reader, None)
-    if header is None or tuple(h.strip().lower() for h in header) != _HEADER:
-        raise InvalidRequest("the truth file's header must be dataset,record_id,person_key")
+    names = None if header is None else tuple(h.strip().lower() for h in header)
+    if names not in (_HEADER, (*_HEADER, _ERRORS)):
+        raise InvalidRequest(
+            "the truth file's header must be dataset,record_id,person_key (and optionally errors)"
+        )
+    width = len(names or ())
     for row in reader:
         line = reader.line_num
         if not row or not any(cell.strip() for cell in row):
             continue
-        if len(row) != 3:
-            raise InvalidRequest(f"line {line}: expected 3 columns, found {len(row)}")
-        dataset, record_id, person_key = (cell.strip() for cell in row)
+        if len(row) != width:
+            raise InvalidRequest(f"line {line}: expected {width} columns, found {len(row)}")
+        dataset, record_id, person_key = (cell.strip() for cell in row[:3])
         for column, value in zip(_HEADER, (dataset, record_id, person_key), strict=True):
             if not value:
                 raise InvalidRequest(f"line {line}, column {column}: a value is required")
             if len(value) > _MAX_FIELD:
                 raise InvalidRequest(f"line {line}, column {column}: longer than {_MAX_FIELD}")
-        yield TruthRow(dataset, record_id, person_key)
+        errors = row[3].strip() if width == 4 else None
+        if errors is not None and len(errors) > _MAX_ERRORS_FIELD:
+            raise InvalidRequest(f"line {line}, column {_ERRORS}: longer than {_MAX_ERRORS_FIELD}")
+        yield TruthRow(dataset, record_id, person_key, errors)
 
 
 def evaluate_snapshot(
@@ -95,15 +112,19 @@ def evaluate_snapshot(
     with unit_of_work(ctx, actor, "linkage.evaluate", target=target) as uow:
         session = uow.session
         snapshot = find_snapshot(session, snapshot_id)
-        # (dataset, record token) -> true person; the raw id is dropped here.
-        wanted: dict[tuple[str, bytes], str] = {}
+        # (dataset, record token) -> (true person, error kinds); the raw id is dropped here.
+        wanted: dict[tuple[str, bytes], tuple[str, str | None]] = {}
         rows = 0
+        labelled = True
         for row in truth:
             rows += 1
-            wanted[(row.dataset, keys.token("record_id", row.record_id))] = row.person_key
+            key = (row.dataset, keys.token("record_id", row.record_id))
+            wanted[key] = (row.person_key, row.errors)
+            labelled = labelled and row.errors is not None
         predicted: list[int] = []
         true: list[str] = []
         datasets: list[str] = []
+        errors: list[str] = []
         found: set[tuple[str, bytes]] = set()
         # One pass over the sealed record batches, matched in memory: the record-id
         # tokens are opened from each batch's linkage part, the persons from the
@@ -121,12 +142,13 @@ def evaluate_snapshot(
             tokens = part.table.column("tok_record_id").to_pylist()
             for i in np.flatnonzero(in_snapshot):
                 key = (part.dataset, tokens[i])
-                person_key = wanted.get(key)
-                if person_key is not None:
+                known = wanted.get(key)
+                if known is not None:
                     found.add(key)
                     predicted.append(int(assigned_persons[at[i]]))
-                    true.append(person_key)
+                    true.append(known[0])
                     datasets.append(part.dataset)
+                    errors.append(known[1] or "")
         if not predicted:
             raise InvalidRequest("no record of the truth file is in the snapshot")
         scores = evaluate(
@@ -135,6 +157,15 @@ def evaluate_snapshot(
             np.asarray(datasets, dtype=object),
         )
         figures = scores.to_dict()
+        if labelled:
+            by_kind = recall_by_error_kind(
+                np.asarray(predicted, dtype=np.int64),
+                np.asarray(true, dtype=object),
+                np.asarray(datasets, dtype=object),
+                np.asarray(errors, dtype=object),
+                kinds=ERROR_KINDS,
+            )
+            figures["error_kinds"] = [k.to_dict() for k in by_kind]
         report = EvaluationReport(
             snapshot_id=snapshot.id,
             truth_rows=rows,
