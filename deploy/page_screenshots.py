@@ -6,7 +6,8 @@ Starts from nothing, as a newcomer would: ``hsclink init --demo`` in a fresh dat
 directory (demo users, synthetic extracts, a linked snapshot), ``hsclink serve`` on a free
 loopback port; then, through the API with the demo tokens, an IG officer gives the
 analyst and the linked data a budget and the analyst asks three questions, so the
-register, the budget pages and the audit log have something to show. Each role signs in
+register, the budget pages and the audit log have something to show; the IG officer
+switches the public register on and publishes the first answer. Each role signs in
 with Chromium (Debian's, as the browser tests use) and every page it can reach is saved
 as ``OUTDIR/<role>-<page>-<wide|narrow>.png`` (1366 and 390 pixels wide, full page).
 
@@ -96,7 +97,12 @@ def _prepare(server: str, users: dict[str, dict[str, str]]) -> int:
     for question in QUESTIONS:
         _api(server, analyst["token"], "POST", "/api/v1/queries", {"query": question})
     entries = _api(server, officer["token"], "GET", "/api/v1/releases")
-    return int(entries[0]["id"])
+    newest = int(entries[0]["id"])
+    # The public register on, with the first answer published on it.
+    _api(server, officer["token"], "PUT", "/api/v1/register", {"public": True})
+    _api(server, officer["token"], "POST", f"/api/v1/releases/{entries[-1]['id']}/publish",
+         {"published": True})  # fmt: skip
+    return newest
 
 
 def _save(page: Any, out: Path, stem: str, width: int, tile: int | None) -> list[Path]:

@@ -102,6 +102,11 @@ def rate(value: object) -> str:
 
 
 def body_rows(page: Page, test_id: str) -> list[list[str]]:
+    """A table's body rows as their cells' text; a table folded away in a <details> (a
+    long answer's) is unfolded first, as a reader clicks its summary to see it."""
+    fold = page.locator(f"details:has([data-testid={test_id}]):not([open]) > summary")
+    for summary in fold.all():
+        summary.click()
     rows = page.get_by_test_id(test_id).locator("tbody tr").all()
     return [[c.strip() for c in row.locator("td").all_inner_texts()] for row in rows]
 
