@@ -10,7 +10,10 @@ balanced 1024-bit filter always has 512 bits set, so its Dice coefficient is
 ``1 - hamming(inner filters) / 512``: unrelated names score about 0.55-0.6, one keying
 error about 0.8-0.9. Tokens cannot tell a day/month swap from any other change of day
 or month, so both fall in "year equal, day/month differ" (graded by the date's Bloom
-Dice, which a swap or a one-digit change keeps high).
+Dice, which a swap or a one-digit change keeps high); a year transposed or off by 10 or
+100 keeps the day and month, a year-only date defaulted to 1 January keeps the year.
+The "equal" level of the date is term-frequency adjusted, so two dates defaulted to the
+same 1 January agree less strongly than two ordinary dates.
 
 All functions are vectorised over pair arrays and work in chunks, so memory is bounded by
 ``CHUNK`` pairs whatever the number of pairs.
@@ -97,10 +100,12 @@ COMPARISONS: tuple[Comparison, ...] = (
             "equal",
             f"year equal, day/month differ (swap or one part), dice>={DOB_CLOSE}",
             f"day and month equal, year differs, dice>={DOB_CLOSE}",
-            "year equal",
+            "day and month equal, year differs (transposed, off by 10 or 100)",
+            "year equal (day/month unrelated or defaulted)",
             "else",
         ),
         frozenset({"tok_dob", "tok_dob_year", "tok_dob_month_day", "bloom_dob"}),
+        tf_column="tok_dob",
     ),
     Comparison(
         "postcode",
@@ -179,14 +184,10 @@ def _dob(r: RecordFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     d = np.nan_to_num(dice(r, "bloom_dob", left, right), nan=0.0)
     close = d >= DOB_CLOSE
     year = _equal(r, "tok_dob_year", left, right)
+    month_day = _equal(r, "tok_dob_month_day", left, right)
     return _levels(
         null,
-        [
-            _equal(r, "tok_dob", left, right),
-            year & close,
-            _equal(r, "tok_dob_month_day", left, right) & close,
-            year,
-        ],
+        [_equal(r, "tok_dob", left, right), year & close, month_day & close, month_day, year],
     )
 
 

@@ -7,7 +7,7 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from linkage.blocking import BlockingRule, LshRule, block
+from linkage.blocking import BlockingRule, LshRule, block, top_k_per_record
 from linkage.records import BLOOM_COLUMNS, BLOOM_WORDS, TOKEN_COLUMNS, RecordFrame
 from linkage.settings import DEFAULT_RULES, LinkageSettings
 
@@ -134,6 +134,7 @@ def test_lsh_pairs_are_ordered_unique_and_found_once_across_bands():
         ({"min_dice": -0.1}, r"Dice floor lies in \[0, 1\)"),
         ({"partition": ("bloom_dob",)}, "partition names token columns"),
         ({"bits": 63}, "1-62 bits"),
+        ({"top_k": 0}, "at least one neighbour"),
     ],
 )
 def test_an_lsh_rule_refuses_impossible_settings(kwargs, message):
@@ -141,7 +142,72 @@ def test_an_lsh_rule_refuses_impossible_settings(kwargs, message):
         LshRule("lsh", LSH_COLUMNS, **kwargs)
 
 
-def test_the_default_lsh_rule_is_bounded_as_measured_in_the_blocking_docstring():
-    (lsh,) = [r for r in DEFAULT_RULES if isinstance(r, LshRule)]
-    assert (lsh.max_bucket, lsh.min_dice) == (20, 0.8)
-    assert lsh.max_bucket < LinkageSettings().max_block
+def test_the_default_lsh_rules_are_bounded_as_measured_in_the_blocking_docstring():
+    lsh_rules = [r for r in DEFAULT_RULES if isinstance(r, LshRule)]
+    assert len(lsh_rules) == 2
+    for lsh in lsh_rules:
+        assert (lsh.max_bucket, lsh.min_dice, lsh.top_k) == (20, 0.8, 2)
+        assert lsh.max_bucket < LinkageSettings().max_block
+
+
+def test_top_k_keeps_the_pairs_among_the_k_best_of_either_record():
+    rng = np.random.default_rng(4)
+    left = rng.integers(0, 30, size=400)
+    right = rng.integers(0, 30, size=400)
+    left, right = np.minimum(left, right), np.maximum(left, right)
+    distinct = np.unique((left * 30 + right)[left < right])
+    left, right = distinct // 30, distinct % 30
+    score = rng.random(len(left))
+    for k in (1, 3, 7):
+        kept = top_k_per_record(left, right, score, k)
+        expected = np.zeros(len(left), dtype=bool)
+        for record in range(30):
+            mine = np.flatnonzero((left == record) | (right == record))
+            expected[mine[np.argsort(-score[mine], kind="stable")[:k]]] = True
+        assert kept.tolist() == expected.tolist()
+        assert kept.sum() <= k * 30
+
+
+def test_an_lsh_rule_with_top_k_yields_at_most_k_pairs_per_record():
+    same = np.ones((1, 3, BLOOM_WORDS), dtype=np.uint64)
+    filters = np.concatenate(
+        [np.repeat(same, 30, axis=0), clustered_filters(np.random.default_rng(6), 20, 3)]
+    )
+    records = records_with(filters)
+    unbounded = LshRule("lsh", LSH_COLUMNS, bands=8, bits=10, min_dice=0.7)
+    bounded = LshRule("lsh", LSH_COLUMNS, bands=8, bits=10, min_dice=0.7, top_k=2)
+    every = block(records, (unbounded,), rng=np.random.default_rng(1), max_block=2000)
+    kept = block(records, (bounded,), rng=np.random.default_rng(1), max_block=2000)
+    assert len(every) > 2 * len(filters) > len(kept) > 0  # the bound binds
+    assert len(kept) <= 2 * len(filters)
+    kept_codes = set((kept.left * len(filters) + kept.right).tolist())
+    assert kept_codes <= set((every.left * len(filters) + every.right).tolist())
+    # the thirty identical records: each keeps two of its 29 equal neighbours
+    among = (kept.left < 30) & (kept.right < 30)
+    assert 30 <= among.sum() <= 60
+
+
+def test_records_missing_the_date_of_birth_are_still_candidates_by_name_and_address():
+    filters = clustered_filters(np.random.default_rng(8), people=1, copies=2)
+    missing = np.array([-1, -1], dtype=np.int32)
+    shared = np.zeros(2, dtype=np.int32)
+    tokens = {
+        "tok_nhs_number": missing,
+        "tok_dob": missing,
+        "tok_dob_year": missing,
+        "tok_dob_month_day": missing,
+        "tok_given_phonetic": shared,
+        "tok_family_phonetic": shared,
+        "tok_family_name": shared,
+        "tok_postcode": shared,
+        "tok_postcode_sector": shared,
+    }
+    records = records_with(filters, tokens)
+    records.bloom_codes["bloom_dob"][:] = -1
+    blocks = block(records, DEFAULT_RULES, rng=np.random.default_rng(0), max_block=2000)
+    assert len(blocks) == 1
+    names = [r.name for r in DEFAULT_RULES]
+    found = dict(zip(names, blocks.found, strict=True))
+    assert found["given_phonetic+family_phonetic+postcode_sector"] == 1
+    assert found["family_name+postcode"] == 1
+    assert all(found[n] == 0 for n in names if "dob" in n or "birth" in n)
