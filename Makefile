@@ -13,8 +13,9 @@ BIN := $(VENV)/bin
 NATIVE := $(wildcard privacy/*.pyx privacy/*.pxd app/*/*.pyx app/*/*.pxd)
 
 .PHONY: run test coverage lint format bench clean
-# The 25 slowest set-ups, calls and teardowns, listed at the end of every suite run (CI).
-PYTEST_ARGS ?= --durations=25
+# The 25 slowest set-ups, calls and teardowns, listed at the end of every suite run (CI),
+# and the suite spread over every core (pytest-xdist; `PYTEST_ARGS=` runs it in one process).
+PYTEST_ARGS ?= --durations=25 -n auto
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "hsclink needs Python 3.11 or newer; none found. $(APT)"; exit 1; }
@@ -61,7 +62,7 @@ test: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed $(OIDC_PROVIDER)
 # and privacy/ ([tool.coverage] in pyproject.toml; `coverage html` for the lines missed).
 coverage: $(VENV)/.installed-test $(VENV)/mesh-sandbox/.installed $(OIDC_PROVIDER)
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS) -n 0
 	$(BIN)/coverage report
 
 lint: $(VENV)/.installed-test
