@@ -383,7 +383,7 @@ def table(result: dict[str, Any]) -> str:
             lines += [
                 f"  Splink {splink['splink_version']}: pairwise F1 {se['pairwise']['f1']:.5f}, "
                 f"cross F1 {se['cross_dataset']['f1']:.5f}, P {se['pairwise']['precision']:.5f}, "
-                f"twins merged {se['twin_pairs_merged']}, linkage {st['total_linkage']:.1f} s, "
+                f"twins merged {se['twin_pairs_merged']:.1%}, linkage {st['total_linkage']:.1f} s, "
                 f"peak RSS {splink['peak_rss_mib']:.0f} MiB",
                 f"  time ratio hsclink / Splink = {ratio:.3f}",
             ]
