@@ -93,6 +93,7 @@ Why not ``recordlinkage.Index().block``: it has no LSH, and see ``engine`` for t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -254,6 +255,29 @@ def _exact_keys(records: RecordFrame, rule: BlockingRule) -> tuple[np.ndarray, n
 _DICE_CHUNK = 1 << 17
 
 
+def _dice_chunks(
+    tables: list[np.ndarray],
+    pops: list[np.ndarray],
+    codes: list[np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(start, 2|A & B|, |A| + |B|) for each chunk of ``_DICE_CHUNK`` pairs, over the
+    concatenated filters of a and b: memory bounded by the chunk, whatever the pairs.
+
+    ``codes[c][i]`` is record i's row in ``tables[c]`` (uint64 words) and ``pops[c]``.
+    """
+    for start in range(0, len(a), _DICE_CHUNK):
+        ca, cb = a[start : start + _DICE_CHUNK], b[start : start + _DICE_CHUNK]
+        shared = np.zeros(len(ca), dtype=np.int64)
+        total = np.zeros(len(ca), dtype=np.int64)
+        for table, pop, code in zip(tables, pops, codes, strict=True):
+            ra, rb = code[ca], code[cb]
+            shared += np.bitwise_count(table[ra] & table[rb]).sum(axis=1, dtype=np.int64)
+            total += pop[ra].astype(np.int64) + pop[rb]
+        yield start, 2 * shared, total
+
+
 def _dice_parts(
     tables: list[np.ndarray],
     pops: list[np.ndarray],
@@ -261,22 +285,12 @@ def _dice_parts(
     a: np.ndarray,
     b: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(2|A & B|, |A| + |B|) over the concatenated filters of a and b, in chunks.
-
-    ``codes[c][i]`` is record i's row in ``tables[c]`` (uint64 words) and ``pops[c]``.
-    """
+    """(2|A & B|, |A| + |B|) over the concatenated filters of a and b, for every pair."""
     twice_shared = np.zeros(len(a), dtype=np.int64)
     total = np.zeros(len(a), dtype=np.int64)
-    for start in range(0, len(a), _DICE_CHUNK):
-        ca, cb = a[start : start + _DICE_CHUNK], b[start : start + _DICE_CHUNK]
-        shared = np.zeros(len(ca), dtype=np.int64)
-        chunk_total = np.zeros(len(ca), dtype=np.int64)
-        for table, pop, code in zip(tables, pops, codes, strict=True):
-            ra, rb = code[ca], code[cb]
-            shared += np.bitwise_count(table[ra] & table[rb]).sum(axis=1, dtype=np.int64)
-            chunk_total += pop[ra].astype(np.int64) + pop[rb]
-        twice_shared[start : start + _DICE_CHUNK] = 2 * shared
-        total[start : start + _DICE_CHUNK] = chunk_total
+    for start, chunk_shared, chunk_total in _dice_chunks(tables, pops, codes, a, b):
+        twice_shared[start : start + len(chunk_shared)] = chunk_shared
+        total[start : start + len(chunk_total)] = chunk_total
     return twice_shared, total
 
 
@@ -288,21 +302,11 @@ def _dice_at_least(
     b: np.ndarray,
     floor: float,
 ) -> np.ndarray:
-    """Whether 2|A & B| / (|A| + |B|) >= floor over the concatenated filters of a and b.
-
-    ``codes[c][i]`` is record i's row in ``tables[c]`` (uint64 words) and ``pops[c]``;
-    compared as integers (2 * shared >= floor * total) on popcounts, in chunks.
-    """
+    """Whether 2|A & B| / (|A| + |B|) >= floor over the concatenated filters of a and b,
+    compared as integers (2 * shared >= floor * total) on popcounts, in chunks."""
     keep = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), _DICE_CHUNK):
-        ca, cb = a[start : start + _DICE_CHUNK], b[start : start + _DICE_CHUNK]
-        shared = np.zeros(len(ca), dtype=np.int64)
-        total = np.zeros(len(ca), dtype=np.int64)
-        for table, pop, code in zip(tables, pops, codes, strict=True):
-            ra, rb = code[ca], code[cb]
-            shared += np.bitwise_count(table[ra] & table[rb]).sum(axis=1, dtype=np.int64)
-            total += pop[ra].astype(np.int64) + pop[rb]
-        keep[start : start + _DICE_CHUNK] = 2 * shared >= floor * total
+    for start, twice_shared, total in _dice_chunks(tables, pops, codes, a, b):
+        keep[start : start + len(total)] = twice_shared >= floor * total
     return keep
 
 
