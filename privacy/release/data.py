@@ -39,6 +39,13 @@ query on it): ``persons`` keeps one row per ``person_id`` (nulls dropped) and bo
 are sorted by ``person_id``, which makes the per-person aggregation of every query a pass
 over sorted keys. Frames that arrive sorted (checked in one pass) are not re-sorted.
 
+It also works out once what every record-level query would otherwise repeat (a join on
+``person_id`` and a sort of the records by person and event date): each record's row in
+``persons`` (``record_person_rows``, -1 for none) and the position in the records sorted
+by person then event date (nulls first) of the first record of its (person, event date)
+run (``record_date_ranks``: ordering records by it orders them by person then date, ties
+kept equal). Both are derived from the frames only, never released.
+
 Only the **schema** is checked. Values are never inspected for errors (an error that
 depends on values would leak them): a value outside a dimension's declared domain, or a
 null, simply puts the row in no cell of that dimension; a record of a person who is not
@@ -48,9 +55,11 @@ in ``persons`` is ignored; a repeated ``person_id`` in ``persons`` is kept once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from privacy.release.catalogue import DATASETS
@@ -114,12 +123,57 @@ def _sorted_by_person(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("person_id").set_sorted())
 
 
+def _index_type(n: int) -> type[np.signedinteger[Any]]:
+    """Row positions below ``n``: 4 bytes each when they fit (half the memory)."""
+    return np.int32 if n < 2**31 else np.int64
+
+
+def _person_rows(persons: pl.DataFrame, records: pl.DataFrame) -> np.ndarray:
+    """Each record's row in ``persons`` (both sorted by person, ids unique), or -1."""
+    ids = persons["person_id"].to_numpy()
+    owners = records["person_id"].to_numpy()
+    if not ids.size:
+        return np.full(owners.size, -1, dtype=_index_type(owners.size))
+    at = np.searchsorted(ids, owners).clip(0, ids.size - 1)
+    return np.where(ids[at] == owners, at, -1).astype(_index_type(ids.size))
+
+
+def _date_ranks(records: pl.DataFrame) -> np.ndarray:
+    """Per record, the start of its (person, event date) run in the records sorted by
+    person then event date, nulls first (a stable sort: the order queries rank by)."""
+    n = records.height
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = (
+        records.select("person_id", "event_date")
+        .with_row_index("row")
+        .sort("person_id", "event_date", nulls_last=False, maintain_order=True)
+    )
+    rows = order["row"].to_numpy().astype(np.int64)
+    owners = order["person_id"].to_numpy()
+    days = order["event_date"].cast(pl.Int64)
+    known = days.is_not_null().to_numpy()
+    day = days.fill_null(0).to_numpy()
+    new = np.ones(n, dtype=bool)
+    new[1:] = (owners[1:] != owners[:-1]) | (known[1:] != known[:-1]) | (day[1:] != day[:-1])
+    starts = np.maximum.accumulate(np.where(new, np.arange(n, dtype=np.int64), 0))
+    ranks = np.empty(n, dtype=_index_type(n))
+    ranks[rows] = starts
+    return ranks
+
+
 @dataclass(frozen=True)
 class ReleaseData:
     """The validated frames, conformed to the documented schema (and nothing else)."""
 
     persons: pl.DataFrame
     records: pl.DataFrame
+    #: Per record: its row in ``persons``, or -1 if its person is not there (Int32 when
+    #: the rows fit, as for ``record_date_ranks``; widen before arithmetic).
+    record_person_rows: np.ndarray = field(init=False, repr=False, compare=False)
+    #: Per record: where its (person, event date) run starts in the records sorted by
+    #: person then event date (nulls first); equal within a run, increasing across runs.
+    record_date_ranks: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         persons = _conform(self.persons, PERSON_COLUMNS, tuple(PERSON_COLUMNS), "persons")
@@ -131,8 +185,11 @@ class ReleaseData:
         records = records.filter(pl.col("person_id").is_not_null()).with_columns(
             pl.col("dataset").cast(pl.String).cast(pl.Enum(DATASETS), strict=False)
         )
-        object.__setattr__(self, "persons", _sorted_by_person(persons))
-        object.__setattr__(self, "records", _sorted_by_person(records))
+        persons, records = _sorted_by_person(persons), _sorted_by_person(records)
+        object.__setattr__(self, "persons", persons)
+        object.__setattr__(self, "records", records)
+        object.__setattr__(self, "record_person_rows", _person_rows(persons, records))
+        object.__setattr__(self, "record_date_ranks", _date_ranks(records))
 
     @classmethod
     def empty(cls) -> ReleaseData:

@@ -29,6 +29,7 @@ from privacy.release import dp
 from privacy.release.accuracy import ALPHA, discrete_laplace_half_width
 from privacy.release.catalogue import (
     ADMISSION_METHODS,
+    DATASETS,
     PERSON,
     Catalogue,
     admission_type,
@@ -90,6 +91,15 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
         keys = {int(v[:4]) * 12 + int(v[5:]) - 1: i for i, v in enumerate(values)}
         day = pl.col("event_date")
         raw = day.dt.year().cast(pl.Int64) * 12 + day.dt.month().cast(pl.Int64) - 1
+        first = min(keys, default=0)
+        if list(keys) == list(range(first, first + len(keys))):
+            # Consecutive months (the usual domain): a subtraction, not a lookup per record.
+            return (
+                pl.when(raw.is_between(first, first + len(keys) - 1))
+                .then(raw - first)
+                .otherwise(None)
+                .cast(pl.UInt32)
+            )
         return raw.replace_strict(keys, default=None, return_dtype=pl.UInt32)
     if name == "financial_year":
         keys = {int(v[:4]): i for i, v in enumerate(values)}
@@ -98,8 +108,16 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
         return raw.replace_strict(keys, default=None, return_dtype=pl.UInt32)
     if name not in catalogue.dimensions:
         raise KeyError(name)
-    column = pl.col(name).cast(pl.String) if name == "dataset" else pl.col(name)
-    return column.cast(pl.Enum(list(values)), strict=False).to_physical().cast(pl.UInt32)
+    if name == "dataset":
+        # ReleaseData holds the dataset as an Enum of DATASETS: map its codes, no strings.
+        codes = {DATASETS.index(v): i for i, v in enumerate(values) if v in DATASETS}
+        return (
+            pl.col("dataset")
+            .to_physical()
+            .cast(pl.Int64)
+            .replace_strict(codes, default=None, return_dtype=pl.UInt32)
+        )
+    return pl.col(name).cast(pl.Enum(list(values)), strict=False).to_physical().cast(pl.UInt32)
 
 
 def _cell_expr(catalogue: Catalogue, plan: Plan, level: str, name: str = "cell") -> pl.Expr:
@@ -140,11 +158,12 @@ def _selected(catalogue: Catalogue, selection: RecordSelection) -> pl.Expr:
 
 
 def _persons(plan: Plan, catalogue: Catalogue, data: ReleaseData) -> pl.LazyFrame:
-    """One row per selected person: ``person_id`` and ``pcell`` (person-level cell index).
+    """One row per selected person: ``person_id``, their ``row`` in ``data.persons`` and
+    ``pcell`` (person-level cell index).
 
     ``data.persons`` holds each person once (see :class:`ReleaseData`).
     """
-    lazy = data.persons.lazy()
+    lazy = data.persons.lazy().with_row_index("row")
     for cond in plan.spec.person_filters:
         lazy = lazy.filter(_positions(catalogue, cond.attribute, cond.values).is_not_null())
     for condition in plan.spec.exists:
@@ -156,12 +175,9 @@ def _persons(plan: Plan, catalogue: Catalogue, data: ReleaseData) -> pl.LazyFram
         )
         present = pl.col("person_id").is_in(ids.implode())
         lazy = lazy.filter(present if condition.present else ~present)
-    return lazy.select("person_id", _cell_expr(catalogue, plan, PERSON, "pcell")).drop_nulls()
-
-
-def _first_cells(frame: pl.LazyFrame, limit: int) -> pl.LazyFrame:
-    """At most ``limit`` rows per person: their first cells in cell order."""
-    return frame.sort("person_id", "cell").filter(pl.int_range(pl.len()).over("person_id") < limit)
+    return lazy.select(
+        "person_id", "row", _cell_expr(catalogue, plan, PERSON, "pcell")
+    ).drop_nulls()
 
 
 def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
@@ -183,28 +199,131 @@ def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
         # Every cell is a person's cell: aggregate each person's records first (sorted
         # keys), then give the person their cell.
         return _person_cell_aggregates(plan, catalogue, selected, persons)
-    records = (
-        selected.join(persons, on="person_id", how="inner")
-        .with_columns(_cell_expr(catalogue, plan, "record", "rcell"))
-        .with_columns((pl.col("pcell") + pl.col("rcell")).alias("cell"))
-        .drop_nulls("cell")
-    )
+    rows = _record_rows(plan, catalogue, data, persons)
     capped = plan.cells_per_person < _record_cells(plan, catalogue)
     if kind == "persons":
-        pairs = records.select("person_id", "cell").unique()
+        # One (person, cell) pair per key; a person's cells in cell order are their keys
+        # in order (keys sort by person row, then cell).
+        keys = np.unique(rows.person * n + rows.cell)
         if capped:
-            pairs = _first_cells(pairs, plan.cells_per_person)
-        return [_counts(pairs, n)]
+            keys = keys[_ranks(keys // n) < plan.cells_per_person]
+        return [np.bincount(keys % n, minlength=n).astype(np.int64)]
     if kind == "records":
-        return [_counts(_first_records(records, plan.policy.records_per_person), n)]
-    per_person = (
-        records.filter(_has_value(plan))
-        .group_by("person_id", "cell")
-        .agg(_combined(plan).alias("value"))
-    )
+        return [_first_record_counts(rows, data, plan.policy.records_per_person, n)]
+    # Each (person, cell)'s records combined, as for person-level cells: each record
+    # clipped first (no sum of values, four of 1.7e308 say, can overflow into an infinity
+    # or a NaN), then a sequential pass per run of the stably sorted keys (a Polars
+    # group-by's float sums vary in their last bits with its threads; these do not).
+    attribute = plan.spec.measure.attribute or ""
+    column = rows.columns[attribute]
+    has = (column.is_not_null() & column.is_finite()).fill_null(False).to_numpy()
+    keys = (rows.person * n + rows.cell)[has]
+    bounds = plan.policy.attribute(attribute)
+    values = np.clip(column.to_numpy()[has].astype(np.float64), bounds.lower, bounds.upper)
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    combined, starts = _combine_runs(keys, values, plan.spec.measure.combine or "sum")
+    keys = keys[starts]
     if capped:
-        per_person = _first_cells(per_person, plan.cells_per_person)
-    return _numeric_aggregates(plan, catalogue, per_person)
+        keep = _ranks(keys // n) < plan.cells_per_person
+        keys, combined = keys[keep], combined[keep]
+    frame = pl.DataFrame(
+        {"cell": keys % n, "value": combined}, schema={"cell": pl.Int64, "value": pl.Float64}
+    )
+    return _numeric_aggregates(plan, catalogue, frame.lazy())
+
+
+def _combine_runs(
+    keys: np.ndarray, values: np.ndarray, combine: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The values of each run of equal (sorted) ``keys`` combined; the runs' starts."""
+    if not keys.size:
+        return values[:0], keys[:0].astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    if combine == "max":
+        return np.maximum.reduceat(values, starts), starts
+    combined = np.add.reduceat(values, starts)
+    if combine == "mean":
+        combined = combined / np.diff(np.r_[starts, keys.size])
+    return combined, starts
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The selected records of persons selected, in a cell, in record order (so sorted by
+    person): their row, their person's row in ``data.persons``, their cell (Int64 numpy
+    arrays) and any attribute the measure reads.
+
+    Keys ``person * n_cells + cell`` and ``date rank * n_cells + cell`` fit in Int64:
+    rows are below 2**32 (Polars) and ``max_cells`` at most 10**7 (the policy's limit)."""
+
+    row: np.ndarray
+    person: np.ndarray
+    cell: np.ndarray
+    columns: dict[str, pl.Series]
+
+
+def _record_rows(
+    plan: Plan, catalogue: Catalogue, data: ReleaseData, persons: pl.LazyFrame
+) -> _Rows:
+    """Each selected record with its person's cell added to its own: the inner join on
+    ``person_id`` done as a lookup of the person rows worked out once per snapshot."""
+    attribute = plan.spec.measure.attribute
+    frame = (
+        data.records.lazy()
+        .with_row_index("row")
+        .filter(_selected(catalogue, plan.spec.records))
+        .select(
+            "row",
+            _cell_expr(catalogue, plan, "record", "rcell"),
+            *([attribute] if attribute is not None else []),
+        )
+        .collect()
+    )
+    # Every person's cell (-1: not selected, or no cell), one more slot for "no person".
+    people = persons.collect()
+    pcells = np.full(data.persons.height + 1, -1, dtype=np.int64)
+    pcells[people["row"].to_numpy().astype(np.int64)] = people["pcell"].to_numpy()
+    row = frame["row"].to_numpy().astype(np.int64)
+    person = data.record_person_rows[row].astype(np.int64)
+    pcell = pcells[person]
+    rcell = frame["rcell"]
+    keep = (pcell >= 0) & rcell.is_not_null().to_numpy()
+    cell = pcell + rcell.fill_null(0).to_numpy().astype(np.int64)
+    mask = pl.Series(keep)
+    columns = {} if attribute is None else {attribute: frame[attribute].filter(mask)}
+    return _Rows(row[keep], person[keep], cell[keep], columns)
+
+
+def _ranks(groups: np.ndarray) -> np.ndarray:
+    """Each element's position within its run of equal ``groups`` (which are sorted)."""
+    if not groups.size:
+        return groups.astype(np.int64)
+    new = np.r_[True, groups[1:] != groups[:-1]]
+    starts = np.maximum.accumulate(np.where(new, np.arange(groups.size), 0))
+    return np.arange(groups.size) - starts
+
+
+def _first_record_counts(rows: _Rows, data: ReleaseData, k: int, n: int) -> np.ndarray:
+    """Per cell, the records that are among their person's first ``k`` by event date
+    (then cell): the sort by person, event date and cell is one of precomputed date ranks
+    and cells, and only for persons with more than ``k`` records."""
+    person, cell = rows.person, rows.cell
+    if not person.size:
+        return np.zeros(n, dtype=np.int64)
+    new = np.r_[True, person[1:] != person[:-1]]
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.r_[starts, person.size])
+    over = np.repeat(sizes > k, sizes)
+    counts = np.bincount(cell[~over], minlength=n).astype(np.int64)
+    if over.any():
+        # Date ranks are equal within a (person, event date) run and increase with the
+        # person then the date: keys sort as (person, event date, cell).
+        keys = np.sort(data.record_date_ranks[rows.row[over]].astype(np.int64) * n + cell[over])
+        owners = person[over]  # sorted: the same persons, each run unchanged in length
+        first = keys[_ranks(owners) < k]
+        counts += np.bincount(first % n, minlength=n).astype(np.int64)
+    return counts
 
 
 def _counts(frame: pl.LazyFrame, n: int) -> np.ndarray:
@@ -212,29 +331,10 @@ def _counts(frame: pl.LazyFrame, n: int) -> np.ndarray:
     return np.bincount(cells, minlength=n).astype(np.int64)
 
 
-def _first_records(records: pl.LazyFrame, k: int) -> pl.LazyFrame:
-    """At most ``k`` records per person: their first by event date (then cell)."""
-    return (
-        records.select("person_id", "event_date", "cell")
-        .sort("person_id", "event_date", "cell")
-        .filter(pl.int_range(pl.len()).over("person_id") < k)
-    )
-
-
 def _has_value(plan: Plan) -> pl.Expr:
     """Records whose attribute is a finite number (a person with none has no value)."""
     value = pl.col(plan.spec.measure.attribute or "")
     return (value.is_not_null() & value.is_finite()).fill_null(False)
-
-
-def _combined(plan: Plan) -> pl.Expr:
-    """A person's records combined, each record clipped to the bounds first: no sum of
-    values (four of 1.7e308, say) can overflow into an infinity or a NaN."""
-    measure = plan.spec.measure
-    assert measure.attribute is not None
-    bounds = plan.policy.attribute(measure.attribute)
-    value = pl.col(measure.attribute).clip(bounds.lower, bounds.upper)
-    return {"sum": value.sum(), "mean": value.mean(), "max": value.max()}[measure.combine or "sum"]
 
 
 def _person_cell_aggregates(
@@ -265,16 +365,7 @@ def _person_cell_aggregates(
         order = np.argsort(keys, kind="stable")
         keys, values = keys[order], values[order]
     # Records are sorted by person (ReleaseData): each person's run is one reduceat slice.
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys[:0]
-    combine = plan.spec.measure.combine or "sum"
-    if not keys.size:
-        combined = values[:0]
-    elif combine == "max":
-        combined = np.maximum.reduceat(values, starts)
-    else:
-        combined = np.add.reduceat(values, starts)
-        if combine == "mean":
-            combined = combined / np.diff(np.r_[starts, keys.size])
+    combined, starts = _combine_runs(keys, values, plan.spec.measure.combine or "sum")
     owners = keys[starts]
     people = persons.collect()
     person_ids, person_cells = people["person_id"].to_numpy(), people["pcell"].to_numpy()

@@ -111,6 +111,25 @@ def test_a_person_counts_at_most_k_records_across_record_level_cells():
     assert counts[(NHS,)] + counts[(ASC,)] == 3 + 3 + 1  # persons 1, 2 (capped), 3
 
 
+def test_a_persons_k_records_are_their_earliest_nulls_first_ties_by_cell():
+    # Listed out of order; the 1 May tie straddles k = 3 and is broken by cell order.
+    rows = [
+        service(3, date(2024, 6, 1)),
+        service(3, date(2024, 5, 1)),
+        episode(3, date(2024, 5, 1)),
+        episode(3, date(2024, 4, 1)),
+        {**episode(3, date(2024, 4, 1)), "event_date": None},
+        episode(1, date(2024, 4, 2)),
+    ]
+    query = {"measure": {"kind": "records"}, "group_by": ["dataset"]}
+    plan = plan_of(query)
+    first = plan.domains[0][0]
+    expected = {(NHS,): 3 + 1, (ASC,): 0} if first == NHS else {(NHS,): 2 + 1, (ASC,): 1}
+    assert aggregate(query, ReleaseData(PEOPLE, records(rows))) == expected
+    shuffled = ReleaseData(PEOPLE, records(rows[::-1]))
+    assert aggregate(query, shuffled) == expected
+
+
 def test_a_person_reaches_at_most_cells_per_person_record_level_cells():
     counts = aggregate({"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["month"]})
     # Person 1 has episodes in one month only; then check a person spread over months.

@@ -1,9 +1,9 @@
 """Moving linkage data between the sealed store and the engine: records in, persons out.
 
-Only pseudonymised values are read, opened in memory from the sealed batches (tokens and
-Bloom filters from each batch's linkage part; the borough, age band and sex the run report
-groups by from its facts part); the engine's result is sealed as the snapshot's
-record -> person assignment (``app/store``).
+Only pseudonymised values are read, opened in memory from the sealed batches one at a
+time (tokens and Bloom filters from each batch's linkage part, coded as each batch is
+opened; the borough, age band and sex the run report groups by from its facts part); the
+engine's result is sealed as the snapshot's record -> person assignment (``app/store``).
 """
 
 from __future__ import annotations
@@ -56,61 +56,144 @@ class LinkedRecords:
         return f"LinkedRecords({len(self)} records, [pseudonymised])"
 
 
-def _encoded(column: pa.ChunkedArray, *, keep_values: bool) -> EncodedColumn:
-    """A binary column dictionary-encoded by Arrow: codes (-1 = missing), the distinct
-    values' byte lengths and, for Bloom filters, the distinct values as a uint8 table."""
-    if column.num_chunks == 0:
-        column = pa.chunked_array([pa.array([], type=pa.binary())])
-    encoded = column.combine_chunks().dictionary_encode()
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    distinct = encoded.dictionary
-    widths = pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = None
-    if keep_values and len(distinct) and (widths == BLOOM_BYTES).all():
-        offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int32)
-        offsets = offsets[distinct.offset : distinct.offset + len(distinct) + 1]
-        data = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)
-        values = data[offsets[0] : offsets[-1]].reshape(-1, BLOOM_BYTES)
-    elif keep_values:
-        values = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
-    return EncodedColumn(codes, widths, values)
+#: Distinct values a column may gather from new batches before they are merged with the
+#: values already merged (and at least as many as those): see ``_BatchCodes``.
+_MERGE_AT = 1 << 14
+
+
+class _BatchCodes:
+    """One binary column coded batch by batch, its values kept once each as far as cheaply
+    possible.
+
+    Each batch is dictionary-encoded as it is opened and only its codes (int32, ``-1`` =
+    missing) and its distinct values are kept. Codes index the concatenation of the merged
+    distinct values (``_merged``, no repeats) and of the newer batches' (``_pending``).
+    When the pending values are as many as the merged ones (and at least ``_MERGE_AT``),
+    the two are dictionary-encoded together: that is the new merged list and the pending
+    batches' codes are remapped to it (the merged values come first and are distinct, so
+    their codes do not change). Merging stops for a column where it hardly removes any
+    value (a near-unique token such as the NHS number). Each value thus keeps the code
+    Arrow's ``dictionary_encode`` of the whole column gives it (first-seen order: a value
+    first appears in the first batch holding it, at its place in that batch's values).
+
+    Memory: one int32 code per record; for a column with many repeats, its distinct
+    values plus at most as many pending (or ``_MERGE_AT``), and while merging one more
+    copy of them and an int32 remap; for a near-unique column, each batch's distinct
+    values (nearly one per record), as before any merge."""
+
+    def __init__(self) -> None:
+        self._merged: pa.Array = pa.array([], type=pa.binary())
+        self._pending: list[pa.Array] = []
+        self._pending_values = 0
+        self._codes: list[np.ndarray] = []
+        self._first_pending = 0  # the first batch whose codes may point at pending values
+        self._merging = True
+
+    def add(self, column: pa.ChunkedArray) -> None:
+        array = column.combine_chunks() if column.num_chunks else pa.array([], type=pa.binary())
+        encoded = array.dictionary_encode()
+        start = len(self._merged) + self._pending_values
+        local = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        self._codes.append(np.where(local >= 0, local + start, -1).astype(np.int32))
+        self._pending.append(encoded.dictionary)
+        self._pending_values += len(encoded.dictionary)
+        if self._merging and self._pending_values >= max(len(self._merged), _MERGE_AT):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._pending_values == 0:
+            # No new distinct value (no batch, or only missing ones, coded -1): the codes
+            # already point into the merged list.
+            self._pending, self._first_pending = [], len(self._codes)
+            return
+        before = len(self._merged) + self._pending_values
+        chunks = [self._merged, *self._pending]
+        encoded = pa.chunked_array(chunks, type=pa.binary()).dictionary_encode()
+        del chunks
+        self._pending, self._pending_values = [], 0
+        self._merged = encoded.chunk(0).dictionary
+        indices = pa.chunked_array([c.indices for c in encoded.chunks]).combine_chunks()
+        del encoded
+        # an old position -> the merged list's; missing (-1) picks the trailing -1
+        remap = np.append(indices.to_numpy(zero_copy_only=False).astype(np.int32), np.int32(-1))
+        del indices
+        for batch in range(self._first_pending, len(self._codes)):
+            self._codes[batch] = remap[self._codes[batch]]
+        self._first_pending = len(self._codes)
+        if len(self._merged) > 0.9 * before:
+            self._merging = False
+
+    def finish(self, *, keep_values: bool) -> EncodedColumn:
+        """The column as ``RecordFrame.from_columns`` takes it: codes, each distinct value's
+        byte length and, for Bloom filters, the distinct values as a uint8 table (only
+        when they all have ``BLOOM_BYTES``: otherwise ``from_columns`` rejects the widths).
+        The batches' values are released."""
+        self._merge()
+        distinct = self._merged
+        self._merged = pa.array([], type=pa.binary())
+        codes = np.concatenate(self._codes) if self._codes else np.zeros(0, dtype=np.int32)
+        self._codes = []
+        widths = pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = None
+        if keep_values and len(distinct) and (widths == BLOOM_BYTES).all():
+            offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int32)
+            offsets = offsets[distinct.offset : distinct.offset + len(distinct) + 1]
+            data = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)
+            values = data[offsets[0] : offsets[-1]].reshape(-1, BLOOM_BYTES)
+        elif keep_values:
+            values = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
+        return EncodedColumn(codes, widths, values)
+
+
+def _shared_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A string column as an object array, missing as "unknown", every row referring to
+    one Python string per distinct value of its batch (not one string per row)."""
+    encoded = column.fill_null("unknown").combine_chunks().dictionary_encode()
+    distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    values: np.ndarray = distinct[encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)]
+    return values
 
 
 def load_records(session: Session, keys: SealKeys) -> LinkedRecords:
     """Every record of every accepted submission, in record-key order (submission, line),
-    opened from the sealed batches straight into Arrow and factorised there."""
+    opened from the sealed batches one at a time and coded as each is opened.
+
+    No batch's table is kept: its 48-byte tokens and 128-byte Bloom filters are
+    dictionary-encoded per column (``_BatchCodes``) and dropped. What grows with the
+    records is what the engine keeps (per record: one int32 code per token and Bloom
+    column, 68 bytes, an int64 key and references to the dataset name and grouping
+    values, which are shared per batch) and the distinct values not yet known to repeat:
+    per column, the distinct values merged so far plus at most as many (or
+    ``_MERGE_AT``) from newer batches; for a near-unique column (NHS number, full
+    postcode and its filter) each batch's own distinct values, about one a record (52
+    bytes a token, 132 a filter, in Arrow buffers). At 140,000 synthetic records that is
+    about 335 bytes a record while loading (267 of values), against the 1.2 KB a record
+    of tokens and filters that keeping every batch's table held, plus a combined copy of
+    the column being encoded. On top come the batch being opened and the ones the store reads ahead
+    (``accepted_record_parts``), a fixed cost. Codes are the ones Arrow's
+    ``dictionary_encode`` of each whole column gives (first-seen order): the engine's
+    input, hence its result, is the same however the records are batched."""
     link_columns = ["line", *TOKEN_COLUMNS, *BLOOM_COLUMNS]
-    tables: list[pa.Table] = []
+    tokens = {c: _BatchCodes() for c in TOKEN_COLUMNS}
+    blooms = {c: _BatchCodes() for c in BLOOM_COLUMNS}
+    record_keys: list[np.ndarray] = []
     datasets: list[np.ndarray] = []
     for part in accepted_record_parts(session, keys, LINKAGE_PART, columns=link_columns):
-        tables.append(part.table.drop_columns(["line"]))
+        for column, running in (*tokens.items(), *blooms.items()):
+            running.add(part.table.column(column))
+        record_keys.append(part.table.column("record_key").to_numpy().astype(np.int64))
         datasets.append(np.full(part.table.num_rows, part.dataset, dtype=object))
+        del part
     groups: dict[str, list[np.ndarray]] = {g: [] for g in GROUPINGS}
     for part in accepted_record_parts(session, keys, FACTS, columns=["line", *GROUPINGS]):
         for g in GROUPINGS:
-            values = part.table.column(g).fill_null("unknown").to_numpy(zero_copy_only=False)
-            groups[g].append(values.astype(object))
-    empty = pa.schema(
-        [("record_key", pa.int64())] + [(c, pa.binary()) for c in (*TOKEN_COLUMNS, *BLOOM_COLUMNS)]
-    )
-    table = (
-        pa.concat_tables([t.select(empty.names) for t in tables]) if tables else empty.empty_table()
-    )
-    del tables
-    tokens = {}
-    for column in TOKEN_COLUMNS:
-        tokens[column] = _encoded(table.column(column), keep_values=False)
-        table = table.drop_columns([column])  # each column goes as soon as it is encoded
-    blooms = {}
-    for column in BLOOM_COLUMNS:
-        blooms[column] = _encoded(table.column(column), keep_values=True)
-        table = table.drop_columns([column])
+            groups[g].append(_shared_values(part.table.column(g)))
     dataset = np.concatenate(datasets) if datasets else np.zeros(0, dtype=object)
     records = RecordFrame.from_columns(
-        record_key=table.column("record_key").to_numpy(),
+        record_key=np.concatenate(record_keys) if record_keys else np.zeros(0, dtype=np.int64),
         dataset=dataset,
-        tokens=tokens,
-        blooms=blooms,
+        tokens={c: running.finish(keep_values=False) for c, running in tokens.items()},
+        blooms={c: running.finish(keep_values=True) for c, running in blooms.items()},
     )
     return LinkedRecords(
         records,
