@@ -8,6 +8,7 @@
     ├── Conflict                the request clashes with existing state
     │   ├── BudgetExhausted     a query would spend more privacy budget than is left
     │   ├── UploadInProgress    another request is streaming the same submission
+    │   ├── UploadOffsetMismatch  a PATCH's Upload-Offset is not where the rows end (tus)
     │   └── AlreadySubmitted    this file was already accepted for the organisation
     ├── InvalidRequest          the request is malformed (names the field, never its value)
     │   └── UploadTooLarge      an upload's bytes run past its declared Upload-Length
@@ -32,6 +33,7 @@ __all__ = [
     "RateLimited",
     "ReleaseFailed",
     "UploadInProgress",
+    "UploadOffsetMismatch",
     "UploadTooLarge",
 ]
 
@@ -82,6 +84,14 @@ class AlreadySubmitted(Conflict):
     def __init__(self, submission_id: int) -> None:
         super().__init__(f"this file was already accepted as submission {submission_id}")
         self.submission_id = submission_id
+
+
+class UploadOffsetMismatch(Conflict):
+    """A PATCH starts at an offset other than where the committed rows end (tus 409): a
+    client that asked HEAD just before an earlier request of its own committed one more
+    batch. Worth resending at once from the offset HEAD now gives."""
+
+    title = "Upload offset mismatch"
 
 
 class UploadInProgress(Conflict):

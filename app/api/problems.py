@@ -29,6 +29,7 @@ from app.errors import (
     RateLimited,
     ReleaseFailed,
     UploadInProgress,
+    UploadOffsetMismatch,
     UploadTooLarge,
 )
 
@@ -44,6 +45,7 @@ PROBLEMS: dict[type[HsclinkError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     BudgetExhausted: (409, "budget-exhausted"),
     UploadInProgress: (409, "upload-in-progress"),
+    UploadOffsetMismatch: (409, "upload-offset-mismatch"),
     AlreadySubmitted: (409, "already-submitted"),
     InvalidRequest: (422, "invalid-request"),
     UploadTooLarge: (413, "upload-too-large"),

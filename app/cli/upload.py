@@ -41,6 +41,11 @@ class AlreadySubmittedError(UploadError):
         self.submission_id = submission_id
 
 
+class _OffsetMoved(UploadError):
+    """The committed rows end elsewhere than the offset HEAD gave a moment ago (an earlier
+    request of this client committed one more batch meanwhile): ask again, at once."""
+
+
 class _UploadInProgress(UploadError):
     """The service is still reading another request for this submission (typically this
     client's own earlier connection, not yet seen to have dropped): worth a retry."""
@@ -48,6 +53,8 @@ class _UploadInProgress(UploadError):
 
 #: The problem type of a PATCH that found another request streaming its submission.
 UPLOAD_IN_PROGRESS = "/problems/upload-in-progress"
+#: The problem type of a PATCH whose offset is not where the committed rows end.
+UPLOAD_OFFSET_MISMATCH = "/problems/upload-offset-mismatch"
 #: The problem type of a file the organisation already submitted (``submission_id`` says where).
 ALREADY_SUBMITTED = "/problems/already-submitted"
 
@@ -59,6 +66,8 @@ def _refusal(status: int, data: Any) -> UploadError:
             return AlreadySubmittedError(data["submission_id"])
         if data.get("type") == UPLOAD_IN_PROGRESS:
             return _UploadInProgress(_problem(status, data))
+        if data.get("type") == UPLOAD_OFFSET_MISMATCH:
+            return _OffsetMoved(_problem(status, data))
     return UploadError(_problem(status, data))
 
 
@@ -258,6 +267,11 @@ class Uploader:
                     continue
                 self._remember(key, None)
                 return result
+            except _OffsetMoved:
+                attempt += 1
+                if attempt > retries:
+                    raise
+                continue  # no wait: HEAD now gives where the rows end
             except (_UploadInProgress, OSError, http.client.HTTPException) as error:
                 # A dropped connection, or the service still reading an earlier one: wait,
                 # then ask where the committed rows end and send the rest from there.

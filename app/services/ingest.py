@@ -30,6 +30,7 @@ from app.errors import (
     InvalidRequest,
     NotFound,
     UploadInProgress,
+    UploadOffsetMismatch,
     UploadTooLarge,
 )
 from app.ingest.reader import (
@@ -292,7 +293,7 @@ def upload(
         resume_at = 0 if sub.compressed else sub.upload_offset
         if offset != resume_at:
             uow.details = {"expected_offset": resume_at}
-            raise Conflict(f"Upload-Offset must be {resume_at}")
+            raise UploadOffsetMismatch(f"Upload-Offset must be {resume_at}")
         if body_length is not None and offset + body_length > sub.upload_length:
             uow.details = {"offset": offset, "body_bytes": body_length}
             raise UploadTooLarge("the body would run past the Upload-Length declared")

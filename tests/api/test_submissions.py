@@ -95,6 +95,9 @@ def test_an_interrupted_upload_resumes_from_the_last_committed_row(client_as, ct
     assert first["upload_offset"] == offset
     wrong = send(submitter, sid, body[offset + 3 :], offset + 3)
     assert wrong.status_code == 409
+    # Its own problem type: a client resends at once from the offset HEAD gives.
+    assert wrong.json()["type"] == "/problems/upload-offset-mismatch"
+    assert wrong.json()["detail"] == f"Upload-Offset must be {offset}"
     rest = send(submitter, sid, body[offset:], offset).json()
     assert (rest["status"], rest["rows_accepted"]) == ("accepted", 40)
     assert records(ctx, sid) == 40

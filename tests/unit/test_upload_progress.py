@@ -82,3 +82,14 @@ def test_the_bar_fits_80_columns_with_a_long_name_and_big_numbers():
     lines = [line for line in console.export_text().splitlines() if line.strip()]
     assert lines and all(len(line) <= 80 for line in lines), lines
     assert "123,456,789 rows" in lines[-1] and "…" in lines[-1]
+
+
+def test_a_moved_offset_is_retried_at_once_and_other_conflicts_are_not():
+    from app.cli.upload import AlreadySubmittedError, UploadError, _OffsetMoved, _refusal
+
+    moved = _refusal(409, {"type": "/problems/upload-offset-mismatch", "title": "t"})
+    assert isinstance(moved, _OffsetMoved)
+    done = _refusal(409, {"type": "/problems/already-submitted", "submission_id": 4})
+    assert isinstance(done, AlreadySubmittedError) and done.submission_id == 4
+    other = _refusal(409, {"type": "/problems/conflict", "title": "Conflict", "detail": "x"})
+    assert type(other) is UploadError
