@@ -269,9 +269,12 @@ def _full_name_correction(profiles: RecordFrame, blocks: Blocks, levels: np.ndar
     family = profiles.codes["tok_family_name"].astype(np.int64)
     present = (given >= 0) & (family >= 0)
     full = np.full(len(given), -1, dtype=np.int64)
-    full[present] = np.unique(
-        given[present] * (int(family.max()) + 1) + family[present], return_inverse=True
-    )[1]
+    if present.any():
+        # (given, family) as one key; spelt without ndarray.max(), whose NumPy 2.5 stubs
+        # refuse a call without arguments.
+        pair_key: np.ndarray = given[present] * (int(np.max(family)) + 1) + family[present]
+        _, inverse = np.unique(pair_key, return_inverse=True)
+        full[present] = inverse
     at = blocks.left[both]
     given_count = np.bincount(given[given >= 0])[given[at]]
     family_count = np.bincount(family[family >= 0])[family[at]]
