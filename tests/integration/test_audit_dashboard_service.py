@@ -27,7 +27,8 @@ def _record(ctx: ServiceContext, actor: Actor, action: str, outcome: str = "allo
 
 def _move(engine: Engine, seq: int, when: datetime) -> None:
     """Back-date one entry (as only a test, with the guards dropped, can)."""
-    value = when.replace(tzinfo=None) if engine.dialect.name == "sqlite" else when
+    # SQLite: the text the sqlite3 module's default adapter wrote (deprecated from 3.12).
+    value = when.replace(tzinfo=None).isoformat(" ") if engine.dialect.name == "sqlite" else when
     execute(engine, "UPDATE audit_events SET occurred_at = :at WHERE seq = :seq", at=value, seq=seq)
 
 
