@@ -458,7 +458,10 @@ def run(plan: Plan, data: ReleaseData) -> Release:
     if kind == "quantile":
         labels = [f"q{q:g}" for q in plan.spec.measure.quantiles]
         for key, values in zip(cells, aggregates[0], strict=True):
-            answer = measurement(values.tolist())  # type: ignore[operator]
+            # A float64 array goes to OpenDP as one buffer; a list would be checked and
+            # cast a value at a time in Python (2 s for 3 M persons, against 0.13 s).
+            floats = np.ascontiguousarray(values, dtype=np.float64)
+            answer = measurement(floats)  # type: ignore[operator]
             answers = answer if isinstance(answer, list) else [answer]
             out.extend(
                 ReleasedCell(key, label, float(a), None, None)
