@@ -105,6 +105,7 @@ __all__ = [
     "Blocks",
     "LshRule",
     "block",
+    "pairs_touching",
     "pairs_within_groups",
     "top_k_per_record",
 ]
@@ -116,15 +117,23 @@ class BlockingRule:
 
     ``train``: whether EM learns m from the rule's pairs (see ``engine``); off for rules
     whose pairs are mostly households, where the other fields agree by kinship, not chance.
+    ``one_lacks``: token columns of which one record of each pair must lack every one
+    (``()``: no condition). A rule on names alone, across London, is there for the records
+    with nothing else to go on; between two records that both have those fields, its
+    pairs are namesakes whom a chance partial agreement (a birth year, two swapped
+    digits) would merge, and the other rules already pair the true matches.
     """
 
     name: str
     columns: tuple[str, ...]
     train: bool = True
+    one_lacks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.columns or not all(c.startswith("tok_") for c in self.columns):
             raise ValueError("an exact blocking rule names one or more token columns")
+        if not all(c.startswith("tok_") for c in self.one_lacks):
+            raise ValueError("one_lacks names token columns")
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,39 @@ def pairs_within_groups(
     return np.minimum(a, b), np.maximum(a, b), int(big.sum())
 
 
+def pairs_touching(
+    keys: np.ndarray, members: np.ndarray, chosen: np.ndarray, max_block: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every pair of ``members`` sharing a key of which one at least is ``chosen`` (a mask
+    aligned with ``members``), as (left, right) with left < right; a pair of two chosen
+    members comes twice. Only the chosen members' pairs are made (a few thousand pairs
+    for a name block of thousands), not every pair of the block.
+
+    Returns the pairs and the number of blocks holding a chosen member skipped for being
+    larger than max_block.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if len(keys) < 2:
+        return empty, empty, 0
+    order = np.argsort(keys, kind="stable")
+    sorted_keys, sorted_members = keys[order], members[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(sorted_keys)])
+    block_of = np.repeat(np.arange(len(starts)), sizes)
+    has_chosen = np.bincount(block_of[chosen[order]], minlength=len(starts)) > 0
+    big = sizes > max_block
+    usable = (sizes >= 2) & ~big
+    pick = np.flatnonzero(chosen[order] & usable[block_of])
+    if len(pick) == 0:
+        return empty, empty, int((big & has_chosen).sum())
+    block_start, block_size = starts[block_of[pick]], sizes[block_of[pick]]
+    first = np.repeat(pick, block_size)
+    second = np.repeat(block_start, block_size) + _ramp(block_size)
+    other = first != second
+    a, b = sorted_members[first[other]], sorted_members[second[other]]
+    return np.minimum(a, b), np.maximum(a, b), int((big & has_chosen).sum())
+
+
 def _ramp(sizes: np.ndarray) -> np.ndarray:
     """0, 1, .., k-1 for each k in sizes, concatenated."""
     ramp: np.ndarray = np.arange(int(sizes.sum()), dtype=np.int64)
@@ -242,6 +284,14 @@ def _combined_key(records: RecordFrame, columns: tuple[str, ...]) -> tuple[np.nd
         if _largest(key) > 2**62:  # re-factorise to keep the mixed radix small
             key = np.unique(key, return_inverse=True)[1].astype(np.int64)
     return key, present
+
+
+def _lacking(records: RecordFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """Per record: whether it has none of ``columns``."""
+    lacks = np.ones(len(records), dtype=bool)
+    for column in columns:
+        lacks &= records.codes[column] < 0
+    return lacks
 
 
 def _exact_keys(records: RecordFrame, rule: BlockingRule) -> tuple[np.ndarray, np.ndarray]:
@@ -444,7 +494,11 @@ def block(
     for index, rule in enumerate(rules):
         if isinstance(rule, BlockingRule):
             keys, members = _exact_keys(records, rule)
-            a, b, s = pairs_within_groups(keys, members, max_block)
+            if rule.one_lacks:
+                lacking = _lacking(records, rule.one_lacks)[members]
+                a, b, s = pairs_touching(keys, members, lacking, max_block)
+            else:
+                a, b, s = pairs_within_groups(keys, members, max_block)
             pair = _sorted_unique(a * n + b)
         else:
             pair, s = _lsh_codes(records, rule, rng, max_block)

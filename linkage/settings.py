@@ -41,6 +41,17 @@ DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
         partition=("tok_sex", "tok_postcode_district"),
         train=False,
     ),
+    # A record with neither date of birth nor NHS number, at an address the person's other
+    # records do not share (a care home), has only its names: at 200,000 persons, seed 1,
+    # recall of records without a date of birth 96.45 % -> 97.26 % for 84 pairs, pairwise
+    # precision 0.99967 -> 0.99962. Without ``one_lacks`` (every same-named pair in the
+    # population) it cost 30 false links among namesakes, precision 0.99940.
+    BlockingRule(
+        "given_name+family_name+sex, one without dob or nhs_number",
+        ("tok_given_name", "tok_family_name", "tok_sex"),
+        train=False,
+        one_lacks=("tok_dob", "tok_nhs_number"),
+    ),
 )
 
 

@@ -6,8 +6,17 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkage.blocking import BlockingRule, LshRule, block, top_k_per_record
+from linkage.blocking import (
+    BlockingRule,
+    LshRule,
+    block,
+    pairs_touching,
+    pairs_within_groups,
+    top_k_per_record,
+)
 from linkage.records import BLOOM_COLUMNS, BLOOM_WORDS, TOKEN_COLUMNS, RecordFrame
 from linkage.settings import DEFAULT_RULES, LinkageSettings
 
@@ -211,3 +220,55 @@ def test_records_missing_the_date_of_birth_are_still_candidates_by_name_and_addr
     assert found["given_phonetic+family_phonetic+postcode_sector"] == 1
     assert found["family_name+postcode"] == 1
     assert all(found[n] == 0 for n in names if "dob" in n or "birth" in n)
+
+
+# --------------------------------------------------------------------------- one_lacks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 6), min_size=0, max_size=40),
+    chosen_bits=st.lists(st.booleans(), min_size=40, max_size=40),
+    max_block=st.integers(2, 12),
+)
+def test_pairs_touching_are_the_block_pairs_with_a_chosen_member(keys, chosen_bits, max_block):
+    key = np.asarray(keys, dtype=np.int64)
+    members = np.arange(100, 100 + len(key), dtype=np.int64)
+    chosen = np.asarray(chosen_bits[: len(key)], dtype=bool)
+    a, b, skipped = pairs_touching(key, members, chosen, max_block)
+    all_a, all_b, _ = pairs_within_groups(key, members, max_block)
+    picked = {int(m) for m in members[chosen]}
+    every = zip(all_a.tolist(), all_b.tolist(), strict=True)
+    expected = {(x, y) for x, y in every if x in picked or y in picked}
+    assert bool((a < b).all())
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == expected
+    sizes = np.bincount(key) if len(key) else np.zeros(0, dtype=np.int64)
+    big_with_chosen = {int(k) for k in key[chosen] if sizes[k] > max_block}
+    assert skipped == len(big_with_chosen)
+
+
+def test_a_rule_with_one_lacks_pairs_only_where_a_record_lacks_those_fields():
+    filters = np.zeros((6, 3, BLOOM_WORDS), dtype=np.uint64)
+    missing = -1
+    tokens = {
+        "tok_family_name": np.zeros(6, dtype=np.int32),
+        "tok_dob": np.array([0, missing, 2, missing, 4, 5], dtype=np.int32),
+        "tok_nhs_number": np.array([missing, missing, 2, 3, missing, missing], dtype=np.int32),
+    }
+    rule = BlockingRule(
+        "family, one without dob or nhs",
+        ("tok_family_name",),
+        train=False,
+        one_lacks=("tok_dob", "tok_nhs_number"),
+    )
+    records = records_with(filters, tokens)
+    blocks = block(records, (rule,), rng=np.random.default_rng(0), max_block=10)
+    pairs = set(zip(blocks.left.tolist(), blocks.right.tolist(), strict=True))
+    # Record 1 alone has neither: it pairs with every other record, and no one else pairs.
+    assert pairs == {(0, 1), (1, 2), (1, 3), (1, 4), (1, 5)}
+    assert blocks.found == (5,)
+
+
+def test_one_lacks_names_token_columns():
+    with pytest.raises(ValueError, match="one_lacks"):
+        BlockingRule("x", ("tok_family_name",), one_lacks=("bloom_dob",))
