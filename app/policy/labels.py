@@ -88,8 +88,15 @@ class Labels:
         return self.pages.get(path, path)
 
     def role_title(self, role: str) -> str:
+        """The role as a sentence names it ("IG officer", "council analyst"); an unknown
+        role code with its underscores as spaces."""
         known = self.roles.get(role)
-        return known.title if known else role
+        return known.title if known else role.replace("_", " ")
+
+    def role_heading(self, role: str) -> str:
+        """The role as a heading or a table cell names it ("Council analyst")."""
+        title = self.role_title(role)
+        return title[:1].upper() + title[1:]
 
 
 _SECTIONS = {"roles", "areas", "actions", "audit_only", "resource_types", "pages"}

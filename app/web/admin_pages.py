@@ -40,6 +40,7 @@ from app.db.models import ORG_KINDS
 from app.errors import HsclinkError, InvalidRequest
 from app.formatting import organisation_label
 from app.services import identity
+from app.services.policy_text import labels_of
 from app.web import admin_key_pages
 from app.web.admin_common import Browser, FormToken, Shown, act, gate, page
 from app.web.display import organisation_names
@@ -145,7 +146,7 @@ def create_user(
             ctx, actor=actor, username=username.strip(), role=role, organisation=organisation
         )
         of = organisation_label(user.organisation, organisation_names(request))
-        shown: Shown = {"done": f"{user.username} created: {_role(role)} of {of}."}
+        shown: Shown = {"done": f"{user.username} created: {_role(request, role)} of {of}."}
         if with_password:
             try:
                 shown["password"] = identity.reset_password(
@@ -166,7 +167,7 @@ def approve_user(
     def work() -> Shown:
         user = identity.approve_user(ctx, actor=actor, username=username)
         of = organisation_label(user.organisation, organisation_names(request))
-        return {"done": f"{user.username} approved: {_role(user.role)} of {of}."}
+        return {"done": f"{user.username} approved: {_role(request, user.role)} of {of}."}
 
     return act(request, browser, csrf_token, "user.approve", work, _users)
 
@@ -208,7 +209,8 @@ def set_role(
 
     def work() -> Shown:
         user = identity.set_role(ctx, actor=actor, username=username, role=role)
-        return {"done": f"{user.username} is now {_role(user.role)}, from their next request."}
+        now = _role(request, user.role)
+        return {"done": f"{user.username} is now {now}, from their next request."}
 
     return act(request, browser, csrf_token, "user.set_role", work, _users)
 
@@ -251,8 +253,9 @@ def _users(request: Request, browser: Browser, **shown: Any) -> Response:
     )
 
 
-def _role(role: str) -> str:
-    return role.replace("_", " ")
+def _role(request: Request, role: str) -> str:
+    """The role in a sentence, as the policy's labels name it ("IG officer")."""
+    return labels_of(get_ctx(request)).role_title(role)
 
 
 # --------------------------------------------------------------------------- tokens

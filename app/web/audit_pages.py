@@ -138,10 +138,7 @@ def _action_label(event: dict[str, Any], labels: Labels) -> str:
 
 def _role_title(role: str, labels: Labels) -> str:
     """``ig_officer`` -> ``IG officer``; the log's own role words for ``none``/``system``."""
-    if role in labels.roles:
-        title = labels.role_title(role)
-        return title[:1].upper() + title[1:]
-    return _ROLE_WORDS.get(role, role)
+    return _ROLE_WORDS.get(role) or labels.role_heading(role)
 
 
 def _rows(

@@ -91,11 +91,7 @@ def _role_filter(context: Context, role: object) -> str:
     code = str(role)
     if request is None:
         return code.replace("_", " ")
-    labels = labels_of(get_ctx(request))
-    if code not in labels.roles:
-        return code.replace("_", " ")
-    title = labels.role_title(code)
-    return title[:1].upper() + title[1:]
+    return labels_of(get_ctx(request)).role_heading(code)
 
 
 def register(env: Environment) -> None:

@@ -273,3 +273,12 @@ def test_a_labels_file_with_an_unknown_key_or_area_is_refused() -> None:
         parse_labels('[actions."a.b"]\narea = "x"\nlabel = "A"\nsentence = "s"\naudit = "A"\n')
     with pytest.raises(LabelsError, match="unknown section"):
         parse_labels("[colours]\n")
+
+
+def test_a_role_is_named_by_its_policy_title_in_sentences_and_headings(labels) -> None:
+    assert labels.role_title("ig_officer") == "IG officer"
+    assert labels.role_heading("ig_officer") == "IG officer"
+    assert labels.role_title("analyst") == "council analyst"
+    assert labels.role_heading("analyst") == "Council analyst"
+    assert labels.role_title("auditor_of_auditors") == "auditor of auditors"
+    assert labels.role_heading("auditor_of_auditors") == "Auditor of auditors"

@@ -200,7 +200,7 @@ def test_an_operator_registers_an_organisation_and_creates_a_user_whose_password
     form.get_by_label("Give a local password (shown once)").check()
     form.get_by_role("button", name="Create user").click()
     expect(done(page)).to_have_text(
-        "hackney.analyst created: analyst of London Borough of Hackney (E09000012)."
+        "hackney.analyst created: council analyst of London Borough of Hackney (E09000012)."
     )
     password = page.get_by_test_id("password-value").inner_text()
     assert len(password) >= 24
@@ -294,7 +294,7 @@ def test_an_operator_approves_a_pending_single_sign_on_account(
 
     pending.get_by_role("button", name=f"Approve {account}").click()
     expect(done(page)).to_have_text(
-        f"{account} approved: analyst of London Borough of Camden (E09000007)."
+        f"{account} approved: council analyst of London Borough of Camden (E09000007)."
     )
     expect(row(page, "users", user=account, status="active")).to_have_count(1)
     assert ("user.approve", "allowed") in entries(ctx, actor=people["operator"].username)
