@@ -65,7 +65,13 @@ import polars as pl
 from privacy.release.catalogue import DATASETS
 from privacy.release.errors import InvalidReleaseData
 
-__all__ = ["PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"]
+__all__ = ["MONTH_INDEX", "NO_MONTH", "PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"]
+
+#: The column ``ReleaseData.lazy_records`` adds: the event date's ``year * 12 + month - 1``.
+MONTH_INDEX = "__month_index"
+#: The month index of a record without an event date: below every month any query names,
+#: and still below them after the financial year's shift and division.
+NO_MONTH = -(2**30)
 
 PERSON_COLUMNS: Mapping[str, pl.DataType] = MappingProxyType(
     {"person_id": pl.Int64(), "borough": pl.String(), "age_band": pl.String(), "sex": pl.String()}
@@ -138,6 +144,14 @@ def _person_rows(persons: pl.DataFrame, records: pl.DataFrame) -> np.ndarray:
     return np.where(ids[at] == owners, at, -1).astype(_index_type(ids.size))
 
 
+def _month_indexes(records: pl.DataFrame) -> np.ndarray:
+    """Per record, ``year * 12 + month - 1`` of its event date (``NO_MONTH``: none), Int32."""
+    day = pl.col("event_date")
+    index = day.dt.year().cast(pl.Int32) * 12 + day.dt.month().cast(pl.Int32) - 1
+    column = records.select(index.fill_null(NO_MONTH).alias(MONTH_INDEX))[MONTH_INDEX]
+    return column.to_numpy().astype(np.int32, copy=False)
+
+
 def _date_ranks(records: pl.DataFrame) -> np.ndarray:
     """Per record, the start of its (person, event date) run in the records sorted by
     person then event date, nulls first (a stable sort: the order queries rank by)."""
@@ -174,6 +188,8 @@ class ReleaseData:
     #: Per record: where its (person, event date) run starts in the records sorted by
     #: person then event date (nulls first); equal within a run, increasing across runs.
     record_date_ranks: np.ndarray = field(init=False, repr=False, compare=False)
+    #: Per record: the month index of its event date (see ``lazy_records``).
+    record_months: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         persons = _conform(self.persons, PERSON_COLUMNS, tuple(PERSON_COLUMNS), "persons")
@@ -190,6 +206,14 @@ class ReleaseData:
         object.__setattr__(self, "records", records)
         object.__setattr__(self, "record_person_rows", _person_rows(persons, records))
         object.__setattr__(self, "record_date_ranks", _date_ranks(records))
+        object.__setattr__(self, "record_months", _month_indexes(records))
+
+    def lazy_records(self) -> pl.LazyFrame:
+        """The records, lazily, with each one's month index (``MONTH_INDEX``), worked out
+        once per snapshot: Polars takes 80 ms for the year and month of 6.3 million dates,
+        which every query by month or financial year would otherwise spend again."""
+        months = pl.Series(MONTH_INDEX, self.record_months, dtype=pl.Int32)
+        return self.records.lazy().with_columns(months)
 
     @classmethod
     def empty(cls) -> ReleaseData:

@@ -35,7 +35,7 @@ from privacy.release.catalogue import (
     admission_type,
     build_catalogue,
 )
-from privacy.release.data import ReleaseData
+from privacy.release.data import MONTH_INDEX, ReleaseData
 from privacy.release.plan import Plan, loss_limit
 from privacy.release.spec import InCondition, Period, RangeCondition, RecordSelection
 
@@ -89,28 +89,25 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
         )
     if name == "month":
         keys = {int(v[:4]) * 12 + int(v[5:]) - 1: i for i, v in enumerate(values)}
-        day = pl.col("event_date")
-        raw = day.dt.year().cast(pl.Int64) * 12 + day.dt.month().cast(pl.Int64) - 1
+        raw = pl.col(MONTH_INDEX)  # Int32
         first = min(keys, default=0)
         if list(keys) == list(range(first, first + len(keys))):
             # Consecutive months (the usual domain): a subtraction, not a lookup per record.
-            return (
-                pl.when(raw.is_between(first, first + len(keys) - 1))
-                .then(raw - first)
-                .otherwise(None)
-                .cast(pl.UInt32)
-            )
-        return raw.replace_strict(keys, default=None, return_dtype=pl.UInt32)
+            inside = (raw >= first) & (raw <= first + len(keys) - 1)
+            return pl.when(inside).then(raw - first).cast(pl.UInt32)
+        return raw.cast(pl.Int64).replace_strict(keys, default=None, return_dtype=pl.UInt32)
     if name == "financial_year":
         keys = {int(v[:4]): i for i, v in enumerate(values)}
-        day = pl.col("event_date")
-        raw = day.dt.year().cast(pl.Int64) - (day.dt.month() < 4).cast(pl.Int64)
+        # April to March: the year of the month three months before.
+        raw = (pl.col(MONTH_INDEX).cast(pl.Int64) - 3) // 12
         return raw.replace_strict(keys, default=None, return_dtype=pl.UInt32)
     if name not in catalogue.dimensions:
         raise KeyError(name)
     if name == "dataset":
         # ReleaseData holds the dataset as an Enum of DATASETS: map its codes, no strings.
         codes = {DATASETS.index(v): i for i, v in enumerate(values) if v in DATASETS}
+        if codes == {i: i for i in range(len(DATASETS))}:
+            return pl.col("dataset").to_physical().cast(pl.UInt32)  # 1 ms, not 50, at 6 M
         return (
             pl.col("dataset")
             .to_physical()
@@ -168,7 +165,7 @@ def _persons(plan: Plan, catalogue: Catalogue, data: ReleaseData) -> pl.LazyFram
         lazy = lazy.filter(_positions(catalogue, cond.attribute, cond.values).is_not_null())
     for condition in plan.spec.exists:
         ids = (
-            data.records.lazy()
+            data.lazy_records()
             .filter(_selected(catalogue, condition.selection))
             .select(pl.col("person_id").unique(maintain_order=True))
             .collect()["person_id"]
@@ -194,7 +191,7 @@ def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
     if not plan.reads_records:
         cells = persons.select(pl.col("pcell").alias("cell")).collect()["cell"].to_numpy()
         return [np.bincount(cells, minlength=n).astype(np.int64)]
-    selected = data.records.lazy().filter(_selected(catalogue, plan.spec.records))
+    selected = data.lazy_records().filter(_selected(catalogue, plan.spec.records))
     if all(catalogue.dimensions[d].level == PERSON for d in plan.dimensions):
         # Every cell is a person's cell: aggregate each person's records first (sorted
         # keys), then give the person their cell.
@@ -270,7 +267,7 @@ def _record_rows(
     ``person_id`` done as a lookup of the person rows worked out once per snapshot."""
     attribute = plan.spec.measure.attribute
     frame = (
-        data.records.lazy()
+        data.lazy_records()
         .with_row_index("row")
         .filter(_selected(catalogue, plan.spec.records))
         .select(
@@ -419,7 +416,9 @@ def _numeric_aggregates(
         sums = _exact_bincount(cells, centred, n)
         counts = np.bincount(cells, minlength=n).astype(np.int64) * (high - low)
         return [sums, counts]
-    order = np.argsort(cells, kind="stable")
+    # Cells fit 16 bits for any quantile query (few cells): NumPy's stable sort of 16-bit
+    # integers is a radix sort, linear (13 ms for 1.5 M values, against 64 ms as int64).
+    order = np.argsort(cells.astype(np.uint16) if n <= 1 << 16 else cells, kind="stable")
     splits = np.searchsorted(cells[order], np.arange(1, n))
     return [np.split(values[order] * bounds.resolution, splits)]  # type: ignore[list-item]
 
