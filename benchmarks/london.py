@@ -11,7 +11,8 @@ For each of ``--persons`` residents (London: 9 million), in a fresh PostgreSQL d
    and whole people's rows are kept by a running quota (a person with social care keeps
    every episode) until each extract holds its London share of the residents;
 2. **upload**: both extracts through the real app (``create_app`` under uvicorn on
-   127.0.0.1) with ``app.cli.upload.Uploader``, as ``hsclink upload`` sends them;
+   127.0.0.1) with ``app.cli.upload.Uploader``, as ``hsclink upload`` sends them, from a
+   process of its own (``--client-in-process``: a thread of the server's process);
 3. **link**: ``app.services.linkage.runs.start_run`` + ``execute_run`` (``hsclink link
    run``): read every accepted sealed batch, link, write the snapshot;
 4. **release read**: the app again, and the first ``POST /api/v1/queries``, which reads
@@ -271,14 +272,15 @@ def _served(ctx: Any) -> Iterator[int]:
 
 
 def worker_upload(spec: dict[str, Any]) -> dict[str, Any]:
-    """Both extracts over HTTP, one after the other, to one server in this process (the
-    client's own memory is small: it streams the file)."""
-    from app.cli.upload import Uploader
+    """Both extracts over HTTP, one after the other, to one server in this process. The
+    client (``Uploader``, as ``hsclink upload`` runs it) is a process of its own, as it is
+    on a submitter's machine; with ``client_in_process`` it runs here, in a thread beside
+    the server, sharing its interpreter lock (the first London runs measured so)."""
     from app.logs import configure_logging
 
     configure_logging("WARNING")
     ctx = _context(spec)
-    result: dict[str, Any] = {"files": {}}
+    result: dict[str, Any] = {"files": {}, "client_in_process": bool(spec["client_in_process"])}
     try:
         tokens = {"nhs_episodes": _token(ctx, TRUST[3]), "asc_clients": _token(ctx, COUNCIL[3])}
         with _served(ctx) as port:
@@ -286,33 +288,30 @@ def worker_upload(spec: dict[str, Any]) -> dict[str, Any]:
             cpu = cpu_seconds()
             for schema, token in tokens.items():
                 path = Path(spec["outdir"]) / f"{schema}.csv"
-                uploader = Uploader(
-                    f"http://127.0.0.1:{port}",
-                    token,
-                    state_file=Path(spec["data_dir"]) / f"client-{schema}.json",
-                )
-                marks: dict[str, float] = {}
-
-                def on_bytes(chunk: bytes) -> None:
-                    return None
-
-                def on_resume(offset: int, marks: dict[str, float] = marks) -> None:
-                    marks.setdefault("resume", time.perf_counter())
-
                 log(f"  upload: {schema} ({path.stat().st_size / MIB:,.1f} MiB)")
-                start = time.perf_counter()
-                answer = uploader.upload(path, schema, on_bytes=on_bytes, on_resume=on_resume)
-                end = time.perf_counter()
-                sending = end - marks.get("resume", start)
+                client = {
+                    "url": f"http://127.0.0.1:{port}",
+                    "token": token,
+                    "path": str(path),
+                    "schema": schema,
+                    "state_file": str(Path(spec["data_dir"]) / f"client-{schema}.json"),
+                }
+                if spec["client_in_process"]:
+                    sent = worker_upload_client(client)
+                else:
+                    sent = run_worker("upload-client", client, float(spec["timeout"]))
+                answer = sent["answer"]
                 accepted = int(answer.get("rows_accepted") or 0)
+                sending = float(sent["upload_seconds"])
                 result["files"][schema] = {
                     "status": answer.get("status"),
                     "rows_accepted": accepted,
                     "rows_rejected": answer.get("rows_rejected"),
                     "bytes": path.stat().st_size,
-                    "client_sha256_seconds": marks.get("resume", start) - start,
+                    "client_sha256_seconds": sent["sha256_seconds"],
                     "upload_seconds": sending,
                     "rows_per_second": accepted / sending if sending else None,
+                    "client_cpu_seconds": sent.get("cpu_seconds"),
                 }
                 if answer.get("status") != "accepted":
                     raise RuntimeError(f"{schema} upload ended {answer.get('status')}")
@@ -586,12 +585,41 @@ def worker_size(spec: dict[str, Any]) -> dict[str, Any]:
         ctx.close()
 
 
+def worker_upload_client(spec: dict[str, Any]) -> dict[str, Any]:
+    """One file sent by ``Uploader``: the server's answer, the seconds of the client's
+    SHA-256 pass and of sending (from the first byte offered to the answer)."""
+    from app.cli.upload import Uploader
+
+    uploader = Uploader(spec["url"], spec["token"], state_file=Path(spec["state_file"]))
+    marks: dict[str, float] = {}
+
+    def on_bytes(chunk: bytes) -> None:
+        return None
+
+    def on_resume(offset: int) -> None:
+        marks.setdefault("resume", time.perf_counter())
+
+    cpu = cpu_seconds()
+    start = time.perf_counter()
+    answer = uploader.upload(
+        Path(spec["path"]), spec["schema"], on_bytes=on_bytes, on_resume=on_resume
+    )
+    end = time.perf_counter()
+    return {
+        "answer": answer,
+        "sha256_seconds": marks.get("resume", start) - start,
+        "upload_seconds": end - marks.get("resume", start),
+        "cpu_seconds": cpu_seconds() - cpu,
+    }
+
+
 # --------------------------------------------------------------------------- workers
 
 WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "generate": worker_generate,
     "setup": worker_setup,
     "upload": worker_upload,
+    "upload-client": worker_upload_client,
     "link": worker_link,
     "release": worker_release,
     "size": worker_size,
@@ -691,7 +719,8 @@ def measure_size(
         log(f"  {g['episodes']:,} episodes, {g['asc_rows']:,} social-care rows")
         result["setup"] = run_worker("setup", base, args.timeout)
         log(f"{residents:,} residents: upload")
-        result["upload"] = run_worker("upload", base, args.timeout)
+        upload = {**base, "client_in_process": args.client_in_process, "timeout": args.timeout}
+        result["upload"] = run_worker("upload", upload, args.timeout)
         shutil.rmtree(workdir / "extracts", ignore_errors=True)  # uploaded: not needed again
         log(f"{residents:,} residents: link")
         result["link"] = run_worker("link", base, args.timeout)
@@ -826,7 +855,7 @@ ROWS: tuple[tuple[str, str, str, float, str], ...] = (
         "{:,.0f}",
     ),
     ("   rows/s, social care", "rows/s", "upload.files.asc_clients.rows_per_second", 1, "{:,.0f}"),
-    ("   peak RSS (server + client)", "MiB", "upload.peak_rss_bytes", MIB, "{:,.0f}"),
+    ("   peak RSS (server; and client if in process)", "MiB", "upload.peak_rss_bytes", MIB, "{:,.0f}"),
     ("   RSS before (server started)", "MiB", "upload.baseline_rss_bytes", MIB, "{:,.0f}"),
     ("3. link: time (full run)", "s", "link.seconds", 1, "{:,.1f}"),
     ("   loading records", "s", "link.stages.loading records", 1, "{:,.1f}"),
@@ -1062,6 +1091,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--asc-per-resident", type=float, default=LONDON_ASC_ROWS / LONDON_RESIDENTS
     )
     parser.add_argument("--queries", type=int, default=5, help="timed repeats of each query")
+    parser.add_argument(
+        "--client-in-process",
+        action="store_true",
+        help="run the upload client in the server's process (the first runs did)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per stage")
