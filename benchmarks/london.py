@@ -855,7 +855,7 @@ ROWS: tuple[tuple[str, str, str, float, str], ...] = (
         "{:,.0f}",
     ),
     ("   rows/s, social care", "rows/s", "upload.files.asc_clients.rows_per_second", 1, "{:,.0f}"),
-    ("   peak RSS (server; and client if in process)", "MiB", "upload.peak_rss_bytes", MIB, "{:,.0f}"),
+    ("   peak RSS (server, client if in it)", "MiB", "upload.peak_rss_bytes", MIB, "{:,.0f}"),
     ("   RSS before (server started)", "MiB", "upload.baseline_rss_bytes", MIB, "{:,.0f}"),
     ("3. link: time (full run)", "s", "link.seconds", 1, "{:,.1f}"),
     ("   loading records", "s", "link.stages.loading records", 1, "{:,.1f}"),
