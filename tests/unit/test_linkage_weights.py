@@ -77,13 +77,9 @@ TWINS = [
 
 #: A hospital patient with a rare name, and her social-care record from a care home in
 #: another borough, with neither NHS number nor date of birth: only the names join them.
+OTTOLINE = (_nhs_number("401023213"), "Ottoline", "Quarterfield", "1931-02-17", "N1 9GU")
 NAMES_ONLY = [
-    _episode(
-        "P9100003", 1, _nhs_number("401023213"), "Ottoline", "Quarterfield", "1931-02-17", "N1 9GU"
-    ),
-    _episode(
-        "P9100003", 2, _nhs_number("401023213"), "Ottoline", "Quarterfield", "1931-02-17", "N1 9GU"
-    ),
+    *(_episode("P9100003", n, *OTTOLINE) for n in (1, 2)),
     _asc("P9100003", 1, "Ottoline", "F", family="Quarterfield", born="", postcode="BR6 8NY"),
 ]
 #: Two women born the same day with the same given name, family names a Bloom filter
