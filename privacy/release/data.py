@@ -62,10 +62,36 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from privacy.release.catalogue import DATASETS
+from privacy.release.catalogue import ADMISSION_METHODS, DATASETS, SERVICE_TYPES, SUPPORT_REASONS
 from privacy.release.errors import InvalidReleaseData
+from privacy.release.icd10 import ICD10_CHAPTERS
 
-__all__ = ["MONTH_INDEX", "NO_MONTH", "PERSON_COLUMNS", "RECORD_COLUMNS", "ReleaseData"]
+__all__ = [
+    "CODED_COLUMNS",
+    "MONTH_INDEX",
+    "NO_MONTH",
+    "PERSON_COLUMNS",
+    "RECORD_COLUMNS",
+    "ReleaseData",
+    "code_column",
+]
+
+#: Record columns held as text whose values come from a closed list: ``lazy_records``
+#: adds each one's position in its list (``code_column``; null for a value not in it).
+CODED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "admission_method": ADMISSION_METHODS,
+        "icd10_chapter": ICD10_CHAPTERS,
+        "service_type": SERVICE_TYPES,
+        "support_reason": SUPPORT_REASONS,
+    }
+)
+
+
+def code_column(name: str) -> str:
+    """The column ``lazy_records`` adds with the codes of ``name`` (one of CODED_COLUMNS)."""
+    return f"__code_{name}"
+
 
 #: The column ``ReleaseData.lazy_records`` adds: the event date's ``year * 12 + month - 1``.
 MONTH_INDEX = "__month_index"
@@ -152,6 +178,19 @@ def _month_indexes(records: pl.DataFrame) -> np.ndarray:
     return column.to_numpy().astype(np.int32, copy=False)
 
 
+def _codes(records: pl.DataFrame) -> Mapping[str, pl.Series]:
+    """Each coded column's codes, once per snapshot: a query then reads 4 bytes a record
+    through a lookup table instead of matching text (75 ms a query for the admission
+    type of 6.3 million records, and 50 ms for the ICD-10 chapter)."""
+    out = {}
+    for name, values in CODED_COLUMNS.items():
+        if name in records.columns:
+            text = records[name].cast(pl.String)
+            code = text.cast(pl.Enum(list(values)), strict=False).to_physical()
+            out[name] = code.cast(pl.UInt32).alias(code_column(name))
+    return MappingProxyType(out)
+
+
 def _date_ranks(records: pl.DataFrame) -> np.ndarray:
     """Per record, the start of its (person, event date) run in the records sorted by
     person then event date, nulls first (a stable sort: the order queries rank by)."""
@@ -190,6 +229,8 @@ class ReleaseData:
     record_date_ranks: np.ndarray = field(init=False, repr=False, compare=False)
     #: Per record: the month index of its event date (see ``lazy_records``).
     record_months: np.ndarray = field(init=False, repr=False, compare=False)
+    #: Per coded column (``CODED_COLUMNS``), each record's code (UInt32, null: none).
+    record_codes: Mapping[str, pl.Series] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         persons = _conform(self.persons, PERSON_COLUMNS, tuple(PERSON_COLUMNS), "persons")
@@ -207,13 +248,14 @@ class ReleaseData:
         object.__setattr__(self, "record_person_rows", _person_rows(persons, records))
         object.__setattr__(self, "record_date_ranks", _date_ranks(records))
         object.__setattr__(self, "record_months", _month_indexes(records))
+        object.__setattr__(self, "record_codes", _codes(records))
 
     def lazy_records(self) -> pl.LazyFrame:
         """The records, lazily, with each one's month index (``MONTH_INDEX``), worked out
         once per snapshot: Polars takes 80 ms for the year and month of 6.3 million dates,
         which every query by month or financial year would otherwise spend again."""
         months = pl.Series(MONTH_INDEX, self.record_months, dtype=pl.Int32)
-        return self.records.lazy().with_columns(months)
+        return self.records.lazy().with_columns(months, *self.record_codes.values())
 
     @classmethod
     def empty(cls) -> ReleaseData:

@@ -28,14 +28,13 @@ import polars as pl
 from privacy.release import dp
 from privacy.release.accuracy import ALPHA, discrete_laplace_half_width
 from privacy.release.catalogue import (
-    ADMISSION_METHODS,
     DATASETS,
     PERSON,
     Catalogue,
     admission_type,
     build_catalogue,
 )
-from privacy.release.data import MONTH_INDEX, ReleaseData
+from privacy.release.data import CODED_COLUMNS, MONTH_INDEX, ReleaseData, code_column
 from privacy.release.plan import Plan, loss_limit
 from privacy.release.spec import InCondition, Period, RangeCondition, RecordSelection
 
@@ -72,10 +71,8 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
     """The position of each row's ``name`` in ``values`` (UInt32), or null if not there."""
     where = {v: i for i, v in enumerate(values)}
     if name == "admission_type":
-        mapping = {m: where[t] for m in ADMISSION_METHODS if (t := admission_type(m)) in where}
-        return pl.col("admission_method").replace_strict(
-            mapping, default=None, return_dtype=pl.UInt32
-        )
+        types = [where.get(admission_type(m) or "") for m in CODED_COLUMNS["admission_method"]]
+        return _looked_up(types, "admission_method")
     if name == "support_term":
         long = where.get("long_term")
         short = where.get("short_term")
@@ -114,7 +111,17 @@ def _positions(catalogue: Catalogue, name: str, values: Sequence[str]) -> pl.Exp
             .cast(pl.Int64)
             .replace_strict(codes, default=None, return_dtype=pl.UInt32)
         )
+    coded = CODED_COLUMNS.get(name)
+    if coded is not None and set(values) <= set(coded):
+        return _looked_up([where.get(v) for v in coded], name)
     return pl.col(name).cast(pl.Enum(list(values)), strict=False).to_physical().cast(pl.UInt32)
+
+
+def _looked_up(positions: list[int | None], column: str) -> pl.Expr:
+    """``positions[code]`` for each record's code of ``column`` (``ReleaseData.lazy_records``
+    adds the codes): null where the code or its position is."""
+    table = pl.Series(positions, dtype=pl.UInt32)
+    return pl.lit(table).gather(pl.col(code_column(column)))
 
 
 def _cell_expr(catalogue: Catalogue, plan: Plan, level: str, name: str = "cell") -> pl.Expr:

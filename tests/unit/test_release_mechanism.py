@@ -288,3 +288,20 @@ def test_months_and_financial_years_fall_at_their_boundaries_and_a_dateless_reco
 
     assert counts("financial_year") == {("2023-24",): 1, ("2024-25",): 3}
     assert counts("month") == {(m,): 1 for m in ("2024-03", "2024-04", "2024-12", "2025-01")}
+
+
+def test_coded_columns_count_listed_values_and_leave_unknown_ones_out():
+    wide = dataclasses.replace(POLICY, records_per_person=20, cells_per_person=20)
+    day = date(2024, 5, 1)
+    methods = ["21", "2A", "11", "99", "2Z"]  # "99" and "2Z" are no admission method
+    data = ReleaseData(PEOPLE, records([episode(3, day, method=m) for m in methods]))
+
+    def counts(dimension: str) -> dict[tuple[str, ...], int]:
+        query = {"measure": {"kind": "records", "dataset": NHS}, "group_by": [dimension]}
+        plan = compile_plan(QuerySpec.from_json({"epsilon": 1, **query}, policy=wide), wide)
+        cells = cell_aggregates(plan, data)[0].tolist()
+        return {cell: count for cell, count in zip(plan.cells, cells, strict=True) if count}
+
+    assert counts("admission_type") == {("emergency",): 2, ("elective",): 1}
+    assert counts("admission_method") == {("21",): 1, ("2A",): 1, ("11",): 1}
+    assert data.record_codes["admission_method"].null_count() == 2
