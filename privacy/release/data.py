@@ -185,8 +185,7 @@ def _codes(records: pl.DataFrame) -> Mapping[str, pl.Series]:
     out = {}
     for name, values in CODED_COLUMNS.items():
         if name in records.columns:
-            text = records[name].cast(pl.String)
-            code = text.cast(pl.Enum(list(values)), strict=False).to_physical()
+            code = records[name].cast(pl.Enum(list(values)), strict=False).to_physical()
             out[name] = code.cast(pl.UInt32).alias(code_column(name))
     return MappingProxyType(out)
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from app.services.linkage import data
-from app.services.linkage.data import GROUPINGS, LinkedRecords, load_records
+from app.services.linkage.data import GROUPINGS, LinkedRecords, encoded_column, load_records
 from app.services.store import store_keys
 from app.store import FACTS, LINKAGE_PART, accepted_record_parts
 from app.store.batches import RecordPart
@@ -25,17 +25,7 @@ def _encoded(column: pa.ChunkedArray, *, keep_values: bool) -> EncodedColumn:
         column = pa.chunked_array([pa.array([], type=pa.binary())])
     encoded = column.combine_chunks().dictionary_encode()
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    distinct = encoded.dictionary
-    widths = pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = None
-    if keep_values and len(distinct) and (widths == BLOOM_BYTES).all():
-        offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int32)
-        offsets = offsets[distinct.offset : distinct.offset + len(distinct) + 1]
-        raw = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)
-        values = raw[offsets[0] : offsets[-1]].reshape(-1, BLOOM_BYTES)
-    elif keep_values:
-        values = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
-    return EncodedColumn(codes, widths, values)
+    return encoded_column(codes, encoded.dictionary, keep_values=keep_values)
 
 
 def reference_load(session: Any, keys: Any) -> LinkedRecords:

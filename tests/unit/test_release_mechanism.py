@@ -274,34 +274,31 @@ def test_repeated_persons_are_kept_once_and_out_of_domain_values_fall_in_no_cell
     assert counts[("E09000001",)] == 1 and sum(counts.values()) == 1
 
 
+#: Enough records and cells a person that a handful of one person's records all count.
+WIDE = dataclasses.replace(POLICY, records_per_person=20, cells_per_person=20)
+
+
+def records_by(data: ReleaseData, dimension: str) -> dict[tuple[str, ...], int]:
+    """The exact records per non-empty cell of ``dimension`` (hospital episodes)."""
+    query = {"measure": {"kind": "records", "dataset": NHS}, "group_by": [dimension]}
+    plan = compile_plan(QuerySpec.from_json({"epsilon": 1, **query}, policy=WIDE), WIDE)
+    cells = cell_aggregates(plan, data)[0].tolist()
+    return {cell: count for cell, count in zip(plan.cells, cells, strict=True) if count}
+
+
 def test_months_and_financial_years_fall_at_their_boundaries_and_a_dateless_record_nowhere():
-    wide = dataclasses.replace(POLICY, records_per_person=20, cells_per_person=20)
     days = [date(2024, 3, 31), date(2024, 4, 1), date(2024, 12, 31), date(2025, 1, 1)]
     rows = [episode(3, day) for day in days] + [{**episode(3, days[0]), "event_date": None}]
     data = ReleaseData(PEOPLE, records(rows))
-
-    def counts(dimension: str) -> dict[tuple[str, ...], int]:
-        query = {"measure": {"kind": "records", "dataset": NHS}, "group_by": [dimension]}
-        plan = compile_plan(QuerySpec.from_json({"epsilon": 1, **query}, policy=wide), wide)
-        cells = cell_aggregates(plan, data)[0].tolist()
-        return {cell: count for cell, count in zip(plan.cells, cells, strict=True) if count}
-
-    assert counts("financial_year") == {("2023-24",): 1, ("2024-25",): 3}
-    assert counts("month") == {(m,): 1 for m in ("2024-03", "2024-04", "2024-12", "2025-01")}
+    assert records_by(data, "financial_year") == {("2023-24",): 1, ("2024-25",): 3}
+    months = ("2024-03", "2024-04", "2024-12", "2025-01")
+    assert records_by(data, "month") == {(m,): 1 for m in months}
 
 
 def test_coded_columns_count_listed_values_and_leave_unknown_ones_out():
-    wide = dataclasses.replace(POLICY, records_per_person=20, cells_per_person=20)
     day = date(2024, 5, 1)
     methods = ["21", "2A", "11", "99", "2Z"]  # "99" and "2Z" are no admission method
     data = ReleaseData(PEOPLE, records([episode(3, day, method=m) for m in methods]))
-
-    def counts(dimension: str) -> dict[tuple[str, ...], int]:
-        query = {"measure": {"kind": "records", "dataset": NHS}, "group_by": [dimension]}
-        plan = compile_plan(QuerySpec.from_json({"epsilon": 1, **query}, policy=wide), wide)
-        cells = cell_aggregates(plan, data)[0].tolist()
-        return {cell: count for cell, count in zip(plan.cells, cells, strict=True) if count}
-
-    assert counts("admission_type") == {("emergency",): 2, ("elective",): 1}
-    assert counts("admission_method") == {("21",): 1, ("2A",): 1, ("11",): 1}
+    assert records_by(data, "admission_type") == {("emergency",): 2, ("elective",): 1}
+    assert records_by(data, "admission_method") == {("21",): 1, ("2A",): 1, ("11",): 1}
     assert data.record_codes["admission_method"].null_count() == 2

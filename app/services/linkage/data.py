@@ -30,6 +30,7 @@ __all__ = [
     "GROUPINGS",
     "LinkedRecords",
     "assignment_of",
+    "encoded_column",
     "find_snapshot",
     "load_records",
     "report_counts",
@@ -133,16 +134,24 @@ class _BatchCodes:
         self._merged = pa.array([], type=pa.binary())
         codes = np.concatenate(self._codes) if self._codes else np.zeros(0, dtype=np.int32)
         self._codes = []
-        widths = pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype(np.int64)
-        values = None
-        if keep_values and len(distinct) and (widths == BLOOM_BYTES).all():
-            offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int32)
-            offsets = offsets[distinct.offset : distinct.offset + len(distinct) + 1]
-            data = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)
-            values = data[offsets[0] : offsets[-1]].reshape(-1, BLOOM_BYTES)
-        elif keep_values:
-            values = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
-        return EncodedColumn(codes, widths, values)
+        return encoded_column(codes, distinct, keep_values=keep_values)
+
+
+def encoded_column(codes: np.ndarray, distinct: pa.Array, *, keep_values: bool) -> EncodedColumn:
+    """``codes`` into ``distinct`` as ``RecordFrame.from_columns`` takes them: each
+    distinct value's byte length and, with ``keep_values`` (Bloom filters), the distinct
+    values as a uint8 table when they all have ``BLOOM_BYTES`` (an empty table when there
+    are none; otherwise ``from_columns`` rejects the widths)."""
+    widths = pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = None
+    if keep_values and len(distinct) and (widths == BLOOM_BYTES).all():
+        offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int32)
+        offsets = offsets[distinct.offset : distinct.offset + len(distinct) + 1]
+        data = np.frombuffer(distinct.buffers()[2], dtype=np.uint8)
+        values = data[offsets[0] : offsets[-1]].reshape(-1, BLOOM_BYTES)
+    elif keep_values:
+        values = np.zeros((0, BLOOM_BYTES), dtype=np.uint8)
+    return EncodedColumn(codes, widths, values)
 
 
 def _shared_values(column: pa.ChunkedArray) -> np.ndarray:
