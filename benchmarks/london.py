@@ -421,7 +421,7 @@ def worker_link(spec: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 4-5. release
 
 
-def _queries() -> dict[str, dict[str, Any]]:
+def typical_queries() -> dict[str, dict[str, Any]]:
     """Typical questions (README, "Asking questions"); the epsilon is set per request."""
     emergency = {"attribute": "admission_type", "in": ["emergency"]}
     return {
@@ -494,7 +494,7 @@ def worker_release(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         token = _token(ctx, ANALYST)
         with _served(ctx) as port:
-            queries = _queries()
+            queries = typical_queries()
             first = next(iter(queries.values()))
             baseline, baseline_now = max_rss(), current_rss()
             cpu = cpu_seconds()

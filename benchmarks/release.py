@@ -202,6 +202,20 @@ def latency(data: ReleaseData, policy: ReleasePolicy, repeats: int) -> dict[str,
     return out
 
 
+def typical(data: ReleaseData, policy: ReleasePolicy, repeats: int) -> dict[str, float]:
+    """``benchmarks/london.py``'s six typical questions, in process on these frames: the
+    median seconds of ``run`` (aggregation, measurement, release) after one warm-up."""
+    from benchmarks.london import typical_queries
+
+    out: dict[str, float] = {}
+    for name, body in typical_queries().items():
+        plan = compile_plan(
+            QuerySpec.from_json({**body, "epsilon": EPSILON}, policy=policy), policy
+        )
+        out[name] = round(_median_seconds(lambda plan=plan: run(plan, data), repeats), 4)
+    return out
+
+
 def noise_and_coverage(data: ReleaseData, policy: ReleasePolicy, releases: int) -> dict[str, Any]:
     count_plan = compile_plan(QuerySpec.from_json(COUNT_QUERY, policy=policy), policy)
     truth = cell_aggregates(count_plan, data)[0].astype(np.float64)
@@ -249,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--releases", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--typical", action="store_true", help="also time london.py's six typical questions"
+    )
     args = parser.parse_args(argv)
     policy = ReleasePolicy()
     start = time.perf_counter()
@@ -264,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         "data_seconds": round(made, 2),
         "latency": latency(data, policy, args.repeats),
         "noise": noise_and_coverage(data, policy, args.releases),
+        "typical": typical(data, policy, args.repeats) if args.typical else None,
         "date": date.today().isoformat(),
     }
     if args.json:
@@ -277,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     for key, value in result["noise"].items():
         print(f"  {key}: {value}")
+    for name, seconds in (result["typical"] or {}).items():
+        print(f"typical: {name}: {seconds * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
