@@ -54,7 +54,11 @@ def events_as_operator(ctx: ServiceContext, **filters: object) -> list[dict[str,
 
 
 def table_rows(page: Page, test_id: str = "events") -> list[dict[str, str]]:
-    """A table's rows (the audit table's by default) as dicts keyed by column heading."""
+    """A table's rows (the audit table's by default) as dicts keyed by column heading.
+
+    A click on a form's button commits the next page before its body is parsed, and
+    ``all()`` does not wait: without the wait a fast read finds no rows at all."""
+    page.wait_for_load_state("domcontentloaded")
     table = page.get_by_test_id(test_id)
     headings = table.locator("thead th").all_inner_texts()
     rows = []
