@@ -6,17 +6,26 @@ from dataclasses import dataclass
 
 from linkage.blocking import BlockingRule, LshRule
 
-__all__ = ["DEFAULT_RULES", "LinkageSettings"]
+__all__ = ["DEFAULT_RULES", "EXACT_TOP_K", "LinkageSettings"]
+
+#: Every exact rule but the NHS number's keeps each record's 5 nearest partners in a
+#: block (``BlockingRule.top_k``), so no rule can give a record more than 5 partners as
+#: chooser however common its key grows. Measured (synthetic London, seed 1): at 200,000
+#: and 2,000,000 persons it drops 1 and 1,645 of 37,516 and 1,144,682 pairs, and pairwise
+#: precision and F1 are unchanged to five places (3 drops 7,608 at 2,000,000, also
+#: unchanged): today's keys make small blocks, and the bound is for keys that would not.
+EXACT_TOP_K = 5
 
 DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
     BlockingRule("nhs_number", ("tok_nhs_number",)),
-    BlockingRule("dob+family_phonetic", ("tok_dob", "tok_family_phonetic")),
+    BlockingRule("dob+family_phonetic", ("tok_dob", "tok_family_phonetic"), top_k=EXACT_TOP_K),
     BlockingRule(
         "birth_year+given_phonetic+family_phonetic",
         ("tok_dob_year", "tok_given_phonetic", "tok_family_phonetic"),
+        top_k=EXACT_TOP_K,
     ),
-    BlockingRule("dob+given_phonetic", ("tok_dob", "tok_given_phonetic")),
-    BlockingRule("postcode+birth_year", ("tok_postcode", "tok_dob_year")),
+    BlockingRule("dob+given_phonetic", ("tok_dob", "tok_given_phonetic"), top_k=EXACT_TOP_K),
+    BlockingRule("postcode+birth_year", ("tok_postcode", "tok_dob_year"), top_k=EXACT_TOP_K),
     LshRule(
         "lsh(given+family+dob)",
         ("bloom_given_name", "bloom_family_name", "bloom_dob"),
@@ -28,8 +37,14 @@ DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
         "given_phonetic+family_phonetic+postcode_sector",
         ("tok_given_phonetic", "tok_family_phonetic", "tok_postcode_sector"),
         train=False,
+        top_k=EXACT_TOP_K,
     ),
-    BlockingRule("family_name+postcode", ("tok_family_name", "tok_postcode"), train=False),
+    BlockingRule(
+        "family_name+postcode",
+        ("tok_family_name", "tok_postcode"),
+        train=False,
+        top_k=EXACT_TOP_K,
+    ),
     LshRule(
         "lsh(given+family) by sex+district",
         ("bloom_given_name", "bloom_family_name"),
@@ -51,6 +66,7 @@ DEFAULT_RULES: tuple[BlockingRule | LshRule, ...] = (
         ("tok_given_name", "tok_family_name", "tok_sex"),
         train=False,
         one_lacks=("tok_dob", "tok_nhs_number"),
+        top_k=EXACT_TOP_K,
     ),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -18,7 +19,7 @@ from linkage.blocking import (
     top_k_per_record,
 )
 from linkage.records import BLOOM_COLUMNS, BLOOM_WORDS, TOKEN_COLUMNS, RecordFrame
-from linkage.settings import DEFAULT_RULES, LinkageSettings
+from linkage.settings import DEFAULT_RULES, EXACT_TOP_K, LinkageSettings
 
 LSH_COLUMNS = ("bloom_given_name", "bloom_family_name", "bloom_dob")
 
@@ -272,3 +273,70 @@ def test_a_rule_with_one_lacks_pairs_only_where_a_record_lacks_those_fields():
 def test_one_lacks_names_token_columns():
     with pytest.raises(ValueError, match="one_lacks"):
         BlockingRule("x", ("tok_family_name",), one_lacks=("bloom_dob",))
+
+
+def test_an_exact_rule_with_top_k_keeps_each_records_nearest_by_the_fields_both_have():
+    """Forty records share a key: ten noisy copies of each of four people, and the first
+    copy of every person lacks its date of birth filter. Each record keeps its two nearest
+    by Dice over the filters both records have: its own person's copies, never another's."""
+    rng = np.random.default_rng(11)
+    filters = clustered_filters(rng, people=4, copies=10)
+    records = records_with(filters, {"tok_family_phonetic": np.zeros(40, dtype=np.int32)})
+    dob = records.bloom_codes["bloom_dob"].copy()
+    dob[::10] = -1
+    records = replace(
+        records, bloom_codes=MappingProxyType({**records.bloom_codes, "bloom_dob": dob})
+    )
+    rule = BlockingRule("family", ("tok_family_phonetic",))
+    every = block(records, (rule,), rng=np.random.default_rng(1), max_block=2000)
+    kept = block(records, (replace(rule, top_k=2),), rng=np.random.default_rng(1), max_block=2000)
+    assert len(every) == 40 * 39 // 2
+    assert 40 <= len(kept) <= 2 * 40
+    assert set(kept.left // 10) == {0, 1, 2, 3} and (kept.left // 10 == kept.right // 10).all()
+
+    # The rule keeps exactly what top_k_per_record keeps on the Dice of what both have.
+    left, right = every.left, every.right
+    bits = np.unpackbits(filters.view(np.uint8), axis=-1).astype(int)  # n x 3 x bits
+    has = np.stack([np.ones(40, bool), np.ones(40, bool), dob >= 0], axis=1)
+    both = (has[left] & has[right])[:, :, None]
+    shared = (bits[left] & bits[right] * both).sum(axis=(1, 2))
+    total = ((bits[left] + bits[right]) * both).sum(axis=(1, 2))
+    expected = top_k_per_record(left, right, shared / total, 2)
+    assert sorted(zip(kept.left.tolist(), kept.right.tolist(), strict=True)) == sorted(
+        zip(left[expected].tolist(), right[expected].tolist(), strict=True)
+    )
+
+
+def test_an_exact_rule_with_top_k_leaves_small_blocks_whole():
+    filters = clustered_filters(np.random.default_rng(12), people=30, copies=3)
+    key = np.repeat(np.arange(30, dtype=np.int32), 3)
+    records = records_with(filters, {"tok_family_phonetic": key})
+    rule = BlockingRule("family", ("tok_family_phonetic",))
+    every = block(records, (rule,), rng=np.random.default_rng(1), max_block=2000)
+    kept = block(records, (replace(rule, top_k=2),), rng=np.random.default_rng(1), max_block=2000)
+    assert len(every) == len(kept) == 30 * 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"top_k": 0}, "at least one neighbour"), ({"scored_by": ("tok_dob",)}, "Bloom columns")],
+)
+def test_an_exact_rule_refuses_impossible_bounds(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BlockingRule("family", ("tok_family_phonetic",), **kwargs)
+
+
+def test_the_default_rules_bound_every_records_partners_whatever_its_keys_share():
+    """Two hundred records alike on every key but the NHS number (a degenerate extract:
+    one date of birth, one postcode, one name code): unbounded, every exact rule would pair
+    all 19,900; bounded, each rule gives each record at most its top_k as chooser."""
+    n = 200
+    filters = clustered_filters(np.random.default_rng(13), people=20, copies=10)
+    same = {c: np.zeros(n, dtype=np.int32) for c in TOKEN_COLUMNS if c != "tok_nhs_number"}
+    records = records_with(filters, same)
+    blocks = block(records, DEFAULT_RULES, rng=np.random.default_rng(0), max_block=2000)
+    bound = sum(r.top_k or 0 for r in DEFAULT_RULES) * n
+    exact = [r for r in DEFAULT_RULES if isinstance(r, BlockingRule) and r.name != "nhs_number"]
+    assert all(r.top_k == EXACT_TOP_K for r in exact)
+    assert len(blocks) <= bound < n * (n - 1) // 2
+    assert max(blocks.found) <= EXACT_TOP_K * n
