@@ -19,7 +19,9 @@ value and its interval: nothing else derived from the data (no true or group siz
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +160,12 @@ def _selected(catalogue: Catalogue, selection: RecordSelection) -> pl.Expr:
     return keep.fill_null(False)
 
 
+def _record_mask(catalogue: Catalogue, selection: RecordSelection, data: ReleaseData) -> np.ndarray:
+    """Per record of ``data``: whether it is in the selection (a boolean array)."""
+    column = data.lazy_records().select(_selected(catalogue, selection).alias("in")).collect()
+    return column["in"].to_numpy()
+
+
 # --------------------------------------------------------------------------- aggregation
 
 
@@ -170,15 +178,17 @@ def _persons(plan: Plan, catalogue: Catalogue, data: ReleaseData) -> pl.LazyFram
     lazy = data.persons.lazy().with_row_index("row")
     for cond in plan.spec.person_filters:
         lazy = lazy.filter(_positions(catalogue, cond.attribute, cond.values).is_not_null())
-    for condition in plan.spec.exists:
-        ids = (
-            data.lazy_records()
-            .filter(_selected(catalogue, condition.selection))
-            .select(pl.col("person_id").unique(maintain_order=True))
-            .collect()["person_id"]
-        )
-        present = pl.col("person_id").is_in(ids.implode())
-        lazy = lazy.filter(present if condition.present else ~present)
+    if plan.spec.exists:
+        # Each condition marks the persons owning a selected record, by the record's person
+        # row worked out once per snapshot: no set of ids to build and probe (0.86 -> 0.30 s
+        # for social-care clients with an emergency admission at 6.3 M records).
+        keep = np.ones(data.persons.height, dtype=bool)
+        for condition in plan.spec.exists:
+            owners = data.record_person_rows[_record_mask(catalogue, condition.selection, data)]
+            present = np.zeros(data.persons.height, dtype=bool)
+            present[owners[owners >= 0]] = True
+            keep &= present if condition.present else ~present
+        lazy = lazy.filter(pl.lit(pl.Series(keep)).gather(pl.col("row")))
     return lazy.select(
         "person_id", "row", _cell_expr(catalogue, plan, PERSON, "pcell")
     ).drop_nulls()
@@ -231,10 +241,7 @@ def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
     if capped:
         keep = _ranks(keys // n) < plan.cells_per_person
         keys, combined = keys[keep], combined[keep]
-    frame = pl.DataFrame(
-        {"cell": keys % n, "value": combined}, schema={"cell": pl.Int64, "value": pl.Float64}
-    )
-    return _numeric_aggregates(plan, catalogue, frame.lazy())
+    return _numeric_aggregates(plan, catalogue, keys % n, combined.astype(np.float64))
 
 
 def _combine_runs(
@@ -375,11 +382,8 @@ def _person_cell_aggregates(
     person_ids, person_cells = people["person_id"].to_numpy(), people["pcell"].to_numpy()
     at = np.searchsorted(person_ids, owners).clip(0, max(person_ids.size - 1, 0))
     known = person_ids[at] == owners if person_ids.size else np.zeros(owners.size, dtype=bool)
-    per_person = pl.DataFrame(
-        {"cell": person_cells[at[known]].astype(np.int64), "value": combined[known]},
-        schema={"cell": pl.Int64, "value": pl.Float64},
-    ).lazy()
-    return _numeric_aggregates(plan, catalogue, per_person)
+    cells = person_cells[at[known]].astype(np.int64)
+    return _numeric_aggregates(plan, catalogue, cells, combined[known].astype(np.float64))
 
 
 def _record_cells(plan: Plan, catalogue: Catalogue) -> int:
@@ -392,25 +396,21 @@ def _record_cells(plan: Plan, catalogue: Catalogue) -> int:
 
 
 def _numeric_aggregates(
-    plan: Plan, catalogue: Catalogue, per_person: pl.LazyFrame
+    plan: Plan, catalogue: Catalogue, cells: np.ndarray, combined: np.ndarray
 ) -> list[np.ndarray]:
-    """Per-cell integer aggregates of one value per (person, cell), clipped and rounded."""
+    """Per-cell integer aggregates of one value per (person, cell) (``cells`` and
+    ``combined``, aligned), clipped and rounded (half to even) to resolution units, in
+    NumPy: both callers hold arrays, and a Polars frame made of them only to be read back
+    cost a round trip. With the cells scored on both cores (``_per_cell``), London's
+    length of stay by ICD-10 chapter went 0.65 -> 0.51 s at 6.3 M records."""
     measure = plan.spec.measure
     assert measure.attribute is not None and plan.resolution is not None
     bounds = catalogue.numeric[measure.attribute].policy
     # Combined values are finite (records are clipped first); a non-finite one would still
     # be bounded: an infinity clips to a bound, and NaN counts as the lower bound.
-    units = (
-        (
-            pl.col("value").fill_nan(bounds.lower).clip(bounds.lower, bounds.upper)
-            / bounds.resolution
-        )
-        .round()
-        .cast(pl.Int64)
-        .alias("units")
-    )
-    frame = per_person.select("cell", units).collect()
-    cells, values = frame["cell"].to_numpy(), frame["units"].to_numpy()
+    finite = np.where(np.isnan(combined), bounds.lower, combined)
+    scaled = np.clip(finite, bounds.lower, bounds.upper) / bounds.resolution
+    values = np.rint(scaled).astype(np.int64)
     n = plan.n_cells
     low, high = round(bounds.lower / bounds.resolution), round(bounds.upper / bounds.resolution)
     # Clipping and rounding again in integers: the bound holds whatever the float rounding.
@@ -463,15 +463,11 @@ def run(plan: Plan, data: ReleaseData) -> Release:
     out: list[ReleasedCell] = []
     if kind == "quantile":
         labels = [f"q{q:g}" for q in plan.spec.measure.quantiles]
-        for key, values in zip(cells, aggregates[0], strict=True):
-            # A float64 array goes to OpenDP as one buffer; a list would be checked and
-            # cast a value at a time in Python (2 s for 3 M persons, against 0.13 s).
-            floats = np.ascontiguousarray(values, dtype=np.float64)
-            answer = measurement(floats)  # type: ignore[operator]
-            answers = answer if isinstance(answer, list) else [answer]
+        answers = _per_cell(measurement, aggregates[0])
+        for key, answer in zip(cells, answers, strict=True):
             out.extend(
                 ReleasedCell(key, label, float(a), None, None)
-                for label, a in zip(labels, answers, strict=True)
+                for label, a in zip(labels, answer, strict=True)
             )
         return Release(plan.plan_id, plan.epsilon, plan.dimensions, tuple(out))
     vector = np.concatenate(aggregates).tolist()
@@ -487,6 +483,26 @@ def run(plan: Plan, data: ReleaseData) -> Release:
             for key, v in zip(cells, values.tolist(), strict=True)
         ]
     return Release(plan.plan_id, plan.epsilon, plan.dimensions, tuple(out))
+
+
+def _per_cell(measurement: object, cells: Sequence[np.ndarray]) -> list[list[object]]:
+    """The measurement invoked on each cell's values (its answers as a list), in order.
+
+    Each float64 array goes to OpenDP as one buffer (a list would be checked and cast a
+    value at a time in Python: 2 s for 3 M persons, against 0.13 s). OpenDP's library is
+    called through ctypes, which lets go of the interpreter lock, so the cells are scored
+    on every core.
+    """
+
+    def invoke(values: np.ndarray) -> list[object]:
+        answer = measurement(np.ascontiguousarray(values, dtype=np.float64))  # type: ignore[operator]
+        return answer if isinstance(answer, list) else [answer]
+
+    workers = min(len(cells), os.cpu_count() or 1)
+    if workers <= 1:
+        return [invoke(values) for values in cells]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="quantile") as pool:
+        return list(pool.map(invoke, cells))
 
 
 def _mean_cells(

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy.release import (
     InvalidReleaseData,
@@ -302,3 +304,44 @@ def test_coded_columns_count_listed_values_and_leave_unknown_ones_out():
     assert records_by(data, "admission_type") == {("emergency",): 2, ("elective",): 1}
     assert records_by(data, "admission_method") == {("21",): 1, ("2A",): 1, ("11",): 1}
     assert data.record_codes["admission_method"].null_count() == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["E09000001", "E09000002"]), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(st.integers(0, 14), st.booleans(), st.sampled_from(["11", "21", "99"])),
+        max_size=40,
+    ),
+    st.sampled_from([(True, True), (True, False), (False, True), (False, False)]),
+)
+def test_exists_and_not_exists_count_the_persons_owning_a_selected_record(boroughs, rows, present):
+    """Persons 0..11 (some with no record), records of persons 0..14 (12-14 are not in the
+    snapshot), in any order: the persons by borough with (or without) an emergency episode
+    and with (or without) a social-care record, against a count made by hand."""
+    people = persons(*((i, b, "80-84", "2") for i, b in enumerate(boroughs)))
+    made = [
+        episode(pid, date(2024, 5, 1), method=method)
+        if hospital
+        else service(pid, date(2024, 6, 1))
+        for pid, hospital, method in rows
+    ]
+    data = ReleaseData(people, records(made))
+    emergency_first, care_first = present
+    keys = (
+        "exists" if emergency_first else "not_exists",
+        "exists" if care_first else "not_exists",
+    )
+    filters: dict[str, list[dict[str, Any]]] = {}
+    emergencies = {"attribute": "admission_type", "in": ["emergency"]}
+    filters.setdefault(keys[0], []).append({"dataset": NHS, "records": [emergencies]})
+    filters.setdefault(keys[1], []).append({"dataset": ASC})
+    query = {"measure": {"kind": "persons"}, "group_by": ["borough"], "filters": filters}
+    emergency = {pid for pid, hospital, method in rows if hospital and method == "21"}
+    care = {pid for pid, hospital, _ in rows if not hospital}
+    counted = aggregate(query, data)
+    expected = dict.fromkeys(counted, 0)  # every borough of London, as declared
+    for pid, borough in enumerate(boroughs):
+        if (pid in emergency) == emergency_first and (pid in care) == care_first:
+            expected[(borough,)] += 1
+    assert counted == expected
