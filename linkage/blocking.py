@@ -82,10 +82,11 @@ number's rule pairs only records that share one. Without it an exact rule paired
 record with up to ``max_block - 1`` others (larger blocks are skipped); its key is a
 date of birth or an address with a name, so blocks are small, but they fill as the
 population grows, and a degenerate key (one default date of birth, one postcode for a
-care home's residents) would make every pair of a block. Measured (generator with social-care error kinds, seed 1,
-200,000 / 2,000,000 persons, one frame each), all rules' pairs: 50,225 / 2,605,730
-without the bound (0.49 / 2.54 per record, growing as records^1.7), 38,486 / 1,781,292
-with ``top_k`` 5, 37,594 / 1,088,734 with ``top_k`` 2 (0.37 / 1.06 per record,
+care home's residents) would make every pair of a block. Measured before the exact
+rules' bound (generator with social-care error kinds, seed 1, 200,000 / 2,000,000
+persons, one frame each), all rules' pairs: 50,225 / 2,605,730 without the LSH bound
+(0.49 / 2.54 per record, growing as records^1.7), 38,486 / 1,781,292 with LSH
+``top_k`` 5, 37,594 / 1,088,734 with ``top_k`` 2 (0.37 / 1.06 per record,
 records^1.46: the LSH rules' share grows as records^1.36, the exact rule on birth year
 and phonetic names as records^1.43), with pairwise F1 0.99968 / 0.99950 for both
 bounds and precision 0.99962 / 0.99958 (5) and 0.99962 / 0.99970 (2).
