@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -463,10 +464,10 @@ def run(plan: Plan, data: ReleaseData) -> Release:
     out: list[ReleasedCell] = []
     if kind == "quantile":
         labels = [f"q{q:g}" for q in plan.spec.measure.quantiles]
-        answers = _per_cell(measurement, aggregates[0])
+        answers = _per_cell(measurement, list(aggregates[0]))
         for key, answer in zip(cells, answers, strict=True):
             out.extend(
-                ReleasedCell(key, label, float(a), None, None)
+                ReleasedCell(key, label, a, None, None)
                 for label, a in zip(labels, answer, strict=True)
             )
         return Release(plan.plan_id, plan.epsilon, plan.dimensions, tuple(out))
@@ -485,7 +486,7 @@ def run(plan: Plan, data: ReleaseData) -> Release:
     return Release(plan.plan_id, plan.epsilon, plan.dimensions, tuple(out))
 
 
-def _per_cell(measurement: object, cells: Sequence[np.ndarray]) -> list[list[object]]:
+def _per_cell(measurement: Any, cells: Sequence[np.ndarray]) -> list[list[float]]:
     """The measurement invoked on each cell's values (its answers as a list), in order.
 
     Each float64 array goes to OpenDP as one buffer (a list would be checked and cast a
@@ -494,9 +495,9 @@ def _per_cell(measurement: object, cells: Sequence[np.ndarray]) -> list[list[obj
     on every core.
     """
 
-    def invoke(values: np.ndarray) -> list[object]:
-        answer = measurement(np.ascontiguousarray(values, dtype=np.float64))  # type: ignore[operator]
-        return answer if isinstance(answer, list) else [answer]
+    def invoke(values: np.ndarray) -> list[float]:
+        answer = measurement(np.ascontiguousarray(values, dtype=np.float64))
+        return [float(a) for a in (answer if isinstance(answer, list) else [answer])]
 
     workers = min(len(cells), os.cpu_count() or 1)
     if workers <= 1:
