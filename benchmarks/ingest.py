@@ -5,7 +5,7 @@
    through ``RecordReader`` + ``RowProcessor`` (normalise, validate, key: every token
    and Bloom encoding an upload makes, in the native kernel ``RowKernel`` of
    ``app/ingest/_kernel.pyx``, as the service runs it): **the core**, and through the
-   core + ``app.store.seal_record_rows`` (each batch's accepted rows as the Arrow
+   core + ``app.store.seal_record_columns`` (each batch's accepted rows as the Arrow
    linkage and facts parts, each sealed with AES-256-GCM under a fresh random data-seal
    key, as ``_BatchMaker.prepare`` does): **core + sealing**, at ``--core-sizes`` rows.
    Rows/s (wall and per CPU second), peak RSS and RSS at 10-75 % of the file (does it
@@ -19,7 +19,7 @@
    the core spent reading, the share of core + sealing spent sealing, and the kernel's
    speed-up over the reference with reading excluded), and cProfile of core + sealing
    (CSV parsing, ``process_batch``, the Python fall-backs the kernel calls, and
-   ``seal_record_rows``: Arrow columns, IPC, AES-GCM), with the top functions by
+   ``seal_record_columns``: Arrow columns, IPC, AES-GCM), with the top functions by
    cumulative and by self time.
 2. **End to end**: for each backend and each of ``--sizes``, a fresh store (SQLite in
    a temporary directory; PostgreSQL in a throw-away database), initialised with
@@ -228,7 +228,7 @@ class CorePass:
 CORE_MODES = {
     "reader": "RecordReader alone",
     "process": "RecordReader + RowProcessor (native kernel): the core",
-    "process-seal": "the core + seal_record_rows (Arrow columns + AES-256-GCM)",
+    "process-seal": "the core + seal_record_columns (Arrow columns + AES-256-GCM)",
     "process-reference": "RecordReader + RowProcessor(native=False) (Python reference)",
 }
 
@@ -246,7 +246,7 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
     from app.ingest.reader import RecordReader
     from app.ingest.rows import RowProcessor
     from app.ingest.schema import load_schemas
-    from app.store import seal_record_rows
+    from app.store.records import seal_record_columns
 
     if mode not in CORE_MODES:
         raise ValueError(f"unknown core mode {mode!r}")
@@ -287,14 +287,8 @@ def _core_prepare(path: Path, mode: str, chunk: int) -> CorePass:
 
         def process(batch: list[Any]) -> Any:
             done = processor.process_batch(batch)
-            if seal_keys is not None and done.rows:  # as _BatchMaker.prepare seals them
-                made = seal_record_rows(
-                    done.rows,
-                    attributes,
-                    seal_keys,
-                    submission_id=1,
-                    first_line=int(done.rows[0][0]),
-                )
+            if seal_keys is not None and done.accepted:  # as _BatchMaker.prepare seals them
+                made = seal_record_columns(done.columns, attributes, seal_keys, submission_id=1)
                 sealed[0] += 1
                 sealed[1] += len(made.linkage_part)
                 sealed[2] += len(made.facts_part)
@@ -420,7 +414,7 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
     kernel's own work is native code that cProfile cannot see: it counts as the self time
     of ``process_batch``. Python functions the kernel calls (fall-backs for rarer shapes,
     sex codes, boroughs, kept attributes) appear as callees of ``process_batch``. Sealing
-    is ``seal_record_rows``: building the Arrow columns (``tables``), the IPC stream
+    is ``seal_record_columns``: building the Arrow columns (``tables``), the IPC stream
     (``to_ipc``) and AES-256-GCM (``SealKeys.seal``)."""
     top = spec["top"]
     run = _core_prepare(Path(spec["path"]), "process-seal", spec["chunk"]).run
@@ -466,7 +460,7 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
         fallbacks.append({"function": _where(code), "calls": calls, "seconds": seconds})
     fallbacks.sort(key=lambda f: -f["seconds"])
     fallback = sum(f["seconds"] for f in fallbacks)
-    _, sealing = cumulative("app/store/records.py", "seal_record_rows")
+    _, sealing = cumulative("app/store/records.py", "seal_record_columns")
     _, arrow = cumulative("app/store/records.py", "tables")
     _, ipc = cumulative("app/store/ipc.py", "to_ipc")
     _, aead = cumulative("app/store/seal.py", "seal")
@@ -478,11 +472,11 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
             "  the rest: native kernel (unseen by cProfile), process_batch's glue",
             batch - fallback,
         ),
-        ("seal_record_rows (sealing: app/store/records.py)", sealing),
+        ("seal_record_columns (sealing: app/store/records.py)", sealing),
         ("  Arrow columns of the two parts (tables)", arrow),
         ("  Arrow IPC streams (to_ipc)", ipc),
         ("  AES-256-GCM (SealKeys.seal)", aead),
-        ("  the rest of seal_record_rows (digest, glue)", sealing - arrow - ipc - aead),
+        ("  the rest of seal_record_columns (digest, glue)", sealing - arrow - ipc - aead),
     ]
     return {
         **figures,
@@ -1259,7 +1253,7 @@ def print_profile(profile: dict[str, Any] | None) -> None:
     if profile and "breakdown" in profile:
         print(
             f"Where the time goes: cProfile of reader + RowProcessor (native kernel) +"
-            f" seal_record_rows on"
+            f" seal_record_columns on"
             f" {profile['rows']:,} rows ({profile['seconds']:.1f} s under the profiler,"
             f" {profile['rows_per_second_under_profiler']:,.0f} rows/s; the profiler slows"
             " Python calls, not native code, so compare shares, not seconds)"
@@ -1317,7 +1311,7 @@ def print_core_table(core: dict[str, Any]) -> None:
     for name, results in (
         ("reader alone", reader),
         ("core: reader + RowProcessor", proc),
-        ("core + sealing (+ seal_record_rows)", sealing),
+        ("core + sealing (+ seal_record_columns)", sealing),
     ):
         rows += [
             (f"{name}: rate", "rows/s", [_n(_get(r, "rows_per_second")) for r in results]),

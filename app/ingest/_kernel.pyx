@@ -20,12 +20,16 @@ attributes, whose distinct values are few) goes to the pure-Python functions of
 memo tables (``app.ingest._memo.MemoTable``, emptied when ``memo_limit`` is reached, key
 bytes wiped), as in the reference; the next row's slots are prefetched a row ahead.
 
-Accepted rows come out as tuples in ``app.store.records.RECORD_COLUMNS`` order, which the
-upload's batch writer turns into Arrow columns and seals (``app/store``).
+Accepted rows come out column by column (``app.store.records.RecordColumns``: a list per
+``VALUE_COLUMNS`` name and per kept attribute), which the upload turns into Arrow arrays
+and seals (``app/store``): no tuple a row, no dict of attributes a row, and nothing to
+transpose (the row tuples were a fifth of the upload's interpreter time, made, turned
+into columns and freed).
 """
 
 import os
 
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_FromStringAndSize
@@ -38,6 +42,7 @@ from privacy._keyed cimport BloomMasks, Token
 
 
 cdef extern from "Python.h":
+    void Py_SET_SIZE(object op, Py_ssize_t size)
     void PyObject_GC_UnTrack(void *op)
     bint PyUnicode_IS_ASCII(object)
     void *PyUnicode_DATA(object)
@@ -51,6 +56,7 @@ DEF NORMALISED = 3
 DEF MAX_NAME = 512
 DEF GIL_EVERY = 16
 DEF TOKEN_MEMO = 8192
+DEF VALUE_COLUMNS = 25  # len(app.store.records.VALUE_COLUMNS)
 
 
 
@@ -98,7 +104,6 @@ cdef class RowKernel:
     cdef Py_ssize_t *attr_index  # column of each attribute, -1 when not in the file
     cdef bint *attr_required
     cdef list attr_names, attr_memos, attr_compute
-    cdef Py_ssize_t prefix_size
     cdef Py_ssize_t memo_limit
     cdef object linkage_version, wrap_version
     cdef int today_y, today_m, today_d, ref_y, ref_m, ref_d
@@ -113,11 +118,10 @@ cdef class RowKernel:
     cdef object today
     cdef dict token_memo         # Token -> MemoTable {normalised value: token}, common values
     cdef bytes seed              # the memo tables' hash key
-    cdef tuple prefix            # values put before each accepted row
     cdef Py_ssize_t la_code      # the attribute whose value names a council, or -1
 
     def __init__(self, *, width, positions, record_field, tokens, bloom, masks,
-                 attributes, memo_limit, versions, today, reference_date, python, prefix=()):
+                 attributes, memo_limit, versions, today, reference_date, python):
         cdef dict p = positions
         self.width = width
         self.i_record = p["record_id"]
@@ -176,8 +180,6 @@ cdef class RowKernel:
         self.attr_compute = [attr[3] for attr in attributes]
         self.memo_limit = memo_limit
         self.token_memo = {}
-        self.prefix = tuple(prefix)
-        self.prefix_size = len(self.prefix)
         self.linkage_version, self.wrap_version = versions
         self.today = today
         self.today_y, self.today_m, self.today_d = today.year, today.month, today.day
@@ -242,9 +244,18 @@ cdef class RowKernel:
     # -- the batch --------------------------------------------------------------------
 
     def run(self, rows):
-        """(accepted, accepted count, problems, refused count, counts[slot][outcome]) for
-        a batch: ``accepted`` is a list of row tuples."""
-        cdef list out_rows = []
+        """(values, attributes, accepted count, problems, refused count,
+        counts[slot][outcome]) for a batch: ``values`` holds a list per
+        ``VALUE_COLUMNS`` name, ``attributes`` a list per kept attribute."""
+        cdef list batch = rows if type(rows) is list else list(rows)
+        cdef Py_ssize_t r, i, total = len(batch)
+        # Each column is made as long as the batch and cut to the records accepted.
+        cdef list values = [_column_of(total) for _ in range(VALUE_COLUMNS)]
+        cdef list attr_columns = [_column_of(total) for _ in range(self.n_attributes)]
+        cdef PyObject *out[VALUE_COLUMNS]
+        cdef PyObject **attr_out = <PyObject **>malloc(
+            max(1, self.n_attributes) * sizeof(PyObject *)
+        )
         cdef list problems = []
         cdef Py_ssize_t refused_rows = 0
         cdef Py_ssize_t accepted = 0
@@ -257,17 +268,20 @@ cdef class RowKernel:
         cdef bint refused
         cdef Py_ssize_t n
         cdef int outcome
-        cdef dict kept
-        cdef tuple dob, sex, pc, given, family, borough, attr, row
+        cdef tuple dob, sex, pc, given, family, borough, attr
         cdef Py_ssize_t a, k
         cdef object tok_record, tok_nhs, nhs, key, value, line, spec_memo, item, la_code
         cdef PyObject *found
         cdef str record_id
-        if counts == NULL:
+        if counts == NULL or attr_out == NULL:
+            free(counts)
+            free(attr_out)
             raise MemoryError()
         memset(counts, 0, self.slots * 4 * sizeof(long long))
-        cdef list batch = rows if type(rows) is list else list(rows)
-        cdef Py_ssize_t r, total = len(batch)
+        for k in range(VALUE_COLUMNS):
+            out[k] = <PyObject *>values[k]
+        for a in range(self.n_attributes):
+            attr_out[a] = <PyObject *>attr_columns[a]
         # Hashes of the next row's cells, whose memo slots are prefetched a row ahead: a
         # lookup in a large table is a cache miss, overlapped this way with a row's work.
         cdef uint64_t ahead_dob = 0, ahead_given = 0
@@ -388,38 +402,36 @@ cdef class RowKernel:
                     value = tuple(self.py_borough(key))
                     self._remember(self.memo_borough, key, value)
                 borough = <tuple>value
+                i = accepted
                 accepted += 1
-                kept = {}
-                for a in range(self.n_attributes):
-                    kept[self.attr_names[a]] = (<tuple>attr_values[a])[0]
-                row = PyTuple_New(self.prefix_size + 26)
-                k = 0
-                for a in range(self.prefix_size):
-                    k = _put(row, k, self.prefix[a])
-                k = _put(row, k, line)
-                k = _put(row, k, self.linkage_version)
-                k = _put(row, k, self.wrap_version)
-                k = _put(row, k, tok_record)
-                k = _put(row, k, tok_nhs)
+                k = _set(out, 0, i, line)
+                k = _set(out, k, i, self.linkage_version)
+                k = _set(out, k, i, self.wrap_version)
+                k = _set(out, k, i, tok_record)
+                k = _set(out, k, i, tok_nhs)
                 for a in range(1, 6):
-                    k = _put(row, k, dob[a])
-                k = _put(row, k, sex[1])
-                k = _put(row, k, sex[2])
+                    k = _set(out, k, i, dob[a])
+                k = _set(out, k, i, sex[1])
+                k = _set(out, k, i, sex[2])
                 for a in range(1, 5):
-                    k = _put(row, k, pc[a])
+                    k = _set(out, k, i, pc[a])
                 for a in range(1, 5):
-                    k = _put(row, k, given[a])
+                    k = _set(out, k, i, given[a])
                 for a in range(1, 4):
-                    k = _put(row, k, family[a])
-                k = _put(row, k, borough[0])
-                k = _put(row, k, borough[1])
-                k = _put(row, k, kept)
-                PyObject_GC_UnTrack(<void *>row)  # atoms and an untracked dict of strings
-                out_rows.append(row)
+                    k = _set(out, k, i, family[a])
+                k = _set(out, k, i, borough[0])
+                k = _set(out, k, i, borough[1])
+                for a in range(self.n_attributes):
+                    _set(attr_out, a, i, (<tuple>attr_values[a])[0])
             result = [[counts[s * 4 + o] for o in range(4)] for s in range(self.slots)]
         finally:
             free(counts)
-        return out_rows, accepted, problems, refused_rows, result
+            free(attr_out)
+            for column in values:
+                _cut(<list>column, accepted)
+            for column in attr_columns:
+                _cut(<list>column, accepted)
+        return values, attr_columns, accepted, problems, refused_rows, result
 
     # -- NHS number -------------------------------------------------------------------
 
@@ -717,6 +729,25 @@ cdef inline uint64_t _prefetch(MemoTable memo, list cells, Py_ssize_t i):
         return 0
     cell = cells[i]
     return memo.prefetch(<str>cell) if type(cell) is str else 0
+
+
+cdef list _column_of(Py_ssize_t size):
+    """A list of ``size`` empty slots, filled in order by ``_set`` and cut to the slots
+    filled by ``_cut``: an empty slot never reaches Python."""
+    return PyList_New(size)
+
+
+cdef inline Py_ssize_t _set(PyObject **columns, Py_ssize_t k, Py_ssize_t i, object value) noexcept:
+    """Put ``value`` in slot ``i`` (still empty) of the ``k``-th column; the next column."""
+    Py_INCREF(value)
+    PyList_SET_ITEM(<list>columns[k], i, value)
+    return k + 1
+
+
+cdef inline void _cut(list column, Py_ssize_t filled) noexcept:
+    """Keep the first ``filled`` slots. Those after were never set and are never read:
+    a list reads and releases only the items its length covers."""
+    Py_SET_SIZE(column, filled)
 
 
 cdef inline Py_ssize_t _put(tuple row, Py_ssize_t k, object value):

@@ -26,7 +26,7 @@ from app.ingest._kernel import RowKernel
 from app.ingest.attributes import attribute_outcome
 from app.ingest.gcpause import cyclic_gc_paused
 from app.ingest.schema import DatasetSchema, Field
-from app.store.records import RECORD_COLUMNS
+from app.store.records import RECORD_COLUMNS, RecordColumns
 from privacy import names as name_rules
 from privacy import normalise, postcodes
 from privacy.pseudonym import PseudonymKeys
@@ -99,16 +99,22 @@ class ProcessedRow:
 
 @dataclass
 class Batch:
-    """What a batch of rows became: accepted rows (tuples in ``RECORD_COLUMNS`` order),
-    the problems of the refused ones, and how many rows were refused."""
+    """What a batch of rows became: the accepted records (``RecordColumns``), the
+    problems of the refused rows, and how many rows were refused."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    columns: RecordColumns = field(default_factory=lambda: RecordColumns.from_rows([], []))
     problems: list[RowProblem] = field(default_factory=list)
     refused: int = 0
+    prefix: tuple[Any, ...] = ()  # put before each record of ``rows``
 
     @property
     def accepted(self) -> int:
-        return len(self.rows)
+        return len(self.columns)
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The accepted records as tuples: ``prefix``, then ``RECORD_COLUMNS`` order."""
+        return self.columns.rows(self.prefix)
 
     def __repr__(self) -> str:  # tokens and filters never print
         return (
@@ -214,7 +220,6 @@ class RowProcessor:
             ],
             memo_limit=memo_size,
             versions=self._versions,
-            prefix=self._prefix,
             today=self.today,
             reference_date=self.reference_date,
             python={
@@ -250,15 +255,16 @@ class RowProcessor:
         """Many rows at once: the same result as ``process`` row by row, faster.
 
         Each row is a sequence whose first two items are the line number and the cells
-        (a ``(line, cells)`` pair, or a reader ``Record``). Accepted rows are tuples of
-        ``row_prefix`` followed by the ``RECORD_COLUMNS`` values.
+        (a ``(line, cells)`` pair, or a reader ``Record``). The accepted records come
+        out as ``RecordColumns``; ``Batch.rows`` gives them as tuples of ``row_prefix``
+        followed by the ``RECORD_COLUMNS`` values.
 
         Runs the native loop when there is one, else ``_process_batch_reference``.
         """
         with cyclic_gc_paused():
             if self._kernel is None:
                 return self._process_batch_reference(rows)
-            accepted, _count, problems, refused, counts = self._kernel.run(rows)
+            values, kept, _count, problems, refused, counts = self._kernel.run(rows)
             for name, (_ok, missing, invalid, changed) in zip(
                 self._slot_names, counts, strict=True
             ):
@@ -266,7 +272,13 @@ class RowProcessor:
                 totals.missing += missing
                 totals.invalid += invalid
                 totals.normalised += changed
-            return Batch(rows=accepted, problems=problems, refused=refused)
+            columns = RecordColumns(
+                values=tuple(values),
+                attributes=tuple(
+                    (spec.name, column) for spec, column in zip(self._attributes, kept, strict=True)
+                ),
+            )
+            return Batch(columns, problems, refused, self._prefix)
 
     @property
     def _slot_names(self) -> list[str]:
@@ -280,7 +292,9 @@ class RowProcessor:
 
     def _process_batch_reference(self, rows: Iterable[Sequence[Any]]) -> Batch:
         """The definition of ``process_batch``, in Python: the native loop must agree."""
-        out = Batch()
+        accepted: list[tuple[Any, ...]] = []
+        problems: list[RowProblem] = []
+        refused_rows = 0
         quality = self.quality
         counts: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in quality}
         names = self._names
@@ -310,15 +324,14 @@ class RowProcessor:
         attribute_memo = self._memo_attribute
         linkage_version, wrap_version = self._versions
         nhs_number = normalise.nhs_number
-        append_row, append_problem = out.rows.append, out.problems.append
+        append_row, append_problem = accepted.append, problems.append
         blank = ""
-        prefix = self._prefix
         for item in rows:
             line, cells = item[0], item[1]
             if len(cells) != width:
                 reason = f"expected {width} columns, found {len(cells)}"
                 append_problem(RowProblem(line, "(row)", reason))
-                out.refused += 1
+                refused_rows += 1
                 continue
             refused = False
             # record id: required, tokenised, never memoised
@@ -361,12 +374,11 @@ class RowProcessor:
                     refused = True
                 kept[name] = value
             if refused:
-                out.refused += 1
+                refused_rows += 1
                 continue
             borough = memo_borough[(kept.get("la_code"), pc[5])]
             append_row(
                 (
-                    *prefix,
                     line,
                     linkage_version,
                     wrap_version,
@@ -386,7 +398,8 @@ class RowProcessor:
             totals.missing += missing
             totals.invalid += invalid
             totals.normalised += changed
-        return out
+        columns = RecordColumns.from_rows(accepted, [spec.name for spec in self._attributes])
+        return Batch(columns, problems, refused_rows, self._prefix)
 
     # -- identifiers: normalised, keyed, dropped (memoised per distinct raw cell) -------
 

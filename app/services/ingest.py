@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from app.services.context import ServiceContext
 from app.services.store import store_keys
 from app.services.unit import UnitOfWork, unit_of_work
 from app.store import SealKeys, delete_submission_batches, insert_record_batch
-from app.store.records import EncodedRecordBatch, encode_record_rows, seal_encoded
+from app.store.records import EncodedRecordBatch, encode_record_columns, seal_encoded
 from privacy.pseudonym import PseudonymKeys
 
 __all__ = [
@@ -367,6 +368,10 @@ class _Outcome:
     stopped: bool = False  # by the request's time box, before the end of its bytes
 
 
+#: Batches prepared and waiting for (or in) the upload's writer thread, at most. Each
+#: holds a batch's Arrow IPC (about 7 MB at 5,000 rows).
+_WRITES_IN_FLIGHT = 2
+
 #: How a blank row is refused: a row problem naming no value.
 BLANK_ROW = "a blank row"
 
@@ -419,23 +424,26 @@ def _stream(
 
     maker = _BatchMaker(submission_id, processor, header, reader, seen=seen, keys=store_keys(ctx))
 
-    # Pseudonymise batch n+1 here while a writer thread commits batch n: the database
-    # waits mostly outside the GIL, so the two overlap. Batches still commit one at a time
-    # and in order, each with its offset; leaving the block waits for the last write.
-    pending: Future[None] | None = None
+    # Pseudonymise the next batches here while a writer thread commits the earlier ones:
+    # the database waits mostly outside the GIL, so the two overlap. Batches still commit
+    # one at a time and in order, each with its offset. Up to ``_WRITES_IN_FLIGHT``
+    # batches wait for the writer, so that one slow commit (a WAL flush, a checkpoint)
+    # does not stall the pseudonymiser at once. Once a batch fails, none after it can be
+    # written: each claims the submission at the row count the one before left
+    # (``_write_batch``). Leaving the block waits for the last write.
+    in_flight: deque[Future[None]] = deque()
     with (
         ctx.engine.connect() as connection,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer,
     ):
 
         def commit(prepared: _Prepared, blank: set[int]) -> None:
-            nonlocal pending
             for error in prepared.errors:
                 if error["line"] in blank:
                     error["column"], error["reason"] = "(row)", BLANK_ROW
-            if pending is not None:
-                pending.result()  # the previous batch is committed (or its error raised)
-            pending = writer.submit(_write_batch, connection, submission_id, prepared)
+            if len(in_flight) >= _WRITES_IN_FLIGHT:
+                in_flight.popleft().result()  # committed (or its error raised here)
+            in_flight.append(writer.submit(_write_batch, connection, submission_id, prepared))
 
         batch: list[Record] = []
         blank: set[int] = set()
@@ -464,8 +472,8 @@ def _stream(
             outcome.end_offset = batch[-1].end_offset
         elif header is not None:
             commit(maker.prepare([], outcome.end_offset, last=True), blank)
-        if pending is not None:
-            pending.result()
+        while in_flight:
+            in_flight.popleft().result()
     return outcome
 
 
@@ -530,8 +538,8 @@ class _BatchMaker:
         request's last batch, committed durably."""
         processed = self.processor.process_batch(batch)
         encoded = None
-        if processed.rows:
-            encoded = encode_record_rows(processed.rows, self.processor.schema.attributes)
+        if processed.accepted:
+            encoded = encode_record_columns(processed.columns, self.processor.schema.attributes)
         prepared = _Prepared(
             encoded=encoded,
             keys=self.keys,

@@ -13,7 +13,7 @@ separately so that each reader opens only what it needs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +31,15 @@ __all__ = [
     "LINK_COLUMNS",
     "RECORD_COLUMNS",
     "RECORD_TABLE",
+    "VALUE_COLUMNS",
     "EncodedRecordBatch",
+    "RecordColumns",
     "SealedRecordBatch",
     "attribute_type",
+    "encode_record_columns",
     "encode_record_rows",
     "seal_encoded",
+    "seal_record_columns",
     "seal_record_rows",
 ]
 
@@ -122,18 +126,80 @@ class SealedRecordBatch:
         return f"SealedRecordBatch(first_line={self.first_line}, rows={self.rows}, [sealed])"
 
 
+#: The columns every accepted record has a value in, in ``RECORD_COLUMNS`` order: all but
+#: ``attributes``, whose values ``RecordColumns`` keeps one list per attribute.
+VALUE_COLUMNS: tuple[str, ...] = RECORD_COLUMNS[:-1]
+if RECORD_COLUMNS[-1] != "attributes":  # RecordColumns.values are indexed as rows are
+    raise RuntimeError("RECORD_COLUMNS must end with the attributes")
+
+
+@dataclass(frozen=True, repr=False)
+class RecordColumns:
+    """Accepted records column by column, as the row kernel makes them: one list per
+    ``VALUE_COLUMNS`` name and one per kept attribute, every list as long as the batch.
+
+    Arrow builds its arrays from these lists directly; a record as a row (a tuple in
+    ``RECORD_COLUMNS`` order, its attributes as a dict) is made only when asked for.
+    """
+
+    values: tuple[list[Any], ...]
+    attributes: tuple[tuple[str, list[Any]], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(VALUE_COLUMNS):
+            raise ValueError(f"expected {len(VALUE_COLUMNS)} value columns")
+        lengths = {len(c) for c in self.values} | {len(c) for _, c in self.attributes}
+        if len(lengths) > 1:
+            raise ValueError("every column of a batch has one value a record")
+
+    def __len__(self) -> int:
+        return len(self.values[0])
+
+    def __repr__(self) -> str:  # tokens and filters never print
+        return f"RecordColumns(records={len(self)}, [pseudonymised])"
+
+    def column(self, name: str) -> list[Any]:
+        return self.values[_AT[name]]
+
+    def rows(self, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Each record as a tuple in ``RECORD_COLUMNS`` order (after ``prefix``), its
+        attributes as a dict by name."""
+        names = [name for name, _ in self.attributes]
+        kept: Iterable[tuple[Any, ...]] = (
+            zip(*(values for _, values in self.attributes), strict=True)
+            if names
+            else [()] * len(self)
+        )
+        return [
+            (*prefix, *values, dict(zip(names, attrs, strict=True)))
+            for values, attrs in zip(zip(*self.values, strict=True), kept, strict=True)
+        ]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]], attributes: Sequence[str]) -> RecordColumns:
+        """Rows in ``RECORD_COLUMNS`` order (attributes as a dict by name) as columns."""
+        width = len(RECORD_COLUMNS)
+        if any(len(row) != width for row in rows):
+            raise ValueError(f"a record row has {width} values")
+        values = tuple(list(c) for c in zip(*rows, strict=True)) if rows else ()
+        kept = values[-1] if values else []
+        return cls(
+            values=values[:-1] if values else tuple([] for _ in VALUE_COLUMNS),
+            attributes=tuple((name, [k.get(name) for k in kept]) for name in attributes),
+        )
+
+
 def tables(
-    rows: Sequence[Sequence[Any]], attributes: Sequence[Field]
+    records: RecordColumns, attributes: Sequence[Field]
 ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
-    """The linkage part and the facts part of accepted rows (``RECORD_COLUMNS`` order)."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in RECORD_COLUMNS]
+    """The linkage part and the facts part of accepted records."""
     link = pa.RecordBatch.from_arrays(
-        [_column(name, columns[_AT[name]]) for name in LINK_COLUMNS], names=list(LINK_COLUMNS)
+        [_column(name, records.column(name)) for name in LINK_COLUMNS], names=list(LINK_COLUMNS)
     )
-    kept = columns[_AT["attributes"]]
+    kept = dict(records.attributes)
     facts = pa.RecordBatch.from_arrays(
-        [_column(name, columns[_AT[name]]) for name in FACT_COLUMNS]
-        + [pa.array([k.get(f.name) for k in kept], type=attribute_type(f)) for f in attributes],
+        [_column(name, records.column(name)) for name in FACT_COLUMNS]
+        + [pa.array(kept[f.name], type=attribute_type(f)) for f in attributes],
         names=[*FACT_COLUMNS, *(f.name for f in attributes)],
     )
     return link, facts
@@ -160,14 +226,23 @@ def encode_record_rows(
     rows: Sequence[Sequence[Any]], attributes: Sequence[Field]
 ) -> EncodedRecordBatch:
     """Accepted rows (``RECORD_COLUMNS`` order) as Arrow IPC, numbered by their first line."""
-    if not rows:
+    return encode_record_columns(
+        RecordColumns.from_rows(rows, [f.name for f in attributes]), attributes
+    )
+
+
+def encode_record_columns(
+    records: RecordColumns, attributes: Sequence[Field]
+) -> EncodedRecordBatch:
+    """Accepted records as Arrow IPC, numbered by the line of the first."""
+    if not len(records):
         raise ValueError("a sealed batch holds at least one record")
-    link, facts = tables(rows, attributes)
+    link, facts = tables(records, attributes)
     return EncodedRecordBatch(
-        first_line=int(rows[0][_AT["line"]]),
-        rows=len(rows),
-        linkage_key_version=int(rows[0][_AT["linkage_key_version"]]),
-        wrap_key_version=int(rows[0][_AT["wrap_key_version"]]),
+        first_line=int(records.column("line")[0]),
+        rows=len(records),
+        linkage_key_version=int(records.column("linkage_key_version")[0]),
+        wrap_key_version=int(records.column("wrap_key_version")[0]),
         linkage_ipc=to_ipc(link),
         facts_ipc=to_ipc(facts),
     )
@@ -199,6 +274,14 @@ def seal_encoded(
     )
 
 
+def seal_record_columns(
+    records: RecordColumns, attributes: Sequence[Field], keys: SealKeys, *, submission_id: int
+) -> SealedRecordBatch:
+    """Seal accepted records of one submission (numbered by the first one's line)."""
+    encoded = encode_record_columns(records, attributes)
+    return seal_encoded(encoded, keys, submission_id=submission_id)
+
+
 def seal_record_rows(
     rows: Sequence[Sequence[Any]],
     attributes: Sequence[Field],
@@ -207,8 +290,8 @@ def seal_record_rows(
     submission_id: int,
     first_line: int | None = None,
 ) -> SealedRecordBatch:
-    """Seal accepted rows of one submission (numbered by their first line)."""
-    encoded = encode_record_rows(rows, attributes)
-    if first_line is not None and first_line != encoded.first_line:
+    """Seal accepted rows (``RECORD_COLUMNS`` order) of one submission."""
+    records = RecordColumns.from_rows(rows, [f.name for f in attributes])
+    if first_line is not None and len(records) and records.column("line")[0] != first_line:
         raise ValueError("a batch is numbered by the line of its first record")
-    return seal_encoded(encoded, keys, submission_id=submission_id)
+    return seal_record_columns(records, attributes, keys, submission_id=submission_id)

@@ -284,10 +284,20 @@ def test_credential_holders_print_secure():
 
 def test_the_row_kernel_outputs_print_no_token_or_filter():
     from app.ingest.rows import Batch, ProcessedRow
+    from app.store.records import RECORD_COLUMNS, RecordColumns
 
     token = bytes(range(48))
-    batch = Batch(rows=[(2, 1, 1, token)])
+    record = tuple(token if c.startswith("tok_") else 1 for c in RECORD_COLUMNS[:-1])
+    columns = RecordColumns.from_rows([(*record, {"note": token})], ["note"])
+    batch = Batch(columns)
     row = ProcessedRow(2, {"tok_nhs_number": token})
-    for text in (repr(batch), str(batch), repr(row), f"{row}", repr([row, batch])):
+    for text in (
+        repr(batch),
+        str(batch),
+        repr(columns),
+        repr(row),
+        f"{row}",
+        repr([row, batch, columns]),
+    ):
         assert repr(token)[2:20] not in text
         assert "[pseudonymised]" in text
