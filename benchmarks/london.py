@@ -28,6 +28,13 @@ fitted on log-log (x: synthetic people for generation, stored records otherwise)
 
     .venv/bin/python benchmarks/london.py --persons 50000,200000,500000 [--json]
 
+``--extracts DIR`` keeps each size's extracts under ``DIR`` and a later run with the same
+residents, rates and seed uploads those instead of generating them again (its generate
+figures are the first run's); ``--stop-after STAGE`` ends each size after that stage.
+Together they time one stage again on the same data, e.g. an upload A/B:
+
+    .venv/bin/python benchmarks/london.py --persons 9000000 --extracts ~/london --stop-after upload
+
 Progress goes to standard error; the figures (a table, or JSON) to standard output.
 """
 
@@ -695,35 +702,47 @@ def measure_size(
 ) -> dict[str, Any]:
     """Every stage at one size, each in a fresh child process, in a fresh database."""
     name, url = pg.create()
+    generation = {
+        "residents": residents,
+        "episodes_per_resident": args.episodes_per_resident,
+        "asc_per_resident": args.asc_per_resident,
+        "seed": args.seed,
+        "reference_date": "2026-04-01",
+    }
+    kept = _kept_extracts(args.extracts, generation) if args.extracts else None
     base: dict[str, Any] = {
         "data_dir": str(workdir / "var"),
         "database_url": url,
-        "outdir": str(workdir / "extracts"),
+        "outdir": str(kept or workdir / "extracts"),
     }
     result: dict[str, Any] = {"residents": residents}
+    made = None if kept is None else kept / "generate.json"
+    stop = STAGES.index(args.stop_after) if args.stop_after else len(STAGES)
     try:
-        log(f"{residents:,} residents: generate")
-        result["generate"] = run_worker(
-            "generate",
-            {
-                **base,
-                "residents": residents,
-                "episodes_per_resident": args.episodes_per_resident,
-                "asc_per_resident": args.asc_per_resident,
-                "seed": args.seed,
-                "reference_date": "2026-04-01",
-            },
-            args.timeout,
-        )
+        if made is not None and made.exists():
+            log(f"{residents:,} residents: the extracts kept in {kept}")
+            result["generate"] = {**json.loads(made.read_text()), "reused": str(kept)}
+        else:
+            log(f"{residents:,} residents: generate")
+            result["generate"] = run_worker("generate", {**base, **generation}, args.timeout)
+            if made is not None:
+                made.write_text(json.dumps(result["generate"], indent=2) + "\n")
         g = result["generate"]
         log(f"  {g['episodes']:,} episodes, {g['asc_rows']:,} social-care rows")
+        if stop < 1:
+            return result
         result["setup"] = run_worker("setup", base, args.timeout)
         log(f"{residents:,} residents: upload")
         upload = {**base, "client_in_process": args.client_in_process, "timeout": args.timeout}
         result["upload"] = run_worker("upload", upload, args.timeout)
-        shutil.rmtree(workdir / "extracts", ignore_errors=True)  # uploaded: not needed again
+        if kept is None:
+            shutil.rmtree(workdir / "extracts", ignore_errors=True)  # uploaded: not needed
+        if stop < 2:
+            return result
         log(f"{residents:,} residents: link")
         result["link"] = run_worker("link", base, args.timeout)
+        if stop < 3:
+            return result
         log(f"{residents:,} residents: release")
         result["release"] = run_worker("release", {**base, "repeats": args.queries}, args.timeout)
         result["size"] = run_worker("size", base, args.timeout)
@@ -731,6 +750,13 @@ def measure_size(
         pg.drop(name)
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _kept_extracts(root: Path, generation: dict[str, Any]) -> Path:
+    """The folder under ``root`` that holds (or will hold) the extracts of these
+    generation settings: a run with the same settings reuses them."""
+    key = "-".join(f"{k}={v}" for k, v in sorted(generation.items()))
+    return root.resolve() / key.replace("/", "_")
 
 
 # --------------------------------------------------------------------------- extrapolation
@@ -768,7 +794,7 @@ def _figures(r: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
 def extrapolate(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """``value = c * x^k`` per figure, k fitted over every size (the fit over the two
     largest is shown too); also with k at least 1 (a bound: fixed costs flatten small runs)."""
-    done = [r for r in results if "error" not in r]
+    done = [r for r in results if "error" not in r and {*STAGES, "size"} <= r.keys()]
     if len(done) < 2:
         return {}
     done.sort(key=lambda r: r["size"]["records"])
@@ -910,7 +936,7 @@ def print_sizes(results: list[dict[str, Any]]) -> None:
     at = next(i for i, row in enumerate(rows) if row[0].startswith("6."))
     queries = [
         (f"5. {name}" if i == 0 else f"   {name}", "ms", f"release.queries.{name}.median", 1e-3)
-        for i, name in enumerate(done[-1]["release"]["queries"])
+        for i, name in enumerate(_get(done[-1], "release.queries") or ())
     ]
     rows[at:at] = [(*q, "{:,.0f}") for q in queries]
     for label, unit, path, scale, form in rows:
@@ -987,17 +1013,20 @@ def verdicts(results: list[dict[str, Any]], ex: dict[str, Any]) -> list[str]:
     rates = (
         None if up is None else (ex["london"]["records"] / up[0], ex["london"]["records"] / up[1])
     )
-    say("ingest >= 50000 rows/s", "{:,.0f}", last["upload"]["rows_per_second"], rates)
-    say("linkage <= 600 s", "{:,.0f} s", last["link"]["seconds"], london("link seconds"))
-    say(
-        "release read <= 60 s",
-        "{:,.1f} s",
-        last["release"]["read_seconds"],
-        london("release read seconds"),
-    )
-    for name, q in last["release"]["queries"].items():
-        say(f"{name} <= 0.5 s", "{:,.2f} s", q["median"], london(f"query: {name}"))
-    for stage in STAGES:
+    if "upload" in last:
+        say("ingest >= 50000 rows/s", "{:,.0f}", last["upload"]["rows_per_second"], rates)
+    if "link" in last:
+        say("linkage <= 600 s", "{:,.0f} s", last["link"]["seconds"], london("link seconds"))
+    if "release" in last:
+        say(
+            "release read <= 60 s",
+            "{:,.1f} s",
+            last["release"]["read_seconds"],
+            london("release read seconds"),
+        )
+        for name, q in last["release"]["queries"].items():
+            say(f"{name} <= 0.5 s", "{:,.2f} s", q["median"], london(f"query: {name}"))
+    for stage in (s for s in STAGES if s in last and "peak_rss_bytes" in last[s]):
         say(
             f"{stage} peak RSS <= 12 GiB",
             "{:,.1f} GiB",
@@ -1095,6 +1124,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--client-in-process",
         action="store_true",
         help="run the upload client in the server's process (the first runs did)",
+    )
+    parser.add_argument(
+        "--extracts",
+        type=Path,
+        help="keep the generated extracts under this folder, and reuse them when a later"
+        " run asks for the same residents, rates and seed (generate is then not timed)",
+    )
+    parser.add_argument(
+        "--stop-after", choices=STAGES, help="stop after this stage (the store is dropped)"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
