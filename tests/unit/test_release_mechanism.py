@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -345,3 +345,65 @@ def test_exists_and_not_exists_count_the_persons_owning_a_selected_record(boroug
         if (pid in emergency) == emergency_first and (pid in care) == care_first:
             expected[(borough,)] += 1
     assert counted == expected
+
+
+RECORD_LEVEL_QUERIES: list[dict[str, Any]] = [
+    {"measure": {"kind": "records"}, "group_by": ["month", "dataset"]},
+    {"measure": {"kind": "persons", "dataset": NHS}, "group_by": ["admission_type"]},
+    {
+        "measure": {"kind": "sum", "dataset": NHS, "attribute": "length_of_stay"},
+        "group_by": ["admission_type"],
+    },
+    {
+        "measure": {
+            "kind": "quantile",
+            "dataset": NHS,
+            "attribute": "length_of_stay",
+            "quantiles": [0.5, 0.9],
+        },
+        "group_by": ["admission_type"],
+        "filters": {"records": [{"attribute": "admission_type", "in": ["emergency"]}]},
+    },
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 14),  # persons 12-14 are not in the snapshot
+            st.booleans(),
+            st.sampled_from(["11", "21", "99"]),
+            st.integers(0, 40),
+            st.one_of(st.none(), st.floats(0, 500)),
+        ),
+        max_size=40,
+    ),
+    st.sampled_from(range(len(RECORD_LEVEL_QUERIES))),
+)
+def test_record_level_queries_take_the_one_person_cell_shortcut_to_the_same_aggregates(rows, which):
+    """A plan with no person dimension, filter or ``exists`` skips the per-person cell
+    table: its aggregates equal the general path's, whoever is or is not in the snapshot."""
+    from privacy.release import mechanism
+
+    people = persons(*((i, "E09000001", "80-84", "2") for i in range(12)))
+    made = [
+        episode(pid, date(2024, 4, 1) + timedelta(days=day), method=method, los=los)
+        if hospital
+        else service(pid, date(2024, 4, 1) + timedelta(days=day))
+        for pid, hospital, method, day, los in rows
+    ]
+    data = ReleaseData(people, records(made))
+    plan = plan_of(RECORD_LEVEL_QUERIES[which])
+    catalogue = mechanism.build_catalogue(plan.policy)
+    assert mechanism._every_person_in_one_cell(plan, catalogue)
+    fast = cell_aggregates(plan, data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mechanism, "_every_person_in_one_cell", lambda *_: False)
+        general = cell_aggregates(plan, data)
+    assert len(fast) == len(general)
+    for got, want in zip(fast, general, strict=True):
+        if plan.spec.measure.kind == "quantile":
+            assert [list(c) for c in got] == [list(c) for c in want]
+        else:
+            assert got.tolist() == want.tolist()
