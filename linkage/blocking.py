@@ -100,7 +100,7 @@ Why not ``recordlinkage.Index().block``: it has no LSH, and see ``engine`` for t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -352,12 +352,16 @@ def _dice_parts(
     a: np.ndarray,
     b: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(2|A & B|, |A| + |B|) over the concatenated filters of a and b, for every pair."""
+    """(2|A & B|, |A| + |B|) for every pair, over the concatenation of the filters that
+    both records of the pair have (a code of -1: the record has none in that table)."""
     twice_shared = np.zeros(len(a), dtype=np.int64)
     total = np.zeros(len(a), dtype=np.int64)
-    for start, chunk_shared, chunk_total in _dice_chunks(tables, pops, codes, a, b):
-        twice_shared[start : start + len(chunk_shared)] = chunk_shared
-        total[start : start + len(chunk_total)] = chunk_total
+    for table, pop, code in zip(tables, pops, codes, strict=True):
+        both = np.flatnonzero((code[a] >= 0) & (code[b] >= 0))
+        for start, shared, sums in _dice_chunks([table], [pop], [code], a[both], b[both]):
+            at = both[start : start + len(shared)]
+            twice_shared[at] += shared
+            total[at] += sums
     return twice_shared, total
 
 
@@ -465,23 +469,19 @@ def _lsh_codes(
     return kept, skipped
 
 
-def _nearest(records: RecordFrame, rule: BlockingRule, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Which pairs are among the ``rule.top_k`` nearest neighbours of one of their records,
-    by Dice over the concatenation of the ``scored_by`` filters that both records have."""
-    twice_shared = np.zeros(len(a), dtype=np.int64)
-    total = np.zeros(len(a), dtype=np.int64)
-    for column in rule.scored_by:
-        codes = records.bloom_codes[column]
-        both = np.flatnonzero((codes[a] >= 0) & (codes[b] >= 0))
-        if not len(both):
-            continue
-        tables, pops = [records.bloom_words[column]], [records.bloom_pop[column]]
-        for start, shared, sums in _dice_chunks(tables, pops, [codes], a[both], b[both]):
-            at = both[start : start + len(shared)]
-            twice_shared[at] += shared
-            total[at] += sums
-    assert rule.top_k is not None
-    return top_k_per_record(a, b, twice_shared / np.maximum(total, 1), rule.top_k)
+def _nearest(
+    records: RecordFrame, columns: Sequence[str], k: int, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """Which pairs are among the ``k`` nearest neighbours of one of their records, by
+    Dice over the concatenation of the ``columns`` filters that both records have."""
+    twice_shared, total = _dice_parts(
+        [records.bloom_words[c] for c in columns],
+        [records.bloom_pop[c] for c in columns],
+        [records.bloom_codes[c] for c in columns],
+        a,
+        b,
+    )
+    return top_k_per_record(a, b, twice_shared / np.maximum(total, 1), k)
 
 
 def _in_sorted(haystack: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -537,7 +537,7 @@ def block(
                 a, b, s = pairs_within_groups(keys, members, max_block)
             pair = _sorted_unique(a * n + b)
             if rule.top_k is not None and len(pair) > rule.top_k:
-                pair = pair[_nearest(records, rule, pair // n, pair % n)]
+                pair = pair[_nearest(records, rule.scored_by, rule.top_k, pair // n, pair % n)]
         else:
             pair, s = _lsh_codes(records, rule, rng, max_block)
         codes.append(pair)
