@@ -221,7 +221,8 @@ def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
         # in order (keys sort by person row, then cell).
         keys = np.unique(rows.person * n + rows.cell)
         if capped:
-            keys = keys[_ranks(keys // n) < plan.cells_per_person]
+            first = _among_first(keys // n, plan.cells_per_person)
+            keys = keys if first is None else keys[first]
         return [np.bincount(keys % n, minlength=n).astype(np.int64)]
     if kind == "records":
         return [_first_record_counts(rows, data, plan.policy.records_per_person, n)]
@@ -232,17 +233,21 @@ def cell_aggregates(plan: Plan, data: ReleaseData) -> list[np.ndarray]:
     attribute = plan.spec.measure.attribute or ""
     column = rows.columns[attribute]
     has = (column.is_not_null() & column.is_finite()).fill_null(False).to_numpy()
-    keys = (rows.person * n + rows.cell)[has]
+    keys = rows.person * n + rows.cell
+    values = column.to_numpy().astype(np.float64)
+    if not bool(has.all()):
+        keys, values = keys[has], values[has]
     bounds = plan.policy.attribute(attribute)
-    values = np.clip(column.to_numpy()[has].astype(np.float64), bounds.lower, bounds.upper)
+    np.clip(values, bounds.lower, bounds.upper, out=values)
     order = np.argsort(keys, kind="stable")
     keys, values = keys[order], values[order]
     combined, starts = _combine_runs(keys, values, plan.spec.measure.combine or "sum")
     keys = keys[starts]
     if capped:
-        keep = _ranks(keys // n) < plan.cells_per_person
-        keys, combined = keys[keep], combined[keep]
-    return _numeric_aggregates(plan, catalogue, keys % n, combined.astype(np.float64))
+        first = _among_first(keys // n, plan.cells_per_person)
+        if first is not None:
+            keys, combined = keys[first], combined[first]
+    return _numeric_aggregates(plan, catalogue, keys % n, np.asarray(combined, dtype=np.float64))
 
 
 def _combine_runs(
@@ -332,13 +337,20 @@ def _every_person_in_one_cell(plan: Plan, catalogue: Catalogue) -> bool:
     )
 
 
-def _ranks(groups: np.ndarray) -> np.ndarray:
-    """Each element's position within its run of equal ``groups`` (which are sorted)."""
-    if not groups.size:
-        return groups.astype(np.int64)
-    new = np.r_[True, groups[1:] != groups[:-1]]
-    starts = np.maximum.accumulate(np.where(new, np.arange(groups.size), 0))
-    return np.arange(groups.size) - starts
+def _among_first(groups: np.ndarray, k: int) -> np.ndarray | None:
+    """Whether each element is among the first ``k`` of its run of equal ``groups``
+    (which are sorted); None when no run is longer than ``k`` (every element is).
+
+    In a sorted array an element is ``k`` or more places into its run just where it
+    equals the element ``k`` places before it: one comparison, not a rank per element."""
+    if groups.size <= k:
+        return None
+    later = groups[k:] == groups[:-k]
+    if not bool(later.any()):
+        return None
+    first = np.ones(groups.size, dtype=bool)
+    np.logical_not(later, out=first[k:])
+    return first
 
 
 def _first_record_counts(rows: _Rows, data: ReleaseData, k: int, n: int) -> np.ndarray:
@@ -358,7 +370,8 @@ def _first_record_counts(rows: _Rows, data: ReleaseData, k: int, n: int) -> np.n
         # person then the date: keys sort as (person, event date, cell).
         keys = np.sort(data.record_date_ranks[rows.row[over]].astype(np.int64) * n + cell[over])
         owners = person[over]  # sorted: the same persons, each run unchanged in length
-        first = keys[_ranks(owners) < k]
+        among = _among_first(owners, k)
+        first = keys if among is None else keys[among]
         counts += np.bincount(first % n, minlength=n).astype(np.int64)
     return counts
 

@@ -407,3 +407,13 @@ def test_record_level_queries_take_the_one_person_cell_shortcut_to_the_same_aggr
             assert [list(c) for c in got] == [list(c) for c in want]
         else:
             assert got.tolist() == want.tolist()
+
+
+@given(st.lists(st.integers(0, 6), max_size=60).map(sorted), st.integers(1, 5))
+def test_among_first_keeps_the_first_k_of_each_run_of_a_sorted_array(groups, k):
+    from privacy.release.mechanism import _among_first
+
+    ranks = [sum(1 for g in groups[:i] if g == value) for i, value in enumerate(groups)]
+    want = [rank < k for rank in ranks]
+    got = _among_first(np.asarray(groups, dtype=np.int64), k)
+    assert (None if all(want) else want) == (None if got is None else got.tolist())
