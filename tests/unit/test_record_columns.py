@@ -3,8 +3,6 @@ kernel emits, what Arrow is built from, and the same records as rows when asked.
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +17,9 @@ from app.store.records import (
     encode_record_columns,
     encode_record_rows,
 )
-from privacy.pseudonym import PseudonymKeys
+from tests.unit.test_row_kernel import EXTRACT_ROW as GOOD
+from tests.unit.test_row_kernel import HEADER, _keys
+from tests.unit.test_row_kernel import _processor as native_processor
 
 SCHEMA = load_schemas(REPO_ROOT / "datasets")["nhs_episodes"]
 ATTRIBUTES = [f.name for f in SCHEMA.attributes]
@@ -66,36 +66,7 @@ def test_columns_of_different_lengths_are_refused():
 
 
 def _processor() -> RowProcessor:
-    keys = PseudonymKeys.derive(
-        linkage_secret=bytes(range(32)),
-        linkage_version=3,
-        wrap_secret=bytes(range(64)),
-        wrap_version=2,
-    )
-    header = [f.name for f in SCHEMA.fields]
-    return RowProcessor(
-        SCHEMA,
-        SCHEMA.match_header(header),
-        keys,
-        reference_date=date(2026, 3, 31),
-        today=date(2026, 11, 25),
-    )
-
-
-GOOD = [
-    "943 476 5919",
-    "Daniel Leo",
-    "Cook",
-    "26/04/1975",
-    "M",
-    "ha7 4zr",
-    "EP-1",
-    "2025-04-26",
-    "2025-04-27",
-    "82",
-    "Z380",
-    "R1K",
-]
+    return native_processor("nhs_episodes", HEADER, _keys(), native=True)
 
 
 def test_the_kernel_cuts_its_columns_to_the_records_it_accepted():
