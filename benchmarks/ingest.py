@@ -69,18 +69,15 @@ import json
 import os
 import platform
 import pstats
-import resource
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -93,6 +90,16 @@ REPO = Path(__file__).resolve().parent.parent
 # must not shadow the linkage package (app.store imports linkage.records).
 if sys.path[:1] != [str(REPO)]:
     sys.path.insert(0, str(REPO))
+
+from benchmarks.harness import (  # noqa: E402 (the repository must come first on sys.path)
+    Postgres,
+    cpu_model_and_memory,
+    cpu_seconds,
+    current_rss,
+    log,
+    max_rss,
+    serve,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -115,31 +122,6 @@ VERSIONED = (
     "numpy",
     "pydantic",
 )
-
-
-def log(message: str) -> None:
-    """Progress, on standard error so that ``--json`` output stays parseable."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- memory
-
-
-def max_rss() -> int:
-    """Peak resident set size of this process so far, in bytes (Linux: KiB * 1024)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def current_rss() -> int:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    return 0
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class RssSampler:
@@ -496,30 +478,6 @@ def worker_profile(spec: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 2. end to end
 
 
-def _serve(app: Any) -> tuple[Any, threading.Thread, int]:
-    """uvicorn in a background thread on a free loopback port (the socket is bound first)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, access_log=False, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    return server, thread, port
-
-
 def _http_get(port: int, path: str, token: str | None = None) -> tuple[int, Any]:
     import http.client
 
@@ -678,7 +636,7 @@ def worker_e2e(spec: dict[str, Any]) -> dict[str, Any]:
         _bench_store(ctx)
         cli = Actor.cli()
         token = identity.issue_token(ctx, actor=cli, username="bench.submitter").token
-        server, thread, port = _serve(create_app(settings, ctx=ctx))
+        server, thread, port = serve(create_app(settings, ctx=ctx))
         result["setup_seconds"] = time.perf_counter() - t0
         # Warm up: one authenticated request through the middleware, policy and routes.
         status, _ = _http_get(port, "/api/v1/datasets", token)
@@ -998,56 +956,6 @@ def make_extracts(
 # --------------------------------------------------------------------------- stores
 
 
-def _normalise_pg_url(url: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
-class Postgres:
-    """Throw-away databases on the server behind the admin URL; all dropped in ``close``."""
-
-    def __init__(self, admin_url: str) -> None:
-        from sqlalchemy import create_engine, text
-
-        self.admin_url = _normalise_pg_url(admin_url)
-        self._text = text
-        self.engine = create_engine(
-            self.admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-        )
-        self.created: list[str] = []
-        with self.engine.connect() as conn:
-            self.version = str(conn.execute(text("SHOW server_version")).scalar())
-
-    def create(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        name = f"hsclink_bench_{uuid.uuid4().hex[:12]}"
-        with self.engine.connect() as conn:
-            conn.execute(self._text(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        log(f"created PostgreSQL database {name}")
-        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        name = make_url(url).database
-        with self.engine.connect() as conn:
-            conn.execute(self._text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if name in self.created:
-            self.created.remove(name)
-        log(f"dropped PostgreSQL database {name}")
-
-    def close(self) -> None:
-        for name in list(self.created):
-            with contextlib.suppress(Exception), self.engine.connect() as conn:
-                conn.execute(self._text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                log(f"dropped PostgreSQL database {name}")
-        self.engine.dispose()
-
-
 # --------------------------------------------------------------------------- reporting
 
 
@@ -1076,17 +984,7 @@ def git_revision() -> str | None:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = int(line.split()[1]) * 1024
+    model, memory = cpu_model_and_memory()
     versions = {}
     for name in VERSIONED:
         try:

@@ -48,17 +48,14 @@ import json
 import math
 import os
 import platform
-import resource
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -67,6 +64,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[:1] != [str(REPO)]:  # this directory's linkage.py must not shadow the package
     sys.path.insert(0, str(REPO))
+
+from benchmarks.harness import (  # noqa: E402 (the repository must come first on sys.path)
+    Postgres,
+    cpu_model_and_memory,
+    cpu_seconds,
+    current_rss,
+    log,
+    max_rss,
+    serve,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 RESULT_MARK = "@@london-benchmark-result@@ "
@@ -96,31 +103,6 @@ STAGES = ("generate", "upload", "link", "release")
 TRUST = ("RAL", "Royal Free London NHS Foundation Trust", "trust", "bench.trust")
 COUNCIL = ("E09000007", "London Borough of Camden", "council", "bench.council")
 ANALYST = "bench.analyst"
-
-
-def log(message: str) -> None:
-    """Progress, on standard error so that ``--json`` output stays parseable."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def max_rss() -> int:
-    """Peak resident set size of this process so far, in bytes (Linux: KiB * 1024)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def current_rss() -> int:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    return 0
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-# --------------------------------------------------------------------------- 1. generate
 
 
 def worker_generate(spec: dict[str, Any]) -> dict[str, Any]:
@@ -243,31 +225,11 @@ def _token(ctx: Any, username: str) -> str:
     return str(identity.issue_token(ctx, actor=Actor.cli(), username=username).token)
 
 
-def _serve(app: Any) -> tuple[Any, threading.Thread, int]:
-    """uvicorn in a background thread on a free loopback port (the socket is bound first)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, access_log=False, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    return server, thread, port
-
-
 @contextlib.contextmanager
 def _served(ctx: Any) -> Iterator[int]:
     from app.bootstrap import create_app
 
-    server, thread, port = _serve(create_app(ctx.settings, ctx=ctx))
+    server, thread, port = serve(create_app(ctx.settings, ctx=ctx))
     try:
         yield port
     finally:
@@ -665,35 +627,6 @@ def worker_main(kind: str, raw: str) -> int:
     return 0
 
 
-class Postgres:
-    """Throw-away databases through an admin connection (CREATE / DROP ... WITH (FORCE))."""
-
-    def __init__(self, url: str) -> None:
-        from sqlalchemy import create_engine, text
-
-        self._url = url
-        self._engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with self._engine.connect() as conn:
-            self.version = str(conn.execute(text("SHOW server_version")).scalar())
-
-    def create(self) -> tuple[str, str]:
-        from sqlalchemy import text
-
-        name = f"hsclink_bench_{uuid.uuid4().hex[:12]}"
-        with self._engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return name, self._url.rsplit("/", 1)[0] + f"/{name}"
-
-    def drop(self, name: str) -> None:
-        from sqlalchemy import text
-
-        with self._engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-
 # --------------------------------------------------------------------------- one size
 
 
@@ -701,7 +634,7 @@ def measure_size(
     residents: int, args: argparse.Namespace, pg: Postgres, workdir: Path
 ) -> dict[str, Any]:
     """Every stage at one size, each in a fresh child process, in a fresh database."""
-    name, url = pg.create()
+    url = pg.create()
     generation = {
         "residents": residents,
         "episodes_per_resident": args.episodes_per_resident,
@@ -747,7 +680,7 @@ def measure_size(
         result["release"] = run_worker("release", {**base, "repeats": args.queries}, args.timeout)
         result["size"] = run_worker("size", base, args.timeout)
     finally:
-        pg.drop(name)
+        pg.drop(url)
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
@@ -1048,17 +981,10 @@ def _git() -> str:
 
 
 def machine() -> dict[str, Any]:
-    info = {"cpu": platform.processor(), "memory_bytes": 0}
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                info["memory_bytes"] = int(line.split()[1]) * 1024
+    model, memory = cpu_model_and_memory()
     return {
-        **info,
+        "cpu": model,
+        "memory_bytes": memory or 0,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": _git(),
         "nproc": os.cpu_count(),
